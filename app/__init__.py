@@ -1,0 +1,3 @@
+"""Unroll: see a recurrent network think, one step at a time."""
+
+__version__ = "0.1.0"

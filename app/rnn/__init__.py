@@ -1,0 +1,21 @@
+"""The numeric core: recurrent cells, BPTT, Jacobians and weights, in numpy only."""
+
+from app.rnn.config import CELLS, HEADS, OUTPUT_MODES, ModelConfig
+from app.rnn.params import INIT_SCHEMES, check_params, init_params, param_shapes
+from app.rnn.spectrum import SpectrumBlock, recurrent_spectrum
+from app.rnn.trace import Trace, run_sequence
+
+__all__ = [
+    "CELLS",
+    "HEADS",
+    "INIT_SCHEMES",
+    "OUTPUT_MODES",
+    "ModelConfig",
+    "SpectrumBlock",
+    "Trace",
+    "check_params",
+    "init_params",
+    "param_shapes",
+    "recurrent_spectrum",
+    "run_sequence",
+]

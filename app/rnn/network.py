@@ -1,0 +1,111 @@
+"""The whole network on a batch: stacked, optionally bidirectional layers and a linear head.
+
+Batch-first at the edges, like PyTorch's `batch_first=True`: inputs (B, T, I), outputs
+(B, T, O) in `sequence` mode or (B, O) in `last` mode. Layers run time-major inside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.rnn.config import ModelConfig
+from app.rnn.layer import LayerCache, LayerGrads, layer_backward, layer_forward
+from app.rnn.params import direction_suffix
+from app.rnn.types import Array, Params
+
+
+@dataclass
+class NetworkCache:
+    """Forward-pass record: layers[l][d] is layer l, direction d."""
+
+    config: ModelConfig
+    params: Params
+    layers: list[list[LayerCache]]
+    top: Array  # (T, B, D*H) what the head reads
+
+
+@dataclass
+class NetworkGrads:
+    """Backward-pass record."""
+
+    grads: Params  # same names and shapes as the params
+    d_inputs: Array  # (B, T, I)
+    layers: list[list[LayerGrads]]  # layers[l][d]
+
+
+def network_forward(
+    config: ModelConfig, params: Params, inputs: Array
+) -> tuple[Array, NetworkCache]:
+    """inputs (B, T, I) -> outputs (B, T, O) or (B, O), and the cache for the backward pass."""
+    H = config.hidden_size
+    xs = np.ascontiguousarray(inputs.transpose(1, 0, 2))  # (T, B, I)
+    layers: list[list[LayerCache]] = []
+    for layer in range(config.num_layers):
+        caches, outs = [], []
+        for direction in range(config.num_directions):
+            sfx = f"l{layer}{direction_suffix(direction)}"
+            states, cache = layer_forward(
+                config.cell,
+                xs,
+                params[f"rnn.weight_ih_{sfx}"],
+                params[f"rnn.weight_hh_{sfx}"],
+                params[f"rnn.bias_ih_{sfx}"],
+                params[f"rnn.bias_hh_{sfx}"],
+                reverse=direction == 1,
+            )
+            caches.append(cache)
+            outs.append(states[:, :, :H])
+        layers.append(caches)
+        xs = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=2)  # (T, B, D*H)
+    W, b = params["head.weight"], params["head.bias"]
+    if config.output_mode == "sequence":
+        outputs = (xs @ W.T + b).transpose(1, 0, 2)  # (B, T, O)
+    else:
+        outputs = xs[-1] @ W.T + b  # (B, O): output[-1], as PyTorch indexes it
+    return outputs, NetworkCache(config, params, layers, xs)
+
+
+def network_backward(
+    d_outputs: Array, cache: NetworkCache, truncate: int | None = None
+) -> NetworkGrads:
+    """d_outputs like the outputs -> gradients of every parameter, the inputs and every state."""
+    config, params = cache.config, cache.params
+    H, D = config.hidden_size, config.num_directions
+    top = cache.top  # (T, B, D*H)
+    T, B, _ = top.shape
+    W = params["head.weight"]
+    grads: Params = {}
+    if config.output_mode == "sequence":
+        d_out = d_outputs.transpose(1, 0, 2)  # (T, B, O)
+        grads["head.weight"] = d_out.reshape(T * B, -1).T @ top.reshape(T * B, -1)
+        grads["head.bias"] = d_out.sum(axis=(0, 1))
+        d_top = d_out @ W  # (T, B, D*H)
+    else:
+        grads["head.weight"] = d_outputs.T @ top[-1]
+        grads["head.bias"] = d_outputs.sum(axis=0)
+        d_top = np.zeros_like(top)
+        d_top[-1] = d_outputs @ W
+
+    layer_grads: list[list[LayerGrads]] = [[] for _ in range(config.num_layers)]
+    d_above = d_top
+    for layer in reversed(range(config.num_layers)):
+        d_below = None
+        for direction in range(D):
+            lg = layer_backward(
+                d_above[:, :, direction * H : (direction + 1) * H],
+                cache.layers[layer][direction],
+                truncate,
+            )
+            layer_grads[layer].append(lg)
+            sfx = f"l{layer}{direction_suffix(direction)}"
+            grads[f"rnn.weight_ih_{sfx}"] = lg.dWih
+            grads[f"rnn.weight_hh_{sfx}"] = lg.dWhh
+            grads[f"rnn.bias_ih_{sfx}"] = lg.dbih
+            grads[f"rnn.bias_hh_{sfx}"] = lg.dbhh
+            d_below = lg.dxs if d_below is None else d_below + lg.dxs
+        assert d_below is not None
+        d_above = d_below
+    ordered = {name: grads[name] for name in params}
+    return NetworkGrads(ordered, d_above.transpose(1, 0, 2), layer_grads)
