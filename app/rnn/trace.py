@@ -34,7 +34,7 @@ class Trace:
     loss: float | None = None
     loss_per_step: Array | None = None  # (T,) sequence mode; loss == loss_per_step.mean()
     grad_hidden: Array | None = None  # (L, D, T, H) total dL/dh_t
-    grad_cell: Array | None = None  # (L, D, T, H) total dL/dc_t, LSTM only
+    grad_cell: Array | None = None  # (L, D, T, H) total dL/dc_t (via h_t too), LSTM only
     grad_inputs: Array | None = None  # (T, I)
     grads: Params | None = None  # same names and shapes as the params
     grad_step_norms: Array | None = None  # (L, D, T) ||step t's share of dL/dW_hh||_F
@@ -151,7 +151,11 @@ def run_sequence(
             trace.grads = back.grads
             trace.grad_inputs = back.d_inputs[0]
             trace.grad_hidden = ds_total[..., :H]
-            trace.grad_cell = ds_total[..., H:] if config.cell == "lstm" else None
+            if config.cell == "lstm":
+                # c_t also feeds h_t = o * tanh(c_t): add that path, as c_t.grad holds it
+                tanh_c = np.tanh(trace.cell)
+                o = trace.gates["output"]
+                trace.grad_cell = ds_total[..., H:] + trace.grad_hidden * o * (1 - tanh_c * tanh_c)
             trace.grad_step_norms = np.stack(
                 [step_weight_grad_norms(lc, lg) for lc, lg in zip(layers, layer_grads, strict=True)]
             ).reshape(L, D, T)

@@ -1,0 +1,155 @@
+"""Jacobian norms and truncated BPTT against finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.rnn import CELLS, ModelConfig, init_params, run_sequence
+from app.rnn.cells import CELL_OPS
+from app.rnn.network import network_forward
+from app.rnn.params import direction_suffix
+from tests.rnn.test_gradcheck import EPS, rel_error
+
+
+def fd_jacobian(f, s0):
+    """Central-difference Jacobian of f: (S,) -> (S,) at s0, (S, S)."""
+    S = s0.size
+    J = np.zeros((S, S))
+    for j in range(S):
+        e = np.zeros(S)
+        e[j] = EPS
+        J[:, j] = (f(s0 + e) - f(s0 - e)) / (2 * EPS)
+    return J
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_jacobian_norms_match_finite_differences(cell, bidirectional):
+    config = ModelConfig(cell=cell, input_size=2, hidden_size=4, num_layers=2, bidirectional=bidirectional)
+    params = init_params(config, seed=3, scale=1.5)
+    x = np.random.default_rng(4).standard_normal((6, 2))
+    trace = run_sequence(config, params, x, jacobians=True)
+    _, cache = network_forward(config, params, x[None])
+    ops, relu = CELL_OPS[cell], cell == "rnn_relu"
+    T = x.shape[0]
+    for layer in range(config.num_layers):
+        for d in range(config.num_directions):
+            lc = cache.layers[layer][d]
+            sfx = f"l{layer}{direction_suffix(d)}"
+            Whh, bhh = params[f"rnn.weight_hh_{sfx}"], params[f"rnn.bias_hh_{sfx}"]
+            xw = lc.xs[:, 0] @ params[f"rnn.weight_ih_{sfx}"].T + params[f"rnn.bias_ih_{sfx}"]
+            order = list(range(T - 1, -1, -1)) if d == 1 else list(range(T))
+
+            def run_from(k, s, stop=None, xw=xw, Whh=Whh, bhh=bhh, order=order):
+                """State after processing indices k..stop-1 (to the end by default) from s."""
+                for t in order[k:stop]:
+                    s = ops.forward(xw[t : t + 1], s[None], Whh, bhh, relu)[0][0]
+                return s
+
+            for k, t in enumerate(order):
+                s_prev = lc.states_prev[t, 0]
+                one = fd_jacobian(lambda s, k=k: run_from(k, s, stop=k + 1), s_prev)
+                np.testing.assert_allclose(
+                    trace.jacobian_norm[layer, d, t], np.linalg.norm(one, 2), rtol=1e-7
+                )
+                # d s_last / d s_t: perturb the state at t, run the remaining steps
+                prod = fd_jacobian(lambda s, k=k: run_from(k + 1, s), lc.states[t, 0])
+                np.testing.assert_allclose(
+                    trace.jacobian_product_norm[layer, d, t], np.linalg.norm(prod, 2), rtol=1e-6
+                )
+            assert trace.jacobian_product_norm[layer, d, order[-1]] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_cell_jacobian_matrix_matches_finite_differences(cell):
+    ops = CELL_OPS[cell]
+    H, B = 3, 2
+    rng = np.random.default_rng(7)
+    G = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}[cell]
+    Whh, bhh = rng.standard_normal((G * H, H)), rng.standard_normal(G * H)
+    xw = rng.standard_normal((B, G * H))
+    s_prev = rng.standard_normal((B, ops.state_multiple * H))
+    _, c = ops.forward(xw, s_prev, Whh, bhh, cell == "rnn_relu")
+    J = ops.jacobian(c, Whh)
+    for b in range(B):
+        numeric = fd_jacobian(
+            lambda s, b=b: ops.forward(xw[b : b + 1], s[None], Whh, bhh, cell == "rnn_relu")[0][0],
+            s_prev[b],
+        )
+        assert rel_error(J[b], numeric) < 1e-8
+
+
+def truncated_reference(config, params, x, y, k):
+    """BPTT(k) for one layer, by definition: the loss at position s differentiated with the
+    state k+1 steps before it (in the direction's order) held constant."""
+    H, T = config.hidden_size, x.shape[0]
+    ops, relu = CELL_OPS[config.cell], config.cell == "rnn_relu"
+    base = run_sequence(config, params, x)
+
+    def position_loss(p, s):
+        """Loss term of position s with frozen earlier states, as a function of params p."""
+        hs = []
+        for d in range(config.num_directions):
+            sfx = f"l0{direction_suffix(d)}"
+            xw = x @ p[f"rnn.weight_ih_{sfx}"].T + p[f"rnn.bias_ih_{sfx}"]
+            order = list(range(T - 1, -1, -1)) if d == 1 else list(range(T))
+            pos = order.index(s)
+            start = max(0, pos - k)
+            state = np.zeros(ops.state_multiple * H)
+            if start > 0:
+                t0 = order[start - 1]
+                state = np.concatenate(
+                    [base.hidden[0, d, t0]] + ([base.cell[0, d, t0]] if config.cell == "lstm" else [])
+                )
+            for t in order[start : pos + 1]:
+                state = ops.forward(xw[t : t + 1], state[None], p[f"rnn.weight_hh_{sfx}"],
+                                    p[f"rnn.bias_hh_{sfx}"], relu)[0][0]
+            hs.append(state[:H])
+        out = np.concatenate(hs) @ p["head.weight"].T + p["head.bias"]
+        return float(np.sum((out - y[s]) ** 2)) / y.size
+
+    grads = {}
+    for name, value in params.items():
+        g = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            total = 0.0
+            for s in range(T):
+                orig = value[idx]
+                value[idx] = orig + EPS
+                plus = position_loss(params, s)
+                value[idx] = orig - EPS
+                minus = position_loss(params, s)
+                value[idx] = orig
+                total += (plus - minus) / (2 * EPS)
+            g[idx] = total
+        grads[name] = g
+    return grads
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("k", [1, 2])
+def test_truncated_bptt_matches_its_definition(cell, bidirectional, k):
+    config = ModelConfig(cell=cell, input_size=2, hidden_size=3, bidirectional=bidirectional, output_size=2)
+    params = init_params(config, seed=5, scale=2.0)
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((5, 2)), rng.standard_normal((5, 2))
+    trace = run_sequence(config, params, x, y, truncate=k)
+    reference = truncated_reference(config, params, x, y, k)
+    for name in params:
+        assert rel_error(trace.grads[name], reference[name]) < 1e-6, name
+    full = run_sequence(config, params, x, y)
+    assert rel_error(trace.grads["rnn.weight_hh_l0"], full.grads["rnn.weight_hh_l0"]) > 1e-4
+
+
+def test_truncation_longer_than_sequence_is_full_bptt():
+    config = ModelConfig(cell="lstm", input_size=2, hidden_size=3, num_layers=2, bidirectional=True)
+    params = init_params(config, seed=1)
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((6, 2)), rng.standard_normal((6, 1))
+    full = run_sequence(config, params, x, y)
+    long = run_sequence(config, params, x, y, truncate=5)
+    for name in params:
+        np.testing.assert_allclose(long.grads[name], full.grads[name], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(long.grad_hidden, full.grad_hidden, rtol=1e-12, atol=1e-15)
