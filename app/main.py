@@ -1,0 +1,49 @@
+"""The FastAPI application: pages, static files and the health check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from app import __version__
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; `settings` defaults to the environment's."""
+    settings = settings or Settings.from_env()
+    app = FastAPI(
+        title="Unroll",
+        version=__version__,
+        description="Run small recurrent networks step by step and see every state and gradient.",
+    )
+    app.state.settings = settings
+    templates = Jinja2Templates(directory=ROOT / "templates")
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        """Liveness check: answers while the server can serve."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        # served from the installed plotly package so the page works offline
+        return FileResponse(PLOTLY_JS, media_type="text/javascript")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "index.html", {"version": __version__})
+
+    return app
+
+
+app = create_app()
