@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
         epilog="example: unroll serve --port 8000",
     )
     defaults = Settings.from_env()
-    serve.add_argument("--host", default=defaults.host, help="address to bind (default %(default)s)")
+    serve.add_argument(
+        "--host", default=defaults.host, help="address to bind (default %(default)s)"
+    )
     serve.add_argument("--port", type=int, default=defaults.port, help="port (default %(default)s)")
     args = parser.parse_args(argv)
 

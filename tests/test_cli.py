@@ -18,6 +18,10 @@ def test_help_lists_serve(capsys):
 
 
 def test_console_script_is_installed():
-    out = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--help"], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "--port" in out.stdout

@@ -4,6 +4,7 @@ from app.rnn.config import CELLS, HEADS, OUTPUT_MODES, ModelConfig
 from app.rnn.params import INIT_SCHEMES, check_params, init_params, param_shapes
 from app.rnn.spectrum import SpectrumBlock, recurrent_spectrum
 from app.rnn.trace import Trace, run_sequence
+from app.rnn.weights import load_weights, save_weights, weights_from_bytes, weights_to_bytes
 
 __all__ = [
     "CELLS",
@@ -15,7 +16,11 @@ __all__ = [
     "Trace",
     "check_params",
     "init_params",
+    "load_weights",
     "param_shapes",
     "recurrent_spectrum",
     "run_sequence",
+    "save_weights",
+    "weights_from_bytes",
+    "weights_to_bytes",
 ]

@@ -1,4 +1,4 @@
-"""Jacobians of the recurrent state: the one-step factor and the product that vanishes or explodes."""
+"""Jacobians of the recurrent state: one-step factors, and the products that vanish or explode."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Eigenvalues and spectral radius of every recurrent weight block: the first sign of vanishing or exploding."""
+"""Eigenvalues and spectral radius of each recurrent weight block: where gradients will go."""
 
 from __future__ import annotations
 

@@ -153,9 +153,9 @@ def run_sequence(
             trace.grad_hidden = ds_total[..., :H]
             if config.cell == "lstm":
                 # c_t also feeds h_t = o * tanh(c_t): add that path, as c_t.grad holds it
-                tanh_c = np.tanh(trace.cell)
-                o = trace.gates["output"]
-                trace.grad_cell = ds_total[..., H:] + trace.grad_hidden * o * (1 - tanh_c * tanh_c)
+                tanh_c = np.tanh(states[..., H:])
+                dh_dc = trace.gates["output"] * (1 - tanh_c * tanh_c)
+                trace.grad_cell = ds_total[..., H:] + ds_total[..., :H] * dh_dc
             trace.grad_step_norms = np.stack(
                 [step_weight_grad_norms(lc, lg) for lc, lg in zip(layers, layer_grads, strict=True)]
             ).reshape(L, D, T)

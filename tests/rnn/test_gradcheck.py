@@ -83,7 +83,9 @@ def reference_loss_with_offset(config, params, x, y, where, offset):
             s = np.zeros((1, ops.state_multiple * H))
             hs = np.zeros((T, H))
             for t in range(T - 1, -1, -1) if d == 1 else range(T):
-                s, _ = ops.forward(inp[t : t + 1] @ Wih.T + bih, s, Whh, bhh, config.cell == "rnn_relu")
+                s, _ = ops.forward(
+                    inp[t : t + 1] @ Wih.T + bih, s, Whh, bhh, config.cell == "rnn_relu"
+                )
                 if where == (layer, d, t):
                     s = s.copy()
                     s[0, :H] += offset
@@ -102,7 +104,9 @@ def reference_loss_with_offset(config, params, x, y, where, offset):
 
 
 GRID = list(
-    itertools.product(CELLS, (1, 2), (False, True), ("regression", "classification"), ("sequence", "last"))
+    itertools.product(
+        CELLS, (1, 2), (False, True), ("regression", "classification"), ("sequence", "last")
+    )
 )
 
 
@@ -126,7 +130,9 @@ def test_gradients_match_central_differences(cell, num_layers, bidirectional, he
         xp, xm = x.copy(), x.copy()
         xp[idx] += EPS
         xm[idx] -= EPS
-        g_inputs[idx] = (loss_of(config, params, xp, y) - loss_of(config, params, xm, y)) / (2 * EPS)
+        g_inputs[idx] = (loss_of(config, params, xp, y) - loss_of(config, params, xm, y)) / (
+            2 * EPS
+        )
     assert rel_error(trace.grad_inputs, g_inputs) < TOL
 
     H = config.hidden_size
@@ -158,7 +164,11 @@ def test_lstm_cell_state_gradient(bidirectional):
             hs = np.zeros((T, H))
             for t in range(T - 1, -1, -1) if d == 1 else range(T):
                 s, cache = ops.forward(
-                    xw[t : t + 1], s, params[f"rnn.weight_hh_{sfx}"], params[f"rnn.bias_hh_{sfx}"], False
+                    xw[t : t + 1],
+                    s,
+                    params[f"rnn.weight_hh_{sfx}"],
+                    params[f"rnn.bias_hh_{sfx}"],
+                    False,
                 )
                 if (d, t) == (d_where, t_where):
                     # perturb c_t where it is made, so h_t = o * tanh(c_t) sees it too
@@ -174,7 +184,9 @@ def test_lstm_cell_state_gradient(bidirectional):
     for d, t, k in np.ndindex(numeric.shape[1:]):
         e = np.zeros(H)
         e[k] = EPS
-        numeric[0, d, t, k] = (loss_with_c_offset(d, t, e) - loss_with_c_offset(d, t, -e)) / (2 * EPS)
+        numeric[0, d, t, k] = (loss_with_c_offset(d, t, e) - loss_with_c_offset(d, t, -e)) / (
+            2 * EPS
+        )
     assert rel_error(trace.grad_cell, numeric) < TOL
 
 
@@ -182,8 +194,8 @@ def test_step_norms_sum_to_weight_hh_gradient():
     """The per-step contributions are real pieces of dL/dW_hh: rebuild it from them."""
     config, params, x, y = make_problem("gru", 1, True, "regression", "sequence")
     trace = run_sequence(config, params, x, y)
-    from app.rnn.network import network_backward, network_forward
     from app.rnn.loss import loss_and_grad
+    from app.rnn.network import network_backward, network_forward
 
     outputs, cache = network_forward(config, params, x[None])
     _, _, d_out = loss_and_grad(config.head, outputs, y[None])
@@ -192,5 +204,9 @@ def test_step_norms_sum_to_weight_hh_gradient():
         lc, lg = cache.layers[0][d], back.layers[0][d]
         h_prev = lc.states_prev[:, 0, : config.hidden_size]
         pieces = np.einsum("tg,th->tgh", lg.da_h[:, 0], h_prev)
-        np.testing.assert_allclose(pieces.sum(0), trace.grads[f"rnn.weight_hh_l0{direction_suffix(d)}"], atol=1e-14)
-        np.testing.assert_allclose(np.linalg.norm(pieces, axis=(1, 2)), trace.grad_step_norms[0, d], rtol=1e-12)
+        np.testing.assert_allclose(
+            pieces.sum(0), trace.grads[f"rnn.weight_hh_l0{direction_suffix(d)}"], atol=1e-14
+        )
+        np.testing.assert_allclose(
+            np.linalg.norm(pieces, axis=(1, 2)), trace.grad_step_norms[0, d], rtol=1e-12
+        )

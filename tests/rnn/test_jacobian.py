@@ -26,7 +26,9 @@ def fd_jacobian(f, s0):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_jacobian_norms_match_finite_differences(cell, bidirectional):
-    config = ModelConfig(cell=cell, input_size=2, hidden_size=4, num_layers=2, bidirectional=bidirectional)
+    config = ModelConfig(
+        cell=cell, input_size=2, hidden_size=4, num_layers=2, bidirectional=bidirectional
+    )
     params = init_params(config, seed=3, scale=1.5)
     x = np.random.default_rng(4).standard_normal((6, 2))
     trace = run_sequence(config, params, x, jacobians=True)
@@ -100,11 +102,17 @@ def truncated_reference(config, params, x, y, k):
             if start > 0:
                 t0 = order[start - 1]
                 state = np.concatenate(
-                    [base.hidden[0, d, t0]] + ([base.cell[0, d, t0]] if config.cell == "lstm" else [])
+                    [base.hidden[0, d, t0]]
+                    + ([base.cell[0, d, t0]] if config.cell == "lstm" else [])
                 )
             for t in order[start : pos + 1]:
-                state = ops.forward(xw[t : t + 1], state[None], p[f"rnn.weight_hh_{sfx}"],
-                                    p[f"rnn.bias_hh_{sfx}"], relu)[0][0]
+                state = ops.forward(
+                    xw[t : t + 1],
+                    state[None],
+                    p[f"rnn.weight_hh_{sfx}"],
+                    p[f"rnn.bias_hh_{sfx}"],
+                    relu,
+                )[0][0]
             hs.append(state[:H])
         out = np.concatenate(hs) @ p["head.weight"].T + p["head.bias"]
         return float(np.sum((out - y[s]) ** 2)) / y.size
@@ -131,7 +139,9 @@ def truncated_reference(config, params, x, y, k):
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("k", [1, 2])
 def test_truncated_bptt_matches_its_definition(cell, bidirectional, k):
-    config = ModelConfig(cell=cell, input_size=2, hidden_size=3, bidirectional=bidirectional, output_size=2)
+    config = ModelConfig(
+        cell=cell, input_size=2, hidden_size=3, bidirectional=bidirectional, output_size=2
+    )
     params = init_params(config, seed=5, scale=2.0)
     rng = np.random.default_rng(6)
     x, y = rng.standard_normal((5, 2)), rng.standard_normal((5, 2))

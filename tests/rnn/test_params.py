@@ -9,11 +9,16 @@ from app.rnn import ModelConfig, check_params, init_params, param_shapes, recurr
 
 
 def test_pytorch_names_and_shapes():
-    config = ModelConfig(cell="lstm", input_size=3, hidden_size=5, num_layers=2, bidirectional=True,
-                         output_size=2)
+    config = ModelConfig(
+        cell="lstm", input_size=3, hidden_size=5, num_layers=2, bidirectional=True, output_size=2
+    )
     shapes = param_shapes(config)
-    assert list(shapes)[:4] == ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0",
-                                "rnn.bias_hh_l0"]
+    assert list(shapes)[:4] == [
+        "rnn.weight_ih_l0",
+        "rnn.weight_hh_l0",
+        "rnn.bias_ih_l0",
+        "rnn.bias_hh_l0",
+    ]
     assert shapes["rnn.weight_ih_l0_reverse"] == (20, 3)
     assert shapes["rnn.weight_ih_l1"] == (20, 10)
     assert shapes["rnn.weight_hh_l1_reverse"] == (20, 5)
@@ -59,8 +64,13 @@ def test_gate_blocks_are_independent():
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"scheme": "he"}, "scheme"), ({"scale": -1}, "scale"), ({"scale": float("nan")}, "scale"),
-     ({"seed": -3}, "seed"), ({"seed": 1.5}, "seed")],
+    [
+        ({"scheme": "he"}, "scheme"),
+        ({"scale": -1}, "scale"),
+        ({"scale": float("nan")}, "scale"),
+        ({"seed": -3}, "seed"),
+        ({"seed": 1.5}, "seed"),
+    ],
 )
 def test_bad_init_arguments(kwargs, field):
     with pytest.raises(ValueError, match=rf"^{field}:"):

@@ -39,12 +39,24 @@ def torch_model(config, params):
 
 @pytest.mark.parametrize(
     ("cell", "bidirectional", "head", "output_mode"),
-    list(itertools.product(CELLS, (False, True), ("regression", "classification"), ("sequence", "last"))),
+    list(
+        itertools.product(
+            CELLS, (False, True), ("regression", "classification"), ("sequence", "last")
+        )
+    ),
 )
 def test_matches_torch(cell, bidirectional, head, output_mode):
     O = 3 if head == "classification" else 2
-    config = ModelConfig(cell=cell, input_size=3, hidden_size=5, num_layers=2,
-                         bidirectional=bidirectional, output_size=O, head=head, output_mode=output_mode)
+    config = ModelConfig(
+        cell=cell,
+        input_size=3,
+        hidden_size=5,
+        num_layers=2,
+        bidirectional=bidirectional,
+        output_size=O,
+        head=head,
+        output_mode=output_mode,
+    )
     params = init_params(config, seed=1)
     rng = np.random.default_rng(2)
     T = 7
@@ -70,9 +82,13 @@ def test_matches_torch(cell, bidirectional, head, output_mode):
     np.testing.assert_allclose(trace.grad_inputs, xt.grad.numpy(), rtol=1e-10, atol=1e-13)
     named = dict(model.named_parameters())
     for name, grad in trace.grads.items():
-        np.testing.assert_allclose(grad, named[name].grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=name)
+        np.testing.assert_allclose(
+            grad, named[name].grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=name
+        )
     top = trace.hidden[-1].transpose(1, 0, 2).reshape(T, -1)  # (T, D*H) like torch's output
-    np.testing.assert_allclose(top, model.rnn(torch.tensor(x))[0].detach().numpy(), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        top, model.rnn(torch.tensor(x))[0].detach().numpy(), rtol=1e-12, atol=1e-13
+    )
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -108,8 +124,10 @@ def test_grad_hidden_matches_retain_grad(cell):
         outs.append(h @ W.T + b)
     loss = nn.functional.mse_loss(torch.cat(outs), torch.from_numpy(y))
     loss.backward()
-    np.testing.assert_allclose(trace.grad_hidden[0, 0], torch.cat([h.grad for h in hs]).numpy(),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        trace.grad_hidden[0, 0], torch.cat([h.grad for h in hs]).numpy(), rtol=1e-10, atol=1e-14
+    )
     if cell == "lstm":
-        np.testing.assert_allclose(trace.grad_cell[0, 0], torch.cat([c.grad for c in cs]).numpy(),
-                                   rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(
+            trace.grad_cell[0, 0], torch.cat([c.grad for c in cs]).numpy(), rtol=1e-10, atol=1e-14
+        )

@@ -12,8 +12,9 @@ from app.rnn import CELLS, ModelConfig, init_params, run_sequence
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_shapes(cell):
-    config = ModelConfig(cell=cell, input_size=3, hidden_size=4, num_layers=2, bidirectional=True,
-                         output_size=2)
+    config = ModelConfig(
+        cell=cell, input_size=3, hidden_size=4, num_layers=2, bidirectional=True, output_size=2
+    )
     params = init_params(config, seed=0)
     x = np.random.default_rng(0).standard_normal((5, 3))
     y = np.zeros((5, 2))
@@ -21,7 +22,12 @@ def test_shapes(cell):
     assert tr.outputs.shape == (5, 2)
     assert tr.hidden.shape == tr.grad_hidden.shape == (2, 2, 5, 4)
     assert tr.grad_inputs.shape == (5, 3)
-    assert tr.grad_step_norms.shape == tr.jacobian_norm.shape == tr.jacobian_product_norm.shape == (2, 2, 5)
+    assert (
+        tr.grad_step_norms.shape
+        == tr.jacobian_norm.shape
+        == tr.jacobian_product_norm.shape
+        == (2, 2, 5)
+    )
     assert tr.loss_per_step.shape == (5,)
     assert tr.loss == pytest.approx(tr.loss_per_step.mean(), rel=1e-14)
     assert {k: v.shape for k, v in tr.grads.items()} == {k: v.shape for k, v in params.items()}
@@ -49,8 +55,17 @@ def test_identical_runs_are_bit_identical():
     y = np.random.default_rng(2).standard_normal((9, 1))
     a = run_sequence(config, init_params(config, seed=11), x, y, jacobians=True, truncate=3)
     b = run_sequence(config, init_params(config, seed=11), x, y, jacobians=True, truncate=3)
-    for field in ("outputs", "hidden", "cell", "grad_hidden", "grad_inputs", "grad_step_norms",
-                  "jacobian_norm", "jacobian_product_norm", "loss_per_step"):
+    for field in (
+        "outputs",
+        "hidden",
+        "cell",
+        "grad_hidden",
+        "grad_inputs",
+        "grad_step_norms",
+        "jacobian_norm",
+        "jacobian_product_norm",
+        "loss_per_step",
+    ):
         assert np.array_equal(getattr(a, field), getattr(b, field)), field
     assert a.loss == b.loss
     for name in a.grads:
@@ -61,8 +76,14 @@ def test_identical_runs_are_bit_identical():
 
 def test_last_mode_reads_output_minus_one():
     """Bidirectional 'last': forward state at T-1 and reverse state at position T-1."""
-    config = ModelConfig(cell="rnn_tanh", input_size=1, hidden_size=3, bidirectional=True,
-                         output_mode="last", output_size=2)
+    config = ModelConfig(
+        cell="rnn_tanh",
+        input_size=1,
+        hidden_size=3,
+        bidirectional=True,
+        output_mode="last",
+        output_size=2,
+    )
     params = init_params(config, seed=4)
     x = np.random.default_rng(3).standard_normal((6, 1))
     tr = run_sequence(config, params, x, np.zeros(2))
@@ -114,12 +135,16 @@ def test_bad_input_names_the_field(kwargs, field):
     args = {"inputs": np.ones((4, 2)), "targets": np.ones((4, 1))} | kwargs
     truncate = args.pop("truncate", None)
     with pytest.raises(ValueError, match=rf"^{field}:"):
-        run_sequence(config, init_params(config), args["inputs"], args["targets"], truncate=truncate)
+        run_sequence(
+            config, init_params(config), args["inputs"], args["targets"], truncate=truncate
+        )
 
 
 @pytest.mark.parametrize("targets", [[0, 1, 3, 1], [0, 1, -1, 1], [0, 1.5, 1, 1]])
 def test_bad_class_targets(targets):
-    config = ModelConfig(cell="lstm", input_size=1, hidden_size=2, head="classification", output_size=3)
+    config = ModelConfig(
+        cell="lstm", input_size=1, hidden_size=2, head="classification", output_size=3
+    )
     with pytest.raises(ValueError, match="^targets: class indices"):
         run_sequence(config, init_params(config), np.ones((4, 1)), targets)
 
