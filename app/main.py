@@ -11,6 +11,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from app import __version__
+from app.api import api_router
+from app.api.compute import ComputePool
+from app.api.errors import install_error_handlers
+from app.api.limits import BodySizeLimit
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +30,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Run small recurrent networks step by step and see every state and gradient.",
     )
     app.state.settings = settings
+    app.state.pool = ComputePool(settings.max_concurrent)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(api_router)
     templates = Jinja2Templates(directory=ROOT / "templates")
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
 

@@ -1,4 +1,4 @@
-"""Server settings, read once from the environment (UNROLL_*)."""
+"""Server settings, read once from the environment (UNROLL_*): every cap a request can reach."""
 
 from __future__ import annotations
 
@@ -9,24 +9,47 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Settings:
-    """Every limit a user's request can reach, and where data lives."""
+    """Limits and locations. Each field reads from UNROLL_<FIELD NAME IN CAPITALS>."""
 
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("data")  # model store and other state
+    database_url: str = ""  # empty: SQLite file models.sqlite3 in data_dir
+
+    max_hidden_size: int = 128  # units per layer and direction
+    max_num_layers: int = 4
+    max_sequence_length: int = 1000  # positions in one sequence
+    max_input_size: int = 64
+    max_output_size: int = 64
+    max_truncate: int = 1000
+    max_upload_bytes: int = 8 * 1024 * 1024  # one weights file
+    max_body_bytes: int = 16 * 1024 * 1024  # any request body
+    max_concurrent: int = 2  # computations running at once; others wait their turn
+    max_store_bytes: int = 256 * 1024 * 1024  # model store; least recently used evicted past it
+    max_train_steps: int = 5000
+    max_batch_size: int = 256
+    max_ws_message_bytes: int = 1024 * 1024  # one WebSocket command
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read UNROLL_<FIELD> variables, e.g. UNROLL_PORT=9000."""
+        """Read UNROLL_<FIELD> variables, e.g. UNROLL_MAX_HIDDEN_SIZE=256."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = env.get(f"UNROLL_{f.name.upper()}")
+            key = f"UNROLL_{f.name.upper()}"
+            raw = env.get(key)
             if raw is None:
                 continue
-            default = getattr(cls, f.name)
+            kind = type(getattr(cls, f.name))
             try:
-                values[f.name] = type(default)(raw)
+                value = kind(raw)
             except ValueError:
-                raise ValueError(f"UNROLL_{f.name.upper()}: cannot read {raw!r}") from None
+                raise ValueError(f"{key}: cannot read {raw!r} as {kind.__name__}") from None
+            if isinstance(value, int) and value < 1 and f.name != "port":
+                raise ValueError(f"{key}: must be at least 1, got {value}")
+            values[f.name] = value
         return cls(**values)  # type: ignore[arg-type]
+
+    def limits(self) -> dict[str, int]:
+        """The caps, by name, as the API documents and enforces them."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name.startswith("max_")}

@@ -1,0 +1,11 @@
+"""The versioned JSON API: one router per file, gathered under /api/v1."""
+
+from fastapi import APIRouter
+
+from app.api import meta, trace
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(meta.router)
+api_router.include_router(trace.router)
+
+__all__ = ["api_router"]

@@ -1,0 +1,109 @@
+"""Fast JSON for arrays: numpy straight to bytes, with every non-finite number as null."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi.responses import Response
+
+from app.rnn import ModelConfig, SpectrumBlock, Trace
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def _default(obj: Any) -> Any:
+    # orjson hands back what it cannot encode natively: views, scalars, other dtypes
+    if isinstance(obj, np.ndarray):
+        return np.ascontiguousarray(obj, dtype=np.float64 if obj.dtype.kind == "f" else None)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON bytes; NaN and infinities become null (orjson's rule), arrays become lists."""
+    return orjson.dumps(obj, default=_default, option=_OPTIONS)
+
+
+class JSONBytesResponse(Response):
+    """A JSON response encoded by `dumps`."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+def spectrum_to_dict(block: SpectrumBlock) -> dict[str, Any]:
+    """One SpectrumOut."""
+    return {
+        "layer": block.layer,
+        "direction": block.direction,
+        "gate": block.gate,
+        "param": block.param,
+        "eigenvalues_real": block.eigenvalues.real,
+        "eigenvalues_imag": block.eigenvalues.imag,
+        "spectral_radius": block.spectral_radius,
+        "spectral_norm": block.spectral_norm,
+    }
+
+
+def config_to_dict(config: ModelConfig) -> dict[str, Any]:
+    """One ConfigIn."""
+    return config.to_dict()
+
+
+def trace_to_dict(trace: Trace, spectrum: list[SpectrumBlock]) -> dict[str, Any]:
+    """A TraceOut, arrays left as numpy for `dumps` to encode."""
+    return {
+        "config": config_to_dict(trace.config),
+        "inputs": trace.inputs,
+        "targets": trace.targets,
+        "outputs": trace.outputs,
+        "loss": trace.loss,
+        "loss_per_step": trace.loss_per_step,
+        "hidden": trace.hidden,
+        "cell": trace.cell,
+        "gates": trace.gates,
+        "grad_hidden": trace.grad_hidden,
+        "grad_cell": trace.grad_cell,
+        "grad_inputs": trace.grad_inputs,
+        "grads": trace.grads,
+        "grad_step_norms": trace.grad_step_norms,
+        "jacobian_norm": trace.jacobian_norm,
+        "jacobian_product_norm": trace.jacobian_product_norm,
+        "spectrum": [spectrum_to_dict(b) for b in spectrum],
+        "truncate": trace.truncate,
+        "finite": trace.finite,
+    }
+
+
+def trace_to_npz_arrays(trace: Trace, spectrum: list[SpectrumBlock]) -> dict[str, np.ndarray]:
+    """The same trace as flat named arrays for an .npz download (no objects, no pickle)."""
+    arrays: dict[str, np.ndarray] = {
+        "inputs": trace.inputs,
+        "outputs": trace.outputs,
+        "hidden": trace.hidden,
+        "finite": np.array(trace.finite),
+        "config_json": np.array(dumps(config_to_dict(trace.config)).decode()),
+    }
+    optional = {
+        "targets": trace.targets,
+        "loss": None if trace.loss is None else np.array(trace.loss),
+        "loss_per_step": trace.loss_per_step,
+        "cell": trace.cell,
+        "grad_hidden": trace.grad_hidden,
+        "grad_cell": trace.grad_cell,
+        "grad_inputs": trace.grad_inputs,
+        "grad_step_norms": trace.grad_step_norms,
+        "jacobian_norm": trace.jacobian_norm,
+        "jacobian_product_norm": trace.jacobian_product_norm,
+    }
+    arrays.update({k: np.asarray(v) for k, v in optional.items() if v is not None})
+    arrays.update({f"gates.{k}": v for k, v in trace.gates.items()})
+    arrays.update({f"grads.{k}": v for k, v in (trace.grads or {}).items()})
+    for b in spectrum:
+        arrays[f"eigenvalues.l{b.layer}.d{b.direction}.{b.gate}"] = b.eigenvalues
+    return arrays

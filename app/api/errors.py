@@ -1,0 +1,86 @@
+"""One shape for every error answer: {"detail": "<field>: <reason>", "field": "<field>"}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ApiError(Exception):
+    """A request the server understood and refuses, with the field at fault."""
+
+    def __init__(self, status: int, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.field = field
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, "field": self.field}
+
+
+def from_value_error(exc: ValueError, prefix: str = "") -> ApiError:
+    """The core raises 'field: reason'; keep the field, prefixed with where it sits."""
+    message = str(exc)
+    field, sep, _ = message.partition(":")
+    known = sep and " " not in field.strip()
+    field_path = f"{prefix}{field.strip()}" if known else (prefix.rstrip(".") or None)
+    detail = (
+        f"{prefix}{message}"
+        if known
+        else (f"{prefix.rstrip('.')}: {message}" if prefix else message)
+    )
+    return ApiError(422, detail, field_path)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def validation_detail(errors: list[Any]) -> tuple[str, str]:
+    """(detail, field) from pydantic's error list: the first error, in words."""
+    first = errors[0]
+    field = _loc(tuple(first.get("loc", ())))
+    msg = first.get("msg", "invalid")
+    if first.get("type") == "json_invalid":
+        return f"body: malformed JSON ({first.get('ctx', {}).get('error', msg)})", "body"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{field}: {msg}{more}", field
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that give every error the same shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"Retry-After": "1"} if exc.status == 429 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        detail, field = validation_detail(errors) if errors else ("body: invalid", "body")
+        summary = [
+            {"field": _loc(tuple(e.get("loc", ()))), "reason": e.get("msg")} for e in errors[:20]
+        ]
+        return JSONResponse({"detail": detail, "field": field, "errors": summary}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"detail": str(exc.detail), "field": None},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        # deeply nested JSON exhausts the parser's recursion; it is the client's input
+        return JSONResponse(
+            {"detail": "body: JSON nested too deeply", "field": "body"}, status_code=400
+        )

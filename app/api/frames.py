@@ -1,0 +1,111 @@
+"""The frame schema: the contract between engine, stream, WebSocket session and page.
+
+Every frame carries `type` (the discriminator), `schema_version` and an increasing `id`.
+`docs/frame-schema.json` is generated from `Frame` (`unroll export-schema`) and a test
+keeps it in step with this module.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from app.api.schemas import ConfigIn, SpectrumOut, Vector
+
+SCHEMA_VERSION = 1
+
+
+class _FrameBase(BaseModel):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    id: int = Field(ge=0, description="increasing within one stream or session")
+
+
+class ConfigFrame(_FrameBase):
+    """First frame: the model about to run."""
+
+    type: Literal["config"] = "config"
+    config: ConfigIn
+    sequence_length: int
+    num_params: int
+    param_shapes: dict[str, list[int]]
+    gate_names: list[str]
+    spectrum: list[SpectrumOut]
+    truncate: int | None
+    has_targets: bool
+
+
+class ForwardFrame(_FrameBase):
+    """One (layer, direction, position) as the network computes it."""
+
+    type: Literal["forward"] = "forward"
+    layer: int
+    direction: int = Field(description="0 forward, 1 reverse")
+    position: int = Field(description="index in the input, 0-based")
+    step: int = Field(description="0-based index in this layer-direction's compute order")
+    input: Vector = Field(description="what the layer reads at this position")
+    hidden: Vector
+    cell: Vector | None = None
+    gates: dict[str, Vector] | None = None
+    output: Vector | None = Field(None, description="the head's output, once it is known")
+    target: Any = None
+    loss: float | None = Field(None, description="this position's loss, with the output")
+
+
+class BackwardFrame(_FrameBase):
+    """One (layer, direction, position) as BPTT visits it: top layer first, latest step first."""
+
+    type: Literal["backward"] = "backward"
+    layer: int
+    direction: int
+    position: int
+    step: int = Field(description="0-based index in this layer-direction's backward order")
+    grad_hidden: Vector = Field(description="total dL/dh_t reaching this state")
+    grad_hidden_norm: float | None
+    grad_cell: Vector | None = None
+    grad_step_norm: float | None = Field(description="||this step's share of dL/dW_hh||_F")
+    jacobian_norm: float | None = None
+    jacobian_product_norm: float | None = None
+
+
+class SummaryFrame(_FrameBase):
+    """After the backward pass: totals."""
+
+    type: Literal["summary"] = "summary"
+    loss: float | None
+    loss_per_step: Vector | None
+    outputs: Any
+    grad_norms: dict[str, float | None] = Field(description="Frobenius norm of each gradient")
+    grad_inputs: list[Vector] | None
+    finite: bool
+
+
+class DoneFrame(_FrameBase):
+    """Last frame of a stream."""
+
+    type: Literal["done"] = "done"
+    events: int = Field(description="frames sent, this one included")
+
+
+class ErrorFrame(_FrameBase):
+    """A problem with a request or command; a WebSocket session stays open after it."""
+
+    type: Literal["error"] = "error"
+    status: int
+    detail: str
+    field: str | None = None
+
+
+Frame = Annotated[
+    ConfigFrame | ForwardFrame | BackwardFrame | SummaryFrame | DoneFrame | ErrorFrame,
+    Field(discriminator="type"),
+]
+FRAME_ADAPTER: TypeAdapter[Any] = TypeAdapter(Frame)
+
+
+def frame_json_schema() -> dict[str, Any]:
+    """JSON Schema of every frame, as exported to docs/frame-schema.json."""
+    schema = FRAME_ADAPTER.json_schema()
+    schema["title"] = "Unroll frame"
+    schema["$comment"] = f"schema_version {SCHEMA_VERSION}"
+    return schema

@@ -1,0 +1,102 @@
+"""Caps on what one request may ask for: sizes (422) and bytes (413)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.errors import ApiError
+from app.rnn import ModelConfig
+from app.settings import Settings
+
+
+def check_config_limits(config: ModelConfig, settings: Settings, prefix: str = "config.") -> None:
+    """422 naming the field, the value and the cap when a size is over its limit."""
+    caps = {
+        "hidden_size": settings.max_hidden_size,
+        "num_layers": settings.max_num_layers,
+        "input_size": settings.max_input_size,
+        "output_size": settings.max_output_size,
+    }
+    for name, cap in caps.items():
+        value = getattr(config, name)
+        if value > cap:
+            raise ApiError(
+                422, f"{prefix}{name}: {value} is over the limit of {cap}", prefix + name
+            )
+
+
+def check_length(length: int, settings: Settings, field: str = "inputs") -> None:
+    """422 when a sequence is longer than the cap."""
+    if length > settings.max_sequence_length:
+        raise ApiError(
+            422,
+            f"{field}: sequence length {length} is over the limit of {settings.max_sequence_length}",
+            field,
+        )
+
+
+def check_truncate(truncate: int | None, settings: Settings) -> None:
+    if truncate is not None and truncate > settings.max_truncate:
+        raise ApiError(
+            422, f"truncate: {truncate} is over the limit of {settings.max_truncate}", "truncate"
+        )
+
+
+class BodySizeLimit:
+    """ASGI middleware: answer 413 once a request body passes `max_bytes`, declared or sent."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_413(send, self.max_bytes)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await _send_413(send, self.max_bytes)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    body = (
+        b'{"detail":"body: request body is over the limit of '
+        + str(limit).encode()
+        + b' bytes","field":"body"}'
+    )
+    headers: list[Any] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,149 @@
+"""Request and response bodies of the JSON API: one pydantic model per body."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+from app.rnn import ModelConfig
+
+Cell = Literal["rnn_tanh", "rnn_relu", "lstm", "gru"]
+Vector = list[float | None]
+Matrix = list[Vector]
+
+MODEL_ID_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class ConfigIn(BaseModel):
+    """The network: the fields of `app.rnn.ModelConfig`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cell: Cell = "lstm"
+    input_size: int = Field(1, ge=1, description="features per position")
+    hidden_size: int = Field(8, ge=1, description="units per layer and direction")
+    num_layers: int = Field(1, ge=1)
+    bidirectional: StrictBool = False
+    output_size: int = Field(1, ge=1, description="outputs, or classes for classification")
+    head: Literal["regression", "classification"] = "regression"
+    output_mode: Literal["sequence", "last"] = "sequence"
+
+    def to_core(self) -> ModelConfig:
+        """The numeric core's config (raises ValueError on cross-field problems)."""
+        return ModelConfig(**self.model_dump())
+
+
+class InitIn(BaseModel):
+    """How fresh weights are drawn when neither params nor model_id is given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheme: Literal["pytorch", "xavier", "orthogonal", "identity"] = "pytorch"
+    scale: float = Field(1.0, ge=0.0, le=100.0, description="multiplies the recurrent weights")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+
+    @field_validator("scale")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+class TraceRequest(BaseModel):
+    """One sequence through a network: forward, and with targets, full BPTT."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "config": {"cell": "lstm", "input_size": 1, "hidden_size": 4},
+                    "init": {"scheme": "pytorch", "scale": 1.0, "seed": 0},
+                    "inputs": [[0.0], [0.5], [1.0], [0.5]],
+                    "targets": [[0.5], [1.0], [0.5], [0.0]],
+                    "jacobians": True,
+                }
+            ]
+        },
+    )
+
+    config: ConfigIn
+    params: dict[str, Any] | None = Field(
+        None, description="PyTorch-style name -> nested lists, e.g. rnn.weight_hh_l0"
+    )
+    model_id: str | None = Field(None, pattern=MODEL_ID_PATTERN, description="a stored model")
+    init: InitIn = Field(default_factory=InitIn)
+    inputs: list[list[float]] = Field(..., description="(T, input_size)")
+    targets: list[list[float]] | list[float] | float | None = Field(
+        None,
+        description="regression: (T, O) or (O,) in last mode; classification: (T,) or a "
+        "scalar class index. Omit for a forward pass only.",
+    )
+    truncate: int | None = Field(None, ge=1, description="BPTT(k): at most k steps back")
+    jacobians: StrictBool = Field(True, description="record Jacobian norms per step")
+
+
+class SpectrumOut(BaseModel):
+    """Eigenvalues of one recurrent weight block."""
+
+    layer: int
+    direction: int
+    gate: str
+    param: str
+    eigenvalues_real: list[float]
+    eigenvalues_imag: list[float]
+    spectral_radius: float
+    spectral_norm: float
+
+
+class TraceOut(BaseModel):
+    """A whole trace. L layers, D directions, T positions, H units; null marks an overflow."""
+
+    config: ConfigIn
+    inputs: Matrix
+    targets: Any = None
+    outputs: Any = Field(description="(T, O) in sequence mode, (O,) in last mode")
+    loss: float | None
+    loss_per_step: Vector | None = Field(description="(T,); loss is their mean")
+    hidden: list[list[Matrix]] = Field(description="(L, D, T, H)")
+    cell: list[list[Matrix]] | None = Field(description="(L, D, T, H), LSTM only")
+    gates: dict[str, list[list[Matrix]]] = Field(description="gate -> (L, D, T, H)")
+    grad_hidden: list[list[Matrix]] | None = Field(description="(L, D, T, H) total dL/dh_t")
+    grad_cell: list[list[Matrix]] | None
+    grad_inputs: Matrix | None = Field(description="(T, input_size)")
+    grads: dict[str, Any] | None = Field(description="same names and shapes as the params")
+    grad_step_norms: list[Matrix] | None = Field(description="(L, D, T)")
+    jacobian_norm: list[Matrix] | None = Field(description="(L, D, T) ||ds_t/ds_{t-1}||")
+    jacobian_product_norm: list[Matrix] | None = Field(description="(L, D, T) ||ds_last/ds_t||")
+    spectrum: list[SpectrumOut]
+    truncate: int | None
+    finite: bool = Field(description="false if any number overflowed")
+
+
+class CellInfo(BaseModel):
+    """A cell the engine runs."""
+
+    name: Cell
+    title: str
+    gates: list[str]
+    state: list[str]
+    description: str
+
+
+class TaskInfo(BaseModel):
+    """A built-in training task."""
+
+    name: str
+    title: str
+    description: str
+    defaults: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx answer: what is wrong, and where."""
+
+    detail: str
+    field: str | None = None
