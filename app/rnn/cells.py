@@ -1,209 +1,305 @@
-"""One time step of each recurrent cell: forward, its backward beside it, and its Jacobian.
+"""The recurrent cells: each one's forward loop over a sequence, and its backward step beside it.
 
-Every cell works on a flat recurrent state `s` of shape (B, S): S = H for the RNN and GRU
-cells, S = 2H for the LSTM, whose state is [h, c]. The input's contribution
-`xw = x @ W_ih.T + b_ih` (B, G*H) is computed for all positions at once by the caller.
+Every cell works on a flat recurrent state of shape (B, S): S = H for the RNN and GRU
+cells, S = 2H for the LSTM, whose state is [h, c]. Arrays are time-major, (T, B, ...).
 
-Backward functions accept gradients with any number of leading axes, (..., B, S), so a
-stack of gradients of different ages (truncated BPTT) goes through in one call. They
-return `(ds_prev, da_x, da_h)`: the gradient reaching the previous state, and the
-gradients of the input-side and hidden-side pre-activations (G*H each), from which the
-caller forms every weight gradient. The two differ only in the GRU's new gate.
+The forward loop records states and gate activations. Everything the backward step needs
+that does not depend on the incoming gradient (activation derivatives, products with
+partner values) is then computed for all positions at once (`backward_factors`), so the
+sequential backward step is a handful of array operations.
+
+`backward_step(ds, t)` accepts gradients with leading axes, (..., B, S), so a stack of
+gradients of different ages (truncated BPTT) goes through in one call. It returns
+`(ds_prev, da_x, da_h)`: the gradient reaching the previous state, and the gradients of
+the input-side and hidden-side pre-activations (G*H each), from which the caller forms
+every weight gradient. The two differ only in the GRU's new gate.
+
+Sigmoids are computed as 0.5 + 0.5 * tanh(a / 2), the same function, which never
+overflows and lets one tanh call serve all of a cell's gates.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from app.rnn.types import Array
 
-Cache = tuple[Any, ...]
+BackwardStep = Callable[[Array, int], tuple[Array, Array, Array]]
 
 
-def _sigmoid(a: Array) -> Array:
-    # split by sign so exp never overflows for large |a|
-    out = np.empty_like(a)
-    pos = a >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-a[pos]))
-    ea = np.exp(a[~pos])
-    out[~pos] = ea / (1.0 + ea)
-    return out
+@dataclass
+class SequenceRecord:
+    """What a cell's forward loop leaves for its backward pass, Jacobians and gates."""
+
+    states: Array  # (T, B, S) state after each position
+    states_prev: Array  # (T, B, S) state each position started from
+    acts: Array | None  # (T, B, G*H) gate activations (None for the plain RNN)
+    extra: dict[str, Array] = field(default_factory=dict)  # cell-specific per-position values
+
+
+class Cell:
+    """Interface of a recurrent cell; see the module docstring."""
+
+    gate_multiple = 1
+    state_multiple = 1
+    gate_names: tuple[str, ...] = ()
+
+    def forward(
+        self, xw: Array, Whh: Array, bhh: Array, order: Sequence[int], s0: Array | None = None
+    ) -> SequenceRecord:
+        """xw (T, B, G*H) = x @ W_ih.T + b_ih for every position; run positions in `order`
+        from state s0 (B, S), zero by default."""
+        raise NotImplementedError
+
+    def backward_step(self, rec: SequenceRecord, Whh: Array, bhh: Array) -> BackwardStep:
+        """The backward step for this record: (ds (..., B, S), t) -> (ds_prev, da_x, da_h)."""
+        raise NotImplementedError
+
+    def jacobians(self, rec: SequenceRecord, Whh: Array) -> Array:
+        """(T, B, S, S): d state_t / d state_prev at every position."""
+        raise NotImplementedError
+
+    def gates(self, rec: SequenceRecord) -> tuple[Array, ...]:
+        """Gate activations, each (T, B, H), in PyTorch's order."""
+        if rec.acts is None:
+            return ()
+        H = rec.acts.shape[-1] // self.gate_multiple
+        return tuple(rec.acts[..., k * H : (k + 1) * H] for k in range(self.gate_multiple))
+
+
+def _previous(states: Array, order: Sequence[int], s0: Array | None) -> Array:
+    """(T, B, S): the state each position started from, given the states it produced."""
+    order = list(order)
+    prev = np.empty_like(states)
+    prev[order[0]] = 0.0 if s0 is None else s0
+    prev[order[1:]] = states[order[:-1]]
+    return prev
+
+
+def _diag_scale(rows: Array, W: Array) -> Array:
+    """diag(rows) @ W for a batch: rows (..., H), W (H, K) -> (..., H, K)."""
+    return rows[..., :, None] * W
 
 
 # ----------------------------------------------------------------------------- Elman RNN
 
 
-def rnn_step_forward(
-    xw: Array, s_prev: Array, Whh: Array, bhh: Array, relu: bool
-) -> tuple[Array, Cache]:
-    """h = act(xw + h_prev @ Whh.T + bhh). xw (B, H), s_prev (B, H), Whh (H, H) -> (B, H)."""
-    a = xw + s_prev @ Whh.T + bhh
-    h = np.maximum(a, 0.0) if relu else np.tanh(a)
-    return h, (s_prev, h, relu)
+class RNNCell(Cell):
+    """h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or ReLU."""
 
+    def __init__(self, relu: bool):
+        self.relu = relu
 
-def rnn_step_backward(ds: Array, cache: Cache, Whh: Array) -> tuple[Array, Array, Array]:
-    """ds (..., B, H) -> ds_prev (..., B, H), da_x = da_h (..., B, H)."""
-    _, h, relu = cache
-    da = ds * (h > 0.0) if relu else ds * (1.0 - h * h)
-    return da @ Whh, da, da
+    def forward(
+        self, xw: Array, Whh: Array, bhh: Array, order: Sequence[int], s0: Array | None = None
+    ) -> SequenceRecord:
+        T, B, H = xw.shape
+        a_all = xw + bhh  # (T, B, H) both biases folded in once
+        WT = np.ascontiguousarray(Whh.T)
+        states = np.empty((T, B, H))
+        h = np.zeros((B, H)) if s0 is None else s0
+        for t in order:
+            a = h @ WT
+            a += a_all[t]
+            h = np.maximum(a, 0.0, out=states[t]) if self.relu else np.tanh(a, out=states[t])
+        return SequenceRecord(states, _previous(states, order, s0), None)
 
+    def _act_grad(self, rec: SequenceRecord) -> Array:
+        h = rec.states
+        return (h > 0.0).astype(np.float64) if self.relu else 1.0 - h * h
 
-def rnn_step_jacobian(cache: Cache, Whh: Array) -> Array:
-    """dh/dh_prev, (B, H, H)."""
-    _, h, relu = cache
-    act_grad = (h > 0.0).astype(h.dtype) if relu else 1.0 - h * h
-    return act_grad[:, :, None] * Whh[None, :, :]
+    def backward_step(self, rec: SequenceRecord, Whh: Array, bhh: Array) -> BackwardStep:
+        act_grad = self._act_grad(rec)  # (T, B, H)
 
+        def step(ds: Array, t: int) -> tuple[Array, Array, Array]:
+            da = ds * act_grad[t]
+            return da @ Whh, da, da
 
-def rnn_step_gates(cache: Cache) -> tuple[Array, ...]:
-    """The plain RNN has no gates."""
-    return ()
+        return step
+
+    def jacobians(self, rec: SequenceRecord, Whh: Array) -> Array:
+        return _diag_scale(self._act_grad(rec), Whh)
 
 
 # ----------------------------------------------------------------------------- LSTM
 
 
-def lstm_step_forward(
-    xw: Array, s_prev: Array, Whh: Array, bhh: Array, relu: bool = False
-) -> tuple[Array, Cache]:
-    """PyTorch's LSTM step, gates i, f, g, o. xw (B, 4H), s_prev = [h, c] (B, 2H) -> (B, 2H)."""
-    H = Whh.shape[1]
-    h_prev, c_prev = s_prev[:, :H], s_prev[:, H:]
-    a = xw + h_prev @ Whh.T + bhh  # (B, 4H)
-    ifo = _sigmoid(a[:, np.r_[0 : 2 * H, 3 * H : 4 * H]])  # (B, 3H)
-    i, f, o = ifo[:, :H], ifo[:, H : 2 * H], ifo[:, 2 * H :]
-    g = np.tanh(a[:, 2 * H : 3 * H])
-    c = f * c_prev + i * g
-    tc = np.tanh(c)
-    h = o * tc
-    return np.concatenate([h, c], axis=1), (h_prev, c_prev, i, f, g, o, tc)
+class LSTMCell(Cell):
+    """PyTorch's LSTM, gates i, f, g, o: c = f * c_prev + i * g, h = o * tanh(c)."""
 
+    gate_multiple = 4
+    state_multiple = 2
+    gate_names = ("input", "forget", "cell", "output")
 
-def lstm_step_backward(ds: Array, cache: Cache, Whh: Array) -> tuple[Array, Array, Array]:
-    """ds = [dh, dc] (..., B, 2H) -> ds_prev (..., B, 2H), da_x = da_h (..., B, 4H)."""
-    h_prev, c_prev, i, f, g, o, tc = cache
-    H = i.shape[-1]
-    dh, dc = ds[..., :H], ds[..., H:]
-    dc = dc + dh * o * (1.0 - tc * tc)
-    da = np.empty(ds.shape[:-1] + (4 * H,))
-    da[..., :H] = dc * g * i * (1.0 - i)
-    da[..., H : 2 * H] = dc * c_prev * f * (1.0 - f)
-    da[..., 2 * H : 3 * H] = dc * i * (1.0 - g * g)
-    da[..., 3 * H :] = dh * tc * o * (1.0 - o)
-    ds_prev = np.empty(ds.shape)
-    ds_prev[..., :H] = da @ Whh
-    ds_prev[..., H:] = dc * f
-    return ds_prev, da, da
+    def forward(
+        self, xw: Array, Whh: Array, bhh: Array, order: Sequence[int], s0: Array | None = None
+    ) -> SequenceRecord:
+        T, B, GH = xw.shape
+        H = GH // 4
+        # tanh(a * scale) * scale + shift is sigmoid(a) on i, f, o and tanh(a) on g
+        scale = np.full(GH, 0.5)
+        scale[2 * H : 3 * H] = 1.0
+        shift = 0.5 - 0.5 * (scale == 1.0)
+        a_all = (xw + bhh) * scale  # (T, B, 4H)
+        WsT = np.ascontiguousarray((Whh * scale[:, None]).T)  # (H, 4H)
+        states = np.empty((T, B, 2 * H))
+        acts = np.empty((T, B, GH))
+        tanh_c = np.empty((T, B, H))
+        s = np.zeros((B, 2 * H)) if s0 is None else s0
+        ig = np.empty((B, H))
+        for t in order:
+            act = acts[t]
+            np.matmul(s[:, :H], WsT, out=act)
+            act += a_all[t]
+            np.tanh(act, out=act)
+            act *= scale
+            act += shift
+            c_prev = s[:, H:]
+            s = states[t]
+            c = s[:, H:]
+            np.multiply(act[:, H : 2 * H], c_prev, out=c)
+            np.multiply(act[:, :H], act[:, 2 * H : 3 * H], out=ig)
+            c += ig
+            tc = np.tanh(c, out=tanh_c[t])
+            np.multiply(act[:, 3 * H :], tc, out=s[:, :H])
+        return SequenceRecord(states, _previous(states, order, s0), acts, {"tanh_c": tanh_c})
 
+    def backward_step(self, rec: SequenceRecord, Whh: Array, bhh: Array) -> BackwardStep:
+        acts, tc = rec.acts, rec.extra["tanh_c"]
+        assert acts is not None
+        H = tc.shape[-1]
+        i, f, g, o = (acts[..., k * H : (k + 1) * H] for k in range(4))
+        c_prev = rec.states_prev[..., H:]
+        dh_dc = o * (1.0 - tc * tc)  # (T, B, H) path from c_t into h_t
+        # da = [dc, dc, dc, dh] * partner: activation derivative times the value it meets
+        partner = np.concatenate(
+            [i * (1 - i) * g, f * (1 - f) * c_prev, (1 - g * g) * i, o * (1 - o) * tc], axis=-1
+        )  # (T, B, 4H)
 
-def lstm_step_jacobian(cache: Cache, Whh: Array) -> Array:
-    """d[h, c]/d[h_prev, c_prev], (B, 2H, 2H)."""
-    h_prev, c_prev, i, f, g, o, tc = cache
-    B, H = i.shape
-    Wi, Wf, Wg, Wo = (Whh[k * H : (k + 1) * H] for k in range(4))
-    # dc/dh_prev = diag(c_prev f') Wf + diag(g i') Wi + diag(i g') Wg
-    dc_dh = (
-        (c_prev * f * (1 - f))[:, :, None] * Wf
-        + (g * i * (1 - i))[:, :, None] * Wi
-        + (i * (1 - g * g))[:, :, None] * Wg
-    )
-    dtc = o * (1 - tc * tc)  # dh/dc, elementwise
-    J = np.zeros((B, 2 * H, 2 * H))
-    J[:, :H, :H] = (tc * o * (1 - o))[:, :, None] * Wo + dtc[:, :, None] * dc_dh
-    J[:, H:, :H] = dc_dh
-    idx = np.arange(H)
-    J[:, idx, H + idx] = dtc * f
-    J[:, H + idx, H + idx] = f
-    return J
+        def step(ds: Array, t: int) -> tuple[Array, Array, Array]:
+            dh = ds[..., :H]
+            dc = ds[..., H:] + dh * dh_dc[t]
+            da = np.concatenate([dc, dc, dc, dh], axis=-1)
+            da *= partner[t]
+            ds_prev = np.empty(ds.shape)
+            np.matmul(da, Whh, out=ds_prev[..., :H])
+            np.multiply(dc, f[t], out=ds_prev[..., H:])
+            return ds_prev, da, da
 
+        return step
 
-def lstm_step_gates(cache: Cache) -> tuple[Array, ...]:
-    """(input, forget, cell, output) gate activations, each (B, H)."""
-    _, _, i, f, g, o, _ = cache
-    return i, f, g, o
+    def jacobians(self, rec: SequenceRecord, Whh: Array) -> Array:
+        acts, tc = rec.acts, rec.extra["tanh_c"]
+        assert acts is not None
+        T, B, H = tc.shape
+        i, f, g, o = (acts[..., k * H : (k + 1) * H] for k in range(4))
+        c_prev = rec.states_prev[..., H:]
+        Wi, Wf, Wg, Wo = (Whh[k * H : (k + 1) * H] for k in range(4))
+        dc_dh = (
+            _diag_scale(c_prev * f * (1 - f), Wf)
+            + _diag_scale(g * i * (1 - i), Wi)
+            + _diag_scale(i * (1 - g * g), Wg)
+        )  # (T, B, H, H)
+        dh_dc = o * (1 - tc * tc)
+        J = np.zeros((T, B, 2 * H, 2 * H))
+        J[..., :H, :H] = _diag_scale(tc * o * (1 - o), Wo) + dh_dc[..., :, None] * dc_dh
+        J[..., H:, :H] = dc_dh
+        idx = np.arange(H)
+        J[..., idx, H + idx] = dh_dc * f
+        J[..., H + idx, H + idx] = f
+        return J
 
 
 # ----------------------------------------------------------------------------- GRU
 
 
-def gru_step_forward(
-    xw: Array, s_prev: Array, Whh: Array, bhh: Array, relu: bool = False
-) -> tuple[Array, Cache]:
-    """PyTorch's GRU step, gates r, z, n. xw (B, 3H), s_prev (B, H) -> (B, H).
+class GRUCell(Cell):
+    """PyTorch's GRU, gates r, z, n: n = tanh(W_in x + b_in + r * (W_hn h + b_hn)),
+    h = (1 - z) * n + z * h_prev."""
 
-    n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); h = (1 - z) * n + z * h_prev.
-    """
-    H = Whh.shape[1]
-    hw = s_prev @ Whh.T + bhh  # (B, 3H)
-    rz = _sigmoid(xw[:, : 2 * H] + hw[:, : 2 * H])
-    r, z = rz[:, :H], rz[:, H:]
-    hn = hw[:, 2 * H :]
-    n = np.tanh(xw[:, 2 * H :] + r * hn)
-    h = n + z * (s_prev - n)
-    return h, (s_prev, r, z, n, hn)
+    gate_multiple = 3
+    gate_names = ("reset", "update", "new")
+
+    def forward(
+        self, xw: Array, Whh: Array, bhh: Array, order: Sequence[int], s0: Array | None = None
+    ) -> SequenceRecord:
+        T, B, GH = xw.shape
+        H = GH // 3
+        x_rz = (xw[..., : 2 * H] + bhh[: 2 * H]) * 0.5  # (T, B, 2H) pre-halved for the sigmoid
+        x_n = xw[..., 2 * H :]
+        W_rz = np.ascontiguousarray((Whh[: 2 * H] * 0.5).T)  # (H, 2H)
+        W_n = np.ascontiguousarray(Whh[2 * H :].T)  # (H, H)
+        b_n = bhh[2 * H :]
+        states = np.empty((T, B, H))
+        acts = np.empty((T, B, GH))
+        hn_all = np.empty((T, B, H))
+        h = np.zeros((B, H)) if s0 is None else s0
+        for t in order:
+            act = acts[t]
+            rz = act[:, : 2 * H]
+            np.matmul(h, W_rz, out=rz)
+            rz += x_rz[t]
+            np.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            hn = np.matmul(h, W_n, out=hn_all[t])
+            hn += b_n
+            n = act[:, 2 * H :]
+            np.multiply(act[:, :H], hn, out=n)
+            n += x_n[t]
+            np.tanh(n, out=n)
+            h_new = states[t]
+            np.subtract(h, n, out=h_new)
+            h_new *= act[:, H : 2 * H]
+            h_new += n
+            h = h_new
+        return SequenceRecord(states, _previous(states, order, s0), acts, {"hn": hn_all})
+
+    def backward_step(self, rec: SequenceRecord, Whh: Array, bhh: Array) -> BackwardStep:
+        acts, hn = rec.acts, rec.extra["hn"]
+        assert acts is not None
+        H = hn.shape[-1]
+        r, z, n = (acts[..., k * H : (k + 1) * H] for k in range(3))
+        h_prev = rec.states_prev
+        dn_pre = (1 - z) * (1 - n * n)  # d h / d (n's pre-activation)
+        partner_x = np.concatenate(
+            [dn_pre * hn * r * (1 - r), (h_prev - n) * z * (1 - z), dn_pre], axis=-1
+        )  # (T, B, 3H)
+        partner_h = partner_x.copy()
+        partner_h[..., 2 * H :] *= r  # W_hn h sits inside r * (...)
+
+        def step(ds: Array, t: int) -> tuple[Array, Array, Array]:
+            ds3 = np.concatenate([ds, ds, ds], axis=-1)
+            da_x = ds3 * partner_x[t]
+            da_h = ds3 * partner_h[t]
+            ds_prev = da_h @ Whh
+            ds_prev += ds * z[t]
+            return ds_prev, da_x, da_h
+
+        return step
+
+    def jacobians(self, rec: SequenceRecord, Whh: Array) -> Array:
+        acts, hn = rec.acts, rec.extra["hn"]
+        assert acts is not None
+        H = hn.shape[-1]
+        r, z, n = (acts[..., k * H : (k + 1) * H] for k in range(3))
+        h_prev = rec.states_prev
+        Wr, Wz, Wn = (Whh[k * H : (k + 1) * H] for k in range(3))
+        dr = _diag_scale(r * (1 - r), Wr)
+        dz = _diag_scale(z * (1 - z), Wz)
+        dan = _diag_scale(r, Wn) + hn[..., :, None] * dr
+        J = _diag_scale((1 - z) * (1 - n * n), dan) + (h_prev - n)[..., :, None] * dz
+        idx = np.arange(H)
+        J[..., idx, idx] += z
+        return J
 
 
-def gru_step_backward(ds: Array, cache: Cache, Whh: Array) -> tuple[Array, Array, Array]:
-    """ds (..., B, H) -> ds_prev (..., B, H), da_x (..., B, 3H), da_h (..., B, 3H)."""
-    h_prev, r, z, n, hn = cache
-    H = r.shape[-1]
-    da_n = ds * (1.0 - z) * (1.0 - n * n)
-    da_x = np.empty(ds.shape[:-1] + (3 * H,))
-    da_x[..., :H] = da_n * hn * r * (1.0 - r)
-    da_x[..., H : 2 * H] = ds * (h_prev - n) * z * (1.0 - z)
-    da_x[..., 2 * H :] = da_n
-    da_h = da_x.copy()
-    da_h[..., 2 * H :] = da_n * r
-    return ds * z + da_h @ Whh, da_x, da_h
-
-
-def gru_step_jacobian(cache: Cache, Whh: Array) -> Array:
-    """dh/dh_prev, (B, H, H)."""
-    h_prev, r, z, n, hn = cache
-    B, H = r.shape
-    Wr, Wz, Wn = (Whh[k * H : (k + 1) * H] for k in range(3))
-    dr = (r * (1 - r))[:, :, None] * Wr
-    dz = (z * (1 - z))[:, :, None] * Wz
-    dan = r[:, :, None] * Wn + hn[:, :, None] * dr
-    J = ((1 - z) * (1 - n * n))[:, :, None] * dan + (h_prev - n)[:, :, None] * dz
-    idx = np.arange(H)
-    J[:, idx, idx] += z
-    return J
-
-
-def gru_step_gates(cache: Cache) -> tuple[Array, ...]:
-    """(reset, update, new) gate activations, each (B, H)."""
-    _, r, z, n, _ = cache
-    return r, z, n
-
-
-# ----------------------------------------------------------------------------- registry
-
-
-class _Forward(Protocol):
-    def __call__(
-        self, xw: Array, s_prev: Array, Whh: Array, bhh: Array, relu: bool
-    ) -> tuple[Array, Cache]: ...
-
-
-@dataclass(frozen=True)
-class CellOps:
-    """The four functions that define a cell, and its state width multiple."""
-
-    forward: _Forward
-    backward: Any
-    jacobian: Any
-    gates: Any
-    state_multiple: int  # S = state_multiple * H
-
-
-CELL_OPS = {
-    "rnn_tanh": CellOps(rnn_step_forward, rnn_step_backward, rnn_step_jacobian, rnn_step_gates, 1),
-    "rnn_relu": CellOps(rnn_step_forward, rnn_step_backward, rnn_step_jacobian, rnn_step_gates, 1),
-    "lstm": CellOps(lstm_step_forward, lstm_step_backward, lstm_step_jacobian, lstm_step_gates, 2),
-    "gru": CellOps(gru_step_forward, gru_step_backward, gru_step_jacobian, gru_step_gates, 1),
+CELLS: dict[str, Cell] = {
+    "rnn_tanh": RNNCell(relu=False),
+    "rnn_relu": RNNCell(relu=True),
+    "lstm": LSTMCell(),
+    "gru": GRUCell(),
 }

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.rnn.cells import CELL_OPS, Cache, CellOps
+from app.rnn.cells import CELLS, Cell, SequenceRecord
 from app.rnn.types import Array
 
 
@@ -18,15 +18,24 @@ from app.rnn.types import Array
 class LayerCache:
     """What the backward pass and the recorders need from a layer's forward pass."""
 
-    ops: CellOps
+    cell: Cell
     xs: Array  # (T, B, I) layer input
-    states: Array  # (T, B, S) state after each position
-    states_prev: Array  # (T, B, S) state each position started from
-    caches: list[Cache]  # per position, indexed by position
+    record: SequenceRecord  # states, previous states, gate activations
     Wih: Array  # (G*H, I)
     Whh: Array  # (G*H, H)
+    bhh: Array  # (G*H,)
     reverse: bool
     hidden_size: int
+
+    @property
+    def states(self) -> Array:
+        """(T, B, S) state after each position."""
+        return self.record.states
+
+    @property
+    def states_prev(self) -> Array:
+        """(T, B, S) state each position started from (zeros for the first computed)."""
+        return self.record.states_prev
 
     @property
     def order(self) -> range:
@@ -61,23 +70,13 @@ def layer_forward(
 
     xs (T, B, I), Wih (G*H, I), Whh (G*H, H), biases (G*H,) -> states (T, B, S).
     """
-    ops = CELL_OPS[cell]
-    relu = cell == "rnn_relu"
-    T, B, _ = xs.shape
-    H = Whh.shape[1]
-    S = ops.state_multiple * H
+    ops = CELLS[cell]
+    T = xs.shape[0]
     xw = xs @ Wih.T + bih  # (T, B, G*H), all positions in one product
-    states = np.empty((T, B, S))
-    states_prev = np.empty((T, B, S))
-    caches: list[Cache] = [()] * T
-    s = np.zeros((B, S))
     order = range(T - 1, -1, -1) if reverse else range(T)
-    for t in order:
-        states_prev[t] = s
-        s, caches[t] = ops.forward(xw[t], s, Whh, bhh, relu)
-        states[t] = s
-    cache = LayerCache(ops, xs, states, states_prev, caches, Wih, Whh, reverse, H)
-    return states, cache
+    record = ops.forward(xw, Whh, bhh, order)
+    cache = LayerCache(ops, xs, record, Wih, Whh, bhh, reverse, Whh.shape[1])
+    return record.states, cache
 
 
 def layer_backward(dh_ext: Array, cache: LayerCache, truncate: int | None = None) -> LayerGrads:
@@ -87,31 +86,31 @@ def layer_backward(dh_ext: Array, cache: LayerCache, truncate: int | None = None
     the layer above). With `truncate=k`, a gradient injected at position t flows back
     through at most k recurrent steps (BPTT(k) of Williams and Peng); None is full BPTT.
     """
-    ops, Whh, H = cache.ops, cache.Whh, cache.hidden_size
+    H, Whh = cache.hidden_size, cache.Whh
     T, B, S = cache.states.shape
     GH = Whh.shape[0]
+    step = cache.cell.backward_step(cache.record, Whh, cache.bhh)
     ds_total = np.empty((T, B, S))
     da_x = np.empty((T, B, GH))
     da_h = np.empty((T, B, GH))
-    # carry: gradient arriving at the current state from the step computed after it,
-    # by age (recurrent steps crossed so far); full BPTT needs one slot.
-    ages = 1 if truncate is None else truncate + 1
-    carry = np.zeros((ages, B, S))
-    for t in reversed(cache.order):
-        if truncate is None:
-            ds = carry
-            ds[0, :, :H] += dh_ext[t]
-        else:
-            ds = np.empty((ages, B, S))
-            ds[1:] = carry[:-1]  # one more step crossed; the oldest drops out
+    if truncate is None:
+        carry = np.zeros((B, S))  # gradient reaching the state from the step after it
+        for t in reversed(cache.order):
+            ds = ds_total[t]
+            np.copyto(ds, carry)
+            ds[:, :H] += dh_ext[t]
+            carry, da_x[t], da_h[t] = step(ds, t)
+    else:
+        # one slot per age (recurrent steps crossed so far); the oldest drops out each step
+        ages = np.zeros((truncate + 1, B, S))
+        for t in reversed(cache.order):
+            ds = np.empty_like(ages)
+            ds[1:] = ages[:-1]
             ds[0] = 0.0
             ds[0, :, :H] = dh_ext[t]
-        ds_total[t] = ds.sum(axis=0) if ages > 1 else ds[0]
-        carry, dax, dah = ops.backward(ds, cache.caches[t], Whh)
-        if ages > 1:
+            ds_total[t] = ds.sum(axis=0)
+            ages, dax, dah = step(ds, t)
             da_x[t], da_h[t] = dax.sum(axis=0), dah.sum(axis=0)
-        else:
-            da_x[t], da_h[t] = dax[0], dah[0]
     h_prev = cache.states_prev[:, :, :H]
     flat_ax = da_x.reshape(T * B, GH)
     return LayerGrads(
@@ -138,12 +137,9 @@ def step_weight_grad_norms(cache: LayerCache, grads: LayerGrads) -> Array:
 
 def layer_gates(cache: LayerCache) -> tuple[Array, ...]:
     """Gate activations per gate, each (T, B, H); empty for the plain RNN cells."""
-    per_position = [cache.ops.gates(c) for c in cache.caches]
-    if not per_position[0]:
-        return ()
-    return tuple(np.stack(g) for g in zip(*per_position, strict=True))
+    return cache.cell.gates(cache.record)
 
 
 def layer_jacobians(cache: LayerCache) -> Array:
-    """(T, B, S, S): d state_t / d state_{t-1} in the layer's own order."""
-    return np.stack([cache.ops.jacobian(c, cache.Whh) for c in cache.caches])
+    """(T, B, S, S): d state_t / d state_prev at each position, in the layer's own order."""
+    return cache.cell.jacobians(cache.record, cache.Whh)

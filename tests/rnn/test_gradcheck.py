@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from app.rnn import CELLS, ModelConfig, init_params, run_sequence
-from app.rnn.cells import CELL_OPS
 from app.rnn.params import direction_suffix
+from tests.rnn.reference import reference_step, state_size
 
 EPS = 1e-6
 TOL = 1e-6
@@ -79,17 +79,14 @@ def reference_loss_with_offset(config, params, x, y, where, offset):
             sfx = f"l{layer}{direction_suffix(d)}"
             Wih, Whh = params[f"rnn.weight_ih_{sfx}"], params[f"rnn.weight_hh_{sfx}"]
             bih, bhh = params[f"rnn.bias_ih_{sfx}"], params[f"rnn.bias_hh_{sfx}"]
-            ops = CELL_OPS[config.cell]
-            s = np.zeros((1, ops.state_multiple * H))
+            s = np.zeros(state_size(config.cell, H))
             hs = np.zeros((T, H))
             for t in range(T - 1, -1, -1) if d == 1 else range(T):
-                s, _ = ops.forward(
-                    inp[t : t + 1] @ Wih.T + bih, s, Whh, bhh, config.cell == "rnn_relu"
-                )
+                s, _ = reference_step(config.cell, inp[t], s, Wih, Whh, bih, bhh)
                 if where == (layer, d, t):
                     s = s.copy()
-                    s[0, :H] += offset
-                hs[t] = s[0, :H]
+                    s[:H] += offset
+                hs[t] = s[:H]
             outs.append(hs)
         inp = np.concatenate(outs, axis=1)
     W, b = params["head.weight"], params["head.bias"]
@@ -153,29 +150,23 @@ def test_lstm_cell_state_gradient(bidirectional):
     config, params, x, y = make_problem("lstm", 1, bidirectional, "regression", "sequence")
     trace = run_sequence(config, params, x, y)
     H, T = config.hidden_size, x.shape[0]
-    ops = CELL_OPS["lstm"]
 
     def loss_with_c_offset(d_where, t_where, offset):
         outs = []
         for d in range(config.num_directions):
             sfx = f"l0{direction_suffix(d)}"
-            xw = x @ params[f"rnn.weight_ih_{sfx}"].T + params[f"rnn.bias_ih_{sfx}"]
-            s = np.zeros((1, 2 * H))
+            weights = [
+                params[f"rnn.{n}_{sfx}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            ]
+            s = np.zeros(2 * H)
             hs = np.zeros((T, H))
             for t in range(T - 1, -1, -1) if d == 1 else range(T):
-                s, cache = ops.forward(
-                    xw[t : t + 1],
-                    s,
-                    params[f"rnn.weight_hh_{sfx}"],
-                    params[f"rnn.bias_hh_{sfx}"],
-                    False,
-                )
+                s, gates = reference_step("lstm", x[t], s, *weights)
                 if (d, t) == (d_where, t_where):
                     # perturb c_t where it is made, so h_t = o * tanh(c_t) sees it too
-                    o = cache[5]
-                    c = s[0, H:] + offset
-                    s = np.concatenate([o[0] * np.tanh(c), c])[None]
-                hs[t] = s[0, :H]
+                    c = s[H:] + offset
+                    s = np.concatenate([gates["o"] * np.tanh(c), c])
+                hs[t] = s[:H]
             outs.append(hs)
         out = np.concatenate(outs, axis=1) @ params["head.weight"].T + params["head.bias"]
         return float(np.mean((out - y) ** 2))

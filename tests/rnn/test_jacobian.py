@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from app.rnn import CELLS, ModelConfig, init_params, run_sequence
-from app.rnn.cells import CELL_OPS
+from app.rnn.cells import CELLS
 from app.rnn.network import network_forward
 from app.rnn.params import direction_suffix
+from tests.rnn.reference import reference_step, state_size
 from tests.rnn.test_gradcheck import EPS, rel_error
 
 
@@ -33,20 +34,21 @@ def test_jacobian_norms_match_finite_differences(cell, bidirectional):
     x = np.random.default_rng(4).standard_normal((6, 2))
     trace = run_sequence(config, params, x, jacobians=True)
     _, cache = network_forward(config, params, x[None])
-    ops, relu = CELL_OPS[cell], cell == "rnn_relu"
     T = x.shape[0]
     for layer in range(config.num_layers):
         for d in range(config.num_directions):
             lc = cache.layers[layer][d]
             sfx = f"l{layer}{direction_suffix(d)}"
-            Whh, bhh = params[f"rnn.weight_hh_{sfx}"], params[f"rnn.bias_hh_{sfx}"]
-            xw = lc.xs[:, 0] @ params[f"rnn.weight_ih_{sfx}"].T + params[f"rnn.bias_ih_{sfx}"]
+            weights = [
+                params[f"rnn.{n}_{sfx}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            ]
+            layer_in = lc.xs[:, 0]
             order = list(range(T - 1, -1, -1)) if d == 1 else list(range(T))
 
-            def run_from(k, s, stop=None, xw=xw, Whh=Whh, bhh=bhh, order=order):
+            def run_from(k, s, stop=None, weights=weights, layer_in=layer_in, order=order):
                 """State after processing indices k..stop-1 (to the end by default) from s."""
                 for t in order[k:stop]:
-                    s = ops.forward(xw[t : t + 1], s[None], Whh, bhh, relu)[0][0]
+                    s = reference_step(cell, layer_in[t], s, *weights)[0]
                 return s
 
             for k, t in enumerate(order):
@@ -65,19 +67,22 @@ def test_jacobian_norms_match_finite_differences(cell, bidirectional):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_cell_jacobian_matrix_matches_finite_differences(cell):
-    ops = CELL_OPS[cell]
-    H, B = 3, 2
+    """The analytic per-step Jacobian of the fast cell against the reference step, B = 2."""
+    ops = CELLS[cell]
+    H, B, I = 3, 2, 2
     rng = np.random.default_rng(7)
-    G = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}[cell]
-    Whh, bhh = rng.standard_normal((G * H, H)), rng.standard_normal(G * H)
-    xw = rng.standard_normal((B, G * H))
-    s_prev = rng.standard_normal((B, ops.state_multiple * H))
-    _, c = ops.forward(xw, s_prev, Whh, bhh, cell == "rnn_relu")
-    J = ops.jacobian(c, Whh)
+    G = ops.gate_multiple
+    Wih, Whh = rng.standard_normal((G * H, I)), rng.standard_normal((G * H, H))
+    bih, bhh = rng.standard_normal(G * H), rng.standard_normal(G * H)
+    x = rng.standard_normal((B, I))
+    s_prev = rng.standard_normal((B, state_size(cell, H)))
+    record = ops.forward((x @ Wih.T + bih)[None], Whh, bhh, [0], s0=s_prev.copy())
+    J = ops.jacobians(record, Whh)[0]
     for b in range(B):
+        new_state = reference_step(cell, x[b], s_prev[b], Wih, Whh, bih, bhh)[0]
+        np.testing.assert_allclose(record.states[0, b], new_state, rtol=1e-13, atol=1e-15)
         numeric = fd_jacobian(
-            lambda s, b=b: ops.forward(xw[b : b + 1], s[None], Whh, bhh, cell == "rnn_relu")[0][0],
-            s_prev[b],
+            lambda s, b=b: reference_step(cell, x[b], s, Wih, Whh, bih, bhh)[0], s_prev[b]
         )
         assert rel_error(J[b], numeric) < 1e-8
 
@@ -86,7 +91,6 @@ def truncated_reference(config, params, x, y, k):
     """BPTT(k) for one layer, by definition: the loss at position s differentiated with the
     state k+1 steps before it (in the direction's order) held constant."""
     H, T = config.hidden_size, x.shape[0]
-    ops, relu = CELL_OPS[config.cell], config.cell == "rnn_relu"
     base = run_sequence(config, params, x)
 
     def position_loss(p, s):
@@ -94,11 +98,13 @@ def truncated_reference(config, params, x, y, k):
         hs = []
         for d in range(config.num_directions):
             sfx = f"l0{direction_suffix(d)}"
-            xw = x @ p[f"rnn.weight_ih_{sfx}"].T + p[f"rnn.bias_ih_{sfx}"]
+            weights = [
+                p[f"rnn.{n}_{sfx}"] for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            ]
             order = list(range(T - 1, -1, -1)) if d == 1 else list(range(T))
             pos = order.index(s)
             start = max(0, pos - k)
-            state = np.zeros(ops.state_multiple * H)
+            state = np.zeros(state_size(config.cell, H))
             if start > 0:
                 t0 = order[start - 1]
                 state = np.concatenate(
@@ -106,13 +112,7 @@ def truncated_reference(config, params, x, y, k):
                     + ([base.cell[0, d, t0]] if config.cell == "lstm" else [])
                 )
             for t in order[start : pos + 1]:
-                state = ops.forward(
-                    xw[t : t + 1],
-                    state[None],
-                    p[f"rnn.weight_hh_{sfx}"],
-                    p[f"rnn.bias_hh_{sfx}"],
-                    relu,
-                )[0][0]
+                state = reference_step(config.cell, x[t], state, *weights)[0]
             hs.append(state[:H])
         out = np.concatenate(hs) @ p["head.weight"].T + p["head.bias"]
         return float(np.sum((out - y[s]) ** 2)) / y.size
