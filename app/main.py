@@ -16,6 +16,7 @@ from app.api.compute import ComputePool
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
 from app.settings import Settings
+from app.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.pool = ComputePool(settings.max_concurrent)
+    app.state.store = open_store(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(api_router)

@@ -2,10 +2,12 @@
 
 from fastapi import APIRouter
 
-from app.api import meta, trace
+from app.api import meta, models, session, trace
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(meta.router)
+api_router.include_router(models.router)
 api_router.include_router(trace.router)
+api_router.include_router(session.router)
 
 __all__ = ["api_router"]

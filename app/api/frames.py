@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from app.api.schemas import ConfigIn, SpectrumOut, Vector
+from app.api.schemas import ConfigIn, SpectrumOut, TraceOut, Vector
 
 SCHEMA_VERSION = 1
 
@@ -96,8 +96,42 @@ class ErrorFrame(_FrameBase):
     field: str | None = None
 
 
+class TraceFrame(_FrameBase):
+    """A WebSocket session's whole trace, sent when its values change: after configure,
+    after an edit, and after a reset that undid edits."""
+
+    type: Literal["trace"] = "trace"
+    cause: Literal["configure", "edit_input", "edit_weight", "reset"]
+    edit: dict[str, Any] | None = Field(
+        None, description="the edit just applied, with the value it replaced (`old`)"
+    )
+    trace: TraceOut
+
+
+class SessionFrame(_FrameBase):
+    """Where a WebSocket session stands; the last frame of every successful command."""
+
+    type: Literal["session"] = "session"
+    command: str = Field(description="the command this answers")
+    cursor: int = Field(ge=0, description="index of the current frame in the timeline")
+    timeline_length: int = Field(description="forward, then backward, then summary frames")
+    phase: Literal["forward", "backward", "done"] = Field(
+        description="the kind of frame at the cursor; done at the summary"
+    )
+    forward_frames: int
+    backward_frames: int = Field(description="0 without targets")
+    edits: int = Field(description="edits in effect since configure or reset")
+
+
 Frame = Annotated[
-    ConfigFrame | ForwardFrame | BackwardFrame | SummaryFrame | DoneFrame | ErrorFrame,
+    ConfigFrame
+    | ForwardFrame
+    | BackwardFrame
+    | SummaryFrame
+    | DoneFrame
+    | ErrorFrame
+    | TraceFrame
+    | SessionFrame,
     Field(discriminator="type"),
 ]
 FRAME_ADAPTER: TypeAdapter[Any] = TypeAdapter(Frame)

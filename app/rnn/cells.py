@@ -297,7 +297,7 @@ class GRUCell(Cell):
         return J
 
 
-CELLS: dict[str, Cell] = {
+CELL_OPS: dict[str, Cell] = {
     "rnn_tanh": RNNCell(relu=False),
     "rnn_relu": RNNCell(relu=True),
     "lstm": LSTMCell(),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.rnn.cells import CELLS, Cell, SequenceRecord
+from app.rnn.cells import CELL_OPS, Cell, SequenceRecord
 from app.rnn.types import Array
 
 
@@ -70,7 +70,7 @@ def layer_forward(
 
     xs (T, B, I), Wih (G*H, I), Whh (G*H, H), biases (G*H,) -> states (T, B, S).
     """
-    ops = CELLS[cell]
+    ops = CELL_OPS[cell]
     T = xs.shape[0]
     xw = xs @ Wih.T + bih  # (T, B, G*H), all positions in one product
     order = range(T - 1, -1, -1) if reverse else range(T)

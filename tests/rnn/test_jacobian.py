@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.rnn import CELLS, ModelConfig, init_params, run_sequence
-from app.rnn.cells import CELLS
+from app.rnn.cells import CELL_OPS
 from app.rnn.network import network_forward
 from app.rnn.params import direction_suffix
 from tests.rnn.reference import reference_step, state_size
@@ -68,7 +68,7 @@ def test_jacobian_norms_match_finite_differences(cell, bidirectional):
 @pytest.mark.parametrize("cell", CELLS)
 def test_cell_jacobian_matrix_matches_finite_differences(cell):
     """The analytic per-step Jacobian of the fast cell against the reference step, B = 2."""
-    ops = CELLS[cell]
+    ops = CELL_OPS[cell]
     H, B, I = 3, 2, 2
     rng = np.random.default_rng(7)
     G = ops.gate_multiple
