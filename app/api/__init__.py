@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter
 
-from app.api import meta, models, session, trace
+from app.api import meta, models, session, trace, training
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(meta.router)
 api_router.include_router(models.router)
 api_router.include_router(trace.router)
 api_router.include_router(session.router)
+api_router.include_router(training.router)
 
 __all__ = ["api_router"]

@@ -36,6 +36,13 @@ class JSONBytesResponse(Response):
         return dumps(content)
 
 
+def plain(value: Any) -> Any:
+    """A 0-d array as its number (orjson would write it as a list), anything else as is."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    return value
+
+
 def spectrum_to_dict(block: SpectrumBlock) -> dict[str, Any]:
     """One SpectrumOut."""
     return {
@@ -60,7 +67,7 @@ def trace_to_dict(trace: Trace, spectrum: list[SpectrumBlock]) -> dict[str, Any]
     return {
         "config": config_to_dict(trace.config),
         "inputs": trace.inputs,
-        "targets": trace.targets,
+        "targets": plain(trace.targets),
         "outputs": trace.outputs,
         "loss": trace.loss,
         "loss_per_step": trace.loss_per_step,

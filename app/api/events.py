@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from app.api.encoding import config_to_dict, spectrum_to_dict
+from app.api.encoding import config_to_dict, plain, spectrum_to_dict
 from app.api.frames import SCHEMA_VERSION
 from app.rnn import SpectrumBlock, Trace, param_shapes
 
@@ -24,7 +24,7 @@ def _num(value: Any) -> float | None:
 def compute_order(trace: Trace) -> list[tuple[int, int, int]]:
     """(layer, direction, position) in the order the engine computes them."""
     config, T = trace.config, trace.sequence_length
-    order = []
+    order: list[tuple[int, int, int]] = []
     for layer in range(config.num_layers):
         for d in range(config.num_directions):
             positions = range(T - 1, -1, -1) if d == 1 else range(T)
@@ -36,7 +36,7 @@ def backward_order(trace: Trace) -> list[tuple[int, int, int]]:
     """(layer, direction, position) in the order BPTT visits them: top layer first, each
     direction from its last-computed position back to its first."""
     config, T = trace.config, trace.sequence_length
-    order = []
+    order: list[tuple[int, int, int]] = []
     for layer in reversed(range(config.num_layers)):
         for d in range(config.num_directions):
             positions = range(T) if d == 1 else range(T - 1, -1, -1)
@@ -72,15 +72,14 @@ def forward_frames(trace: Trace) -> Iterator[dict[str, Any]]:
     """ForwardFrame bodies in compute order; output, target and loss where they are known."""
     seq = trace.config.output_mode == "sequence"
     source = trace
-    steps = {}
+    steps: dict[tuple[int, int], int] = {}
     for layer, d, t in compute_order(trace):
         key = (layer, d)
         step = steps.get(key, 0)
         steps[key] = step + 1
-        if layer == 0:
-            layer_input = trace.inputs[t]
-        else:
-            layer_input = trace.hidden[layer - 1, :, t].reshape(-1)
+        # layer 0 reads x_t; a layer above reads [forward h_t, reverse h_t] from below
+        below = trace.hidden[layer - 1, :, t].reshape(-1) if layer else None
+        layer_input = trace.inputs[t] if layer == 0 else below
         frame: dict[str, Any] = {
             "type": "forward",
             "layer": layer,
@@ -98,9 +97,10 @@ def forward_frames(trace: Trace) -> Iterator[dict[str, Any]]:
         if _output_ready(trace, layer, d, t):
             frame["output"] = trace.outputs[t] if seq else trace.outputs
             if source.targets is not None:
-                frame["target"] = source.targets[t] if seq else source.targets
+                frame["target"] = source.targets[t] if seq else plain(source.targets)
             if source.loss is not None:
-                frame["loss"] = _num(source.loss_per_step[t] if seq else source.loss)
+                per_step = source.loss_per_step
+                frame["loss"] = _num(per_step[t] if per_step is not None else source.loss)
         yield frame
 
 

@@ -17,7 +17,7 @@ SCHEMA_VERSION = 1
 
 
 class _FrameBase(BaseModel):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1  # SCHEMA_VERSION
     id: int = Field(ge=0, description="increasing within one stream or session")
 
 
@@ -81,10 +81,47 @@ class SummaryFrame(_FrameBase):
 
 
 class DoneFrame(_FrameBase):
-    """Last frame of a stream."""
+    """Last frame of a stream; a training stream's also says what training produced."""
 
     type: Literal["done"] = "done"
     events: int = Field(description="frames sent, this one included")
+    model_id: str | None = Field(None, description="training: the stored trained weights")
+    eval_loss: float | None = Field(None, description="training: loss on 1,000 fresh sequences")
+    wall_time_s: float | None = Field(None, description="training: seconds from start to end")
+    steps: int | None = Field(None, description="training: optimizer steps taken")
+    stopped: bool | None = Field(None, description="training: true if stopped early")
+
+
+class TrainConfigFrame(_FrameBase):
+    """First frame of a training stream: the network and task as fitted."""
+
+    type: Literal["train_config"] = "train_config"
+    config: ConfigIn
+    task: dict[str, Any] = Field(description="name and resolved parameters")
+    steps: int
+    batch_size: int
+    seed: int
+
+
+class ProgressFrame(_FrameBase):
+    """One optimizer step (at most ~20 a second are sent; the last step always is)."""
+
+    type: Literal["progress"] = "progress"
+    step: int = Field(ge=1)
+    loss: float | None = Field(description="this step's batch loss, before the update")
+    grad_norm: float | None = Field(description="global gradient norm before clipping")
+    grad_profile: list[list[Vector]] = Field(
+        description="(L, D, T): mean over the batch of ||d loss / d h_t||, per sequence"
+    )
+
+
+class ProbeFrame(_FrameBase):
+    """Every probe_every steps (and at 0 and the end): a full trace of one fixed sequence."""
+
+    type: Literal["probe"] = "probe"
+    step: int = Field(ge=0)
+    eval_loss: float | None = Field(description="on a fixed held-out batch")
+    trace: TraceOut
 
 
 class ErrorFrame(_FrameBase):
@@ -131,7 +168,10 @@ Frame = Annotated[
     | DoneFrame
     | ErrorFrame
     | TraceFrame
-    | SessionFrame,
+    | SessionFrame
+    | TrainConfigFrame
+    | ProgressFrame
+    | ProbeFrame,
     Field(discriminator="type"),
 ]
 FRAME_ADAPTER: TypeAdapter[Any] = TypeAdapter(Frame)

@@ -9,7 +9,7 @@ import numpy as np
 
 from app.api.errors import ApiError, from_value_error
 from app.api.limits import check_config_limits, check_length, check_truncate
-from app.api.schemas import TraceRequest
+from app.api.schemas import InitIn, TraceRequest
 from app.rnn import ModelConfig, check_params, init_params
 from app.rnn.trace import check_inputs, check_targets
 from app.rnn.types import Params
@@ -37,7 +37,7 @@ def resolve_trace_request(body: TraceRequest, settings: Settings, store: Any) ->
     check_config_limits(config, settings)
     check_length(len(body.inputs), settings)
     check_truncate(body.truncate, settings)
-    params = resolve_params(config, body, store)
+    params = resolve_params(config, body.params, body.model_id, body.init, store)
     try:
         inputs = check_inputs(config, body.inputs)
         targets = None if body.targets is None else check_targets(config, body.targets, len(inputs))
@@ -46,19 +46,21 @@ def resolve_trace_request(body: TraceRequest, settings: Settings, store: Any) ->
     return TraceJob(config, params, inputs, targets, body.truncate, body.jacobians)
 
 
-def resolve_params(config: ModelConfig, body: Any, store: Any) -> Params:
+def resolve_params(
+    config: ModelConfig, params: Any, model_id: str | None, init: InitIn, store: Any
+) -> Params:
     """Weights from `params`, else the stored `model_id`, else fresh from `init`."""
-    if body.params is not None and body.model_id is not None:
+    if params is not None and model_id is not None:
         raise ApiError(422, "params: give params or model_id, not both", "params")
-    if body.params is not None:
+    if params is not None:
         try:
-            return check_params(config, body.params)
+            return check_params(config, params)
         except ValueError as exc:
             raise from_value_error(exc) from None
-    if body.model_id is not None:
-        stored = store.get(body.model_id) if store is not None else None
+    if model_id is not None:
+        stored = store.get(model_id) if store is not None else None
         if stored is None:
-            raise ApiError(404, f"model_id: no stored model {body.model_id}", "model_id")
+            raise ApiError(404, f"model_id: no stored model {model_id}", "model_id")
         stored_config, params = stored
         if stored_config != config:
             raise ApiError(
@@ -67,5 +69,4 @@ def resolve_params(config: ModelConfig, body: Any, store: Any) -> Params:
                 "config",
             )
         return params
-    init = body.init
     return init_params(config, seed=init.seed, scheme=init.scheme, scale=init.scale)

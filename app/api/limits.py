@@ -32,7 +32,8 @@ def check_length(length: int, settings: Settings, field: str = "inputs") -> None
     if length > settings.max_sequence_length:
         raise ApiError(
             422,
-            f"{field}: sequence length {length} is over the limit of {settings.max_sequence_length}",
+            f"{field}: sequence length {length} is over the limit of "
+            f"{settings.max_sequence_length}",
             field,
         )
 

@@ -12,6 +12,7 @@ from app.rnn.loss import loss_and_grad
 from app.rnn.network import network_backward, network_forward
 from app.rnn.optim import Optimizer, OptimizerConfig, clip_by_norm, clip_by_value, global_norm
 from app.rnn.params import check_params, init_params
+from app.rnn.spectrum import SpectrumBlock, recurrent_spectrum
 from app.rnn.tasks import Task
 from app.rnn.trace import Trace, check_truncate, run_sequence
 from app.rnn.types import Array, Params
@@ -63,6 +64,7 @@ class Probe:
     step: int
     trace: Trace
     eval_loss: float  # on the fixed held-out batch
+    spectrum: list[SpectrumBlock]  # of the recurrent weights at this step
 
 
 @dataclass
@@ -149,7 +151,8 @@ def train(
             jacobians=True,
             truncate=settings.truncate,
         )
-        return Probe(step, trace, evaluate(config, params, eval_inputs, eval_targets))
+        loss = evaluate(config, params, eval_inputs, eval_targets)
+        return Probe(step, trace, loss, recurrent_spectrum(config, params))
 
     with np.errstate(all="ignore"):
         yield probe(0)

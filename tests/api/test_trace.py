@@ -18,8 +18,14 @@ from app.rnn import ModelConfig, init_params, run_sequence
 from app.settings import Settings
 
 BODY = {
-    "config": {"cell": "lstm", "input_size": 2, "hidden_size": 3, "num_layers": 2,
-               "bidirectional": True, "output_size": 2},
+    "config": {
+        "cell": "lstm",
+        "input_size": 2,
+        "hidden_size": 3,
+        "num_layers": 2,
+        "bidirectional": True,
+        "output_size": 2,
+    },
     "init": {"scheme": "pytorch", "scale": 1.0, "seed": 5},
     "inputs": [[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6], [0.7, -0.8]],
     "targets": [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.0, 0.0]],
@@ -30,23 +36,44 @@ BODY = {
 def reference(body=BODY):
     config = ModelConfig(**body["config"])
     init = body.get("init", {})
-    params = init_params(config, seed=init.get("seed", 0), scheme=init.get("scheme", "pytorch"),
-                         scale=init.get("scale", 1.0))
-    return run_sequence(config, params, body["inputs"], body.get("targets"), jacobians=True,
-                        truncate=body.get("truncate"))
+    params = init_params(
+        config,
+        seed=init.get("seed", 0),
+        scheme=init.get("scheme", "pytorch"),
+        scale=init.get("scale", 1.0),
+    )
+    return run_sequence(
+        config,
+        params,
+        body["inputs"],
+        body.get("targets"),
+        jacobians=True,
+        truncate=body.get("truncate"),
+    )
 
 
 def close(a, b):
-    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-12, atol=1e-15
+    )
 
 
 def test_trace_matches_run_sequence(client):
     r = client.post("/api/v1/trace", json=BODY)
     assert r.status_code == 200, r.text
     got, ref = r.json(), reference()
-    for field in ("outputs", "hidden", "cell", "grad_hidden", "grad_cell", "grad_inputs",
-                  "grad_step_norms", "jacobian_norm", "jacobian_product_norm", "loss_per_step"):
+    for field in (
+        "outputs",
+        "hidden",
+        "cell",
+        "grad_hidden",
+        "grad_cell",
+        "grad_inputs",
+        "grad_step_norms",
+        "jacobian_norm",
+        "jacobian_product_norm",
+        "loss_per_step",
+    ):
         close(got[field], getattr(ref, field))
     assert got["loss"] == ref.loss
     for name, value in ref.grads.items():
@@ -69,9 +96,12 @@ def test_trace_npz_download(client):
 
 
 def test_overflow_is_null_not_invalid_json(client):
-    body = {"config": {"cell": "rnn_relu", "input_size": 1, "hidden_size": 4},
-            "init": {"scheme": "identity", "scale": 50.0, "seed": 0},
-            "inputs": [[5.0]] * 300, "targets": [[0.0]] * 300}
+    body = {
+        "config": {"cell": "rnn_relu", "input_size": 1, "hidden_size": 4},
+        "init": {"scheme": "identity", "scale": 50.0, "seed": 0},
+        "inputs": [[5.0]] * 300,
+        "targets": [[0.0]] * 300,
+    }
     r = client.post("/api/v1/trace", json=body)
     assert r.status_code == 200
     got = json.loads(r.text)  # strict JSON: no NaN or Infinity tokens
@@ -89,8 +119,12 @@ def test_forward_only(client):
 def test_explicit_params(client):
     config = ModelConfig(cell="gru", input_size=1, hidden_size=2)
     params = init_params(config, seed=9)
-    body = {"config": config.to_dict(), "params": {k: v.tolist() for k, v in params.items()},
-            "inputs": [[1.0], [2.0]], "targets": [[0.0], [1.0]]}
+    body = {
+        "config": config.to_dict(),
+        "params": {k: v.tolist() for k, v in params.items()},
+        "inputs": [[1.0], [2.0]],
+        "targets": [[0.0], [1.0]],
+    }
     got = client.post("/api/v1/trace", json=body).json()
     ref = run_sequence(config, params, [[1.0], [2.0]], [[0.0], [1.0]])
     close(got["grads"]["rnn.weight_hh_l0"], ref.grads["rnn.weight_hh_l0"])
@@ -99,7 +133,9 @@ def test_explicit_params(client):
 def parse_sse(text):
     events = []
     for block in text.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
+        fields = dict(
+            line.split(": ", 1) for line in block.splitlines() if not line.startswith(":")
+        )
         events.append((fields["event"], int(fields["id"]), json.loads(fields["data"])))
     return events
 
@@ -123,18 +159,27 @@ def test_stream_frames_match_run_sequence(client, fmt):
     ref = reference()
     L, D, T = 2, 2, 4
     types = [f["type"] for f in frames]
-    assert types == ["config"] + ["forward"] * (L * D * T) + ["backward"] * (L * D * T) + ["summary", "done"]
+    assert types == ["config"] + ["forward"] * (L * D * T) + ["backward"] * (L * D * T) + [
+        "summary",
+        "done",
+    ]
 
     forward = frames[1 : 1 + L * D * T]
-    expected_order = [(layer, d, t) for layer in range(L) for d in range(D)
-                      for t in (range(T - 1, -1, -1) if d else range(T))]
+    expected_order = [
+        (layer, d, t)
+        for layer in range(L)
+        for d in range(D)
+        for t in (range(T - 1, -1, -1) if d else range(T))
+    ]
     assert [(f["layer"], f["direction"], f["position"]) for f in forward] == expected_order
     for f in forward:
         layer, d, t = f["layer"], f["direction"], f["position"]
         close(f["hidden"], ref.hidden[layer, d, t])
         close(f["cell"], ref.cell[layer, d, t])
         close(f["gates"]["forget"], ref.gates["forget"][layer, d, t])
-        expected_input = BODY["inputs"][t] if layer == 0 else ref.hidden[layer - 1, :, t].reshape(-1)
+        expected_input = (
+            BODY["inputs"][t] if layer == 0 else ref.hidden[layer - 1, :, t].reshape(-1)
+        )
         close(f["input"], expected_input)
         if layer == L - 1 and d == D - 1:  # output known once both directions reached t
             close(f["output"], ref.outputs[t])
@@ -143,15 +188,21 @@ def test_stream_frames_match_run_sequence(client, fmt):
             assert f["output"] is None and f["loss"] is None
 
     backward = frames[1 + L * D * T : 1 + 2 * L * D * T]
-    expected_back = [(layer, d, t) for layer in (1, 0) for d in range(D)
-                     for t in (range(T) if d else range(T - 1, -1, -1))]
+    expected_back = [
+        (layer, d, t)
+        for layer in (1, 0)
+        for d in range(D)
+        for t in (range(T) if d else range(T - 1, -1, -1))
+    ]
     assert [(f["layer"], f["direction"], f["position"]) for f in backward] == expected_back
     for f in backward:
         layer, d, t = f["layer"], f["direction"], f["position"]
         close(f["grad_hidden"], ref.grad_hidden[layer, d, t])
         close(f["grad_cell"], ref.grad_cell[layer, d, t])
         assert f["grad_step_norm"] == pytest.approx(ref.grad_step_norms[layer, d, t], rel=1e-12)
-        assert f["jacobian_product_norm"] == pytest.approx(ref.jacobian_product_norm[layer, d, t], rel=1e-12)
+        assert f["jacobian_product_norm"] == pytest.approx(
+            ref.jacobian_product_norm[layer, d, t], rel=1e-12
+        )
 
     summary, done = frames[-2], frames[-1]
     assert summary["loss"] == pytest.approx(ref.loss, rel=1e-14)
@@ -175,9 +226,12 @@ def test_first_event_leaves_before_the_trace_is_computed(monkeypatch, settings):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(trace_module, "run_sequence", held)
-    with TestClient(create_app(settings)) as client, client.stream(
-        "POST", "/api/v1/trace/stream", json=BODY, headers={"accept": "application/x-ndjson"}
-    ) as r:
+    with (
+        TestClient(create_app(settings)) as client,
+        client.stream(
+            "POST", "/api/v1/trace/stream", json=BODY, headers={"accept": "application/x-ndjson"}
+        ) as r,
+    ):
         lines = r.iter_lines()
         first = json.loads(next(lines))
         assert first["type"] == "config"
@@ -199,7 +253,9 @@ def test_healthz_answers_while_a_long_computation_runs(monkeypatch, tmp_path):
     monkeypatch.setattr(trace_module, "run_sequence", slow)
     with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
         result = {}
-        worker = threading.Thread(target=lambda: result.update(r=client.post("/api/v1/trace", json=BODY)))
+        worker = threading.Thread(
+            target=lambda: result.update(r=client.post("/api/v1/trace", json=BODY))
+        )
         worker.start()
         assert started.wait(timeout=20)
         t0 = time.monotonic()
@@ -240,7 +296,9 @@ def test_bad_input_is_a_4xx_naming_the_field(client, patch, status, field):
 
 def test_malformed_and_oversized_bodies(tmp_path):
     with TestClient(create_app(Settings(data_dir=tmp_path, max_body_bytes=2000))) as client:
-        r = client.post("/api/v1/trace", content=b"{nope", headers={"content-type": "application/json"})
+        r = client.post(
+            "/api/v1/trace", content=b"{nope", headers={"content-type": "application/json"}
+        )
         assert r.status_code == 422 and r.json()["field"] == "body"
         r = client.post("/api/v1/trace", json={**BODY, "inputs": [[0.5, 0.5]] * 400})
         assert r.status_code == 413 and "limit" in r.json()["detail"]

@@ -1,0 +1,330 @@
+"""POST /api/v1/train/stream: train on a task and watch the loss and gradients change."""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import anyio
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from app.api.compute import CancelToken
+from app.api.encoding import dumps, trace_to_dict
+from app.api.errors import ApiError, from_value_error
+from app.api.frames import SCHEMA_VERSION
+from app.api.inputs import resolve_params
+from app.api.limits import check_config_limits, check_length, check_truncate
+from app.api.schemas import ConfigIn, ErrorOut, InitIn
+from app.rnn import ModelConfig
+from app.rnn.optim import OptimizerConfig
+from app.rnn.tasks import Task, make_task
+from app.rnn.train import Finished, Probe, Progress, TrainConfig, evaluate, held_out, train
+from app.settings import Settings
+
+router = APIRouter(prefix="/train", tags=["train"])
+
+NDJSON = "application/x-ndjson"
+PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress frames a second
+FINAL_EVAL_SIZE = 1000
+_DONE = object()
+
+
+class TaskIn(BaseModel):
+    """A built-in task by name, with its parameters (see GET /api/v1/tasks)."""
+
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"examples": [{"name": "adding", "length": 50}]}
+    )
+
+    name: str
+
+
+class OptimizerIn(BaseModel):
+    """The optimizer, PyTorch's update rules and defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["sgd", "momentum", "adam"] = "adam"
+    learning_rate: float = Field(0.01, gt=0, le=10)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    eps: float = Field(1e-8, gt=0, le=1)
+    weight_decay: float = Field(0.0, ge=0, le=1)
+
+
+class TrainRequest(BaseModel):
+    """Train a network on a task. The task fixes input_size, output_size, head and output
+    mode; `config` chooses the cell, hidden size, layers and directions."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "config": {"cell": "lstm", "hidden_size": 32},
+                    "task": {"name": "adding", "length": 50},
+                    "optimizer": {"name": "adam", "learning_rate": 0.01},
+                    "batch_size": 32,
+                    "steps": 300,
+                    "clip_norm": 1.0,
+                    "seed": 0,
+                }
+            ]
+        },
+    )
+
+    config: ConfigIn = Field(default_factory=ConfigIn)
+    task: TaskIn
+    optimizer: OptimizerIn = Field(default_factory=OptimizerIn)
+    batch_size: int = Field(32, ge=1)
+    steps: int = Field(500, ge=1)
+    clip_norm: float | None = Field(None, gt=0)
+    clip_value: float | None = Field(None, gt=0)
+    truncate: int | None = Field(None, ge=1)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    init: InitIn = Field(default_factory=InitIn)
+    model_id: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="continue from")
+    probe_every: int = Field(50, ge=1, description="a full probe trace every this many steps")
+    store: StrictBool = Field(True, description="store the trained weights as a model")
+
+
+def _fit(
+    body: TrainRequest, settings: Settings
+) -> tuple[ModelConfig, Task, TrainConfig, OptimizerConfig]:
+    """Validate the request against the task, the core and the caps."""
+    params = body.task.model_extra or {}
+    try:
+        task = make_task(body.task.name, **params)
+    except ValueError as exc:
+        raise from_value_error(exc) from None
+    chosen = {
+        k: getattr(body.config, k) for k in ("cell", "hidden_size", "num_layers", "bidirectional")
+    }
+    try:
+        config = task.config(**chosen)
+    except ValueError as exc:
+        raise from_value_error(exc, "config.") from None
+    for name in ("input_size", "output_size", "head", "output_mode"):
+        if name in body.config.model_fields_set and getattr(body.config, name) != getattr(
+            config, name
+        ):
+            raise ApiError(
+                422,
+                f"config.{name}: the {task.name} task needs {getattr(config, name)!r}, "
+                f"got {getattr(body.config, name)!r}",
+                f"config.{name}",
+            )
+    check_config_limits(config, settings)
+    check_length(task.spec.length, settings, "task.length")
+    check_truncate(body.truncate, settings)
+    if body.steps > settings.max_train_steps:
+        raise ApiError(
+            422, f"steps: {body.steps} is over the limit of {settings.max_train_steps}", "steps"
+        )
+    if body.batch_size > settings.max_batch_size:
+        raise ApiError(
+            422,
+            f"batch_size: {body.batch_size} is over the limit of {settings.max_batch_size}",
+            "batch_size",
+        )
+    train_config = TrainConfig(
+        batch_size=body.batch_size,
+        steps=body.steps,
+        clip_norm=body.clip_norm,
+        clip_value=body.clip_value,
+        truncate=body.truncate,
+        seed=body.seed,
+        init_scheme=body.init.scheme,
+        init_scale=body.init.scale,
+        probe_every=body.probe_every,
+    )
+    optimizer = OptimizerConfig(**body.optimizer.model_dump())
+    return config, task, train_config, optimizer
+
+
+@router.post(
+    "/stream",
+    response_class=Response,
+    responses={
+        413: {"model": ErrorOut},
+        422: {"model": ErrorOut, "description": "a field is invalid or over its limit"},
+        200: {
+            "description": "Server-Sent Events (or JSON Lines with "
+            "`Accept: application/x-ndjson`): "
+            "`progress` (step, loss, gradient norm and profile; at most ~20 a second, the last "
+            "step always), `probe` (a full trace of a fixed sequence and the eval loss), and "
+            "last `done` with the stored `model_id`, `eval_loss` on 1,000 fresh sequences "
+            "and the wall time.",
+            "content": {"text/event-stream": {}, NDJSON: {}},
+        },
+    },
+    summary="Train on a built-in task, streaming progress",
+)
+async def train_stream(request: Request, body: TrainRequest) -> Response:
+    """Train and stream. Closing the connection stops training."""
+    state = request.app.state
+    config, task, train_config, optimizer = _fit(body, state.settings)
+    start_params = None
+    if body.model_id is not None:
+        start_params = resolve_params(
+            config, None, body.model_id, body.init, getattr(state, "store", None)
+        )
+    frames = _frames(request, config, task, train_config, optimizer, start_params, body.store)
+    if NDJSON in request.headers.get("accept", ""):
+        return StreamingResponse((dumps(f) + b"\n" async for f in frames), media_type=NDJSON)
+    return EventSourceResponse(
+        (
+            format_sse_event(data_str=dumps(f).decode(), event=f["type"], id=str(f["id"]))
+            async for f in frames
+        ),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _worker(
+    out: queue.Queue[Any],
+    token: CancelToken,
+    config: ModelConfig,
+    task: Task,
+    train_config: TrainConfig,
+    optimizer: OptimizerConfig,
+    start_params: Any,
+) -> None:
+    """Runs in its own thread: every record goes to `out`, then the final evaluation."""
+    try:
+        started = time.perf_counter()
+        for record in train(
+            config, task, optimizer, train_config, start_params, lambda: token.cancelled
+        ):
+            out.put(record)
+            if isinstance(record, Finished):
+                inputs, targets = held_out(task, train_config.seed, FINAL_EVAL_SIZE)
+                with np.errstate(all="ignore"):
+                    losses = [
+                        evaluate(config, record.params, inputs[i : i + 250], targets[i : i + 250])
+                        for i in range(0, FINAL_EVAL_SIZE, 250)
+                    ]
+                out.put(("eval", float(np.mean(losses)), time.perf_counter() - started))
+    except Exception as exc:  # reported to the client as an error frame
+        out.put(exc)
+    finally:
+        out.put(_DONE)
+
+
+async def _frames(
+    request: Request,
+    config: ModelConfig,
+    task: Task,
+    train_config: TrainConfig,
+    optimizer: OptimizerConfig,
+    start_params: Any,
+    store_result: bool,
+) -> AsyncIterator[dict[str, Any]]:
+    state = request.app.state
+    token = CancelToken()
+    records: queue.Queue[Any] = queue.Queue()
+    ids = iter(range(1 << 62))
+
+    def stamp(frame: dict[str, Any]) -> dict[str, Any]:
+        frame["schema_version"] = SCHEMA_VERSION
+        frame["id"] = next(ids)
+        return frame
+
+    yield stamp(
+        {
+            "type": "train_config",
+            "config": config.to_dict(),
+            "task": {"name": task.name, **task.spec.params},
+            "steps": train_config.steps,
+            "batch_size": train_config.batch_size,
+            "seed": train_config.seed,
+        }
+    )
+    finished: Finished | None = None
+    pending: Progress | None = None
+    last_sent = 0.0
+    try:
+        async with state.pool.limiter:
+            threading.Thread(
+                target=_worker,
+                args=(records, token, config, task, train_config, optimizer, start_params),
+                daemon=True,
+            ).start()
+            while True:
+                try:
+                    item = records.get_nowait()
+                except queue.Empty:
+                    if await request.is_disconnected():
+                        return
+                    await anyio.sleep(0.01)
+                    continue
+                if item is _DONE:
+                    break
+                if isinstance(item, Exception):
+                    raise item
+                if isinstance(item, Progress):
+                    pending = item
+                    now = time.monotonic()
+                    if now - last_sent >= PROGRESS_INTERVAL_S or item.step == train_config.steps:
+                        yield stamp(_progress(pending))
+                        pending, last_sent = None, now
+                    continue
+                if pending is not None:  # the latest step goes out before anything after it
+                    yield stamp(_progress(pending))
+                    pending = None
+                if isinstance(item, Probe):
+                    yield stamp(_probe(item))
+                elif isinstance(item, Finished):
+                    finished = item
+                elif isinstance(item, tuple) and item[0] == "eval":
+                    assert finished is not None
+                    model_id = None
+                    store = getattr(state, "store", None)
+                    if store_result and store is not None:
+                        # this task already holds a pool token: store without asking again
+                        model_id = await anyio.to_thread.run_sync(
+                            store.put, config, finished.params
+                        )
+                    done = stamp(
+                        {
+                            "type": "done",
+                            "events": 0,
+                            "model_id": model_id,
+                            "eval_loss": item[1] if math.isfinite(item[1]) else None,
+                            "wall_time_s": item[2],
+                            "steps": finished.step,
+                            "stopped": finished.stopped,
+                        }
+                    )
+                    done["events"] = done["id"] + 1
+                    yield done
+    finally:
+        token.cancel()
+
+
+def _progress(record: Progress) -> dict[str, Any]:
+    return {
+        "type": "progress",
+        "step": record.step,
+        "loss": record.loss if math.isfinite(record.loss) else None,
+        "grad_norm": record.grad_norm if math.isfinite(record.grad_norm) else None,
+        "grad_profile": record.grad_profile,
+    }
+
+
+def _probe(record: Probe) -> dict[str, Any]:
+    return {
+        "type": "probe",
+        "step": record.step,
+        "eval_loss": record.eval_loss if math.isfinite(record.eval_loss) else None,
+        "trace": trace_to_dict(record.trace, record.spectrum),
+    }

@@ -1,0 +1,270 @@
+"""The model store: content-hash ids, round trips, LRU eviction, threads and processes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import multiprocessing
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.rnn import ModelConfig, init_params, param_shapes, weights_from_bytes, weights_to_bytes
+from app.settings import Settings
+from app.store import ModelStore, ModelTooLarge, database_path, open_store
+
+CONFIG = ModelConfig(cell="lstm", input_size=2, hidden_size=3, output_size=1)
+BAD_IDS = [
+    "abc",
+    "../../etc/passwd",
+    "A" * 64,
+    "0" * 63,
+    "0" * 65,
+    "0" * 64 + "\n",
+    "g" * 64,
+    "",
+    None,
+    123,
+]
+
+
+def model(seed: int, config: ModelConfig = CONFIG):
+    return config, init_params(config, seed=seed)
+
+
+def size_of(config: ModelConfig, params) -> int:
+    return len(weights_to_bytes(config, params, "safetensors"))
+
+
+def assert_same_params(got, want):
+    assert list(got) == list(want)
+    for name, value in want.items():
+        assert got[name].dtype == np.float64
+        assert got[name].tobytes() == np.asarray(value, dtype=np.float64).tobytes(), name
+
+
+def test_put_get_round_trip_and_id_is_the_sha256_of_the_safetensors_file(tmp_path):
+    store = ModelStore(tmp_path / "models.sqlite3", 10**6)
+    config, params = model(1)
+    model_id = store.put(config, params)
+    data = weights_to_bytes(config, params, "safetensors")
+    assert model_id == hashlib.sha256(data).hexdigest()
+    got_config, got_params = store.get(model_id)
+    assert got_config == config
+    assert_same_params(got_params, params)
+    assert store.get_bytes(model_id, "safetensors") == data
+    assert store.total_bytes() == len(data)
+    assert model_id in store and "0" * 64 not in store
+
+
+def test_same_weights_same_id_no_duplicate_row(tmp_path):
+    store = ModelStore(tmp_path / "m.sqlite3", 10**6)
+    config, params = model(2)
+    first = store.add(config, params)
+    # a different dict order and dtype of the same values is the same model
+    reordered = {name: params[name].astype(np.float64) for name in reversed(list(params))}
+    second = store.add(config, reordered)
+    assert first == (first[0], True) and second == (first[0], False)
+    assert store.total_bytes() == size_of(config, params)
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == 1
+    assert store.put(ModelConfig(**CONFIG.to_dict()), params) == first[0]
+    # the config is part of the content: same tensors, other output mode, other model
+    assert store.put(dataclasses.replace(CONFIG, output_mode="last"), params) != first[0]
+
+
+def test_id_is_pinned_so_a_library_upgrade_cannot_silently_change_ids():
+    # Shared links carry ids: if this fails, safetensors' byte layout changed and
+    # re-uploads would no longer find the models stored before.
+    config = ModelConfig(cell="gru", input_size=2, hidden_size=3, output_size=1)
+    params = {
+        name: np.linspace(-1, 1, int(np.prod(shape))).reshape(shape)
+        for name, shape in param_shapes(config).items()
+    }
+    data = weights_to_bytes(config, params, "safetensors")
+    assert hashlib.sha256(data).hexdigest() == (
+        "7bb694d204ceddbb4248461a99e2346f4b61a5fde47fb60b572fa2a86f97d9d6"
+    )
+
+
+@pytest.mark.parametrize("bad_id", BAD_IDS)
+def test_malformed_ids_are_unknown(tmp_path, bad_id):
+    store = ModelStore(tmp_path / "m.sqlite3", 10**6)
+    store.put(*model(0))
+    assert store.get(bad_id) is None
+    assert store.info(bad_id) is None
+    assert store.get_bytes(bad_id, "npz") is None
+    assert bad_id not in store
+    assert store.get("f" * 64) is None
+
+
+def test_info_and_npz_bytes(tmp_path):
+    store = ModelStore(tmp_path / "m.sqlite3", 10**6)
+    config = ModelConfig(cell="gru", input_size=2, hidden_size=3, num_layers=2, bidirectional=True)
+    params = init_params(config, seed=3)
+    model_id = store.put(config, params)
+    info = store.info(model_id)
+    assert info["model_id"] == model_id
+    assert info["config"] == config.to_dict()
+    assert info["shapes"] == {name: list(shape) for name, shape in param_shapes(config).items()}
+    assert info["num_params"] == sum(value.size for value in params.values())
+    assert info["size_bytes"] == size_of(config, params)
+    assert info["created_at"] <= info["last_used_at"]
+    npz = store.get_bytes(model_id, "npz")
+    assert npz.startswith(b"PK")
+    got_config, got_params = weights_from_bytes(npz, "npz")
+    assert got_config == config
+    assert_same_params(got_params, params)
+    with np.load(io.BytesIO(npz), allow_pickle=False) as archive:
+        assert set(params) <= set(archive.files)
+    with pytest.raises(ValueError, match="fmt"):
+        store.get_bytes(model_id, "pickle")
+
+
+def test_lru_eviction_keeps_the_recently_used(tmp_path):
+    models = [model(seed) for seed in range(4)]
+    size = size_of(*models[0])
+    store = ModelStore(tmp_path / "m.sqlite3", int(2.5 * size))
+    a, b = store.put(*models[0]), store.put(*models[1])
+    assert store.get(a) is not None  # a is now more recent than b
+    c = store.put(*models[2])
+    assert store.get(b) is None
+    assert a in store and c in store
+    assert store.total_bytes() <= store.max_bytes
+    store.info(c)  # info counts as a use too
+    store.get_bytes(a, "safetensors")  # and so does a download: c is now the oldest
+    d = store.put(*models[3])
+    assert c not in store and a in store and d in store
+    # re-putting a stored model is a use as well
+    store.put(*models[3])
+    store.put(*models[2])
+    assert a not in store and d in store
+
+
+def test_a_model_larger_than_the_store_is_refused(tmp_path):
+    config, params = model(0)
+    store = ModelStore(tmp_path / "m.sqlite3", size_of(config, params) - 1)
+    with pytest.raises(ModelTooLarge, match="over the store's limit"):
+        store.put(config, params)
+    assert store.total_bytes() == 0
+    assert isinstance(ModelTooLarge("x"), ValueError)
+
+
+def test_the_one_just_put_is_never_evicted(tmp_path):
+    small = model(0)
+    big_config = ModelConfig(cell="lstm", input_size=2, hidden_size=6)
+    big = model(1, big_config)
+    store = ModelStore(tmp_path / "m.sqlite3", size_of(*big))
+    small_id = store.put(*small)
+    big_id = store.put(*big)
+    assert big_id in store and small_id not in store
+
+
+def test_persistence_and_lazy_creation(tmp_path):
+    path = tmp_path / "deep" / "er" / "models.sqlite3"
+    store = ModelStore(path, 10**6)
+    assert not path.parent.exists()  # nothing touched until first use
+    model_id = store.put(*model(5))
+    again = ModelStore(str(path), 10**6)
+    got_config, got_params = again.get(model_id)
+    assert got_config == CONFIG
+    assert_same_params(got_params, model(5)[1])
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_database_path_from_settings(tmp_path):
+    assert database_path(Settings(data_dir=tmp_path)) == tmp_path / "models.sqlite3"
+    assert database_path(Settings()) == Path("data") / "models.sqlite3"
+    url = f"sqlite:///{tmp_path}/x/y.db"
+    assert database_path(Settings(database_url=url)) == tmp_path / "x" / "y.db"
+    assert database_path(Settings(database_url="sqlite:///rel.db")) == Path("rel.db")
+    with pytest.raises(ValueError, match="^UNROLL_DATABASE_URL: only sqlite:/// is supported"):
+        database_path(Settings(database_url="postgresql://localhost/unroll"))
+    for bad in ("sqlite:///", "sqlite:///:memory:"):
+        with pytest.raises(ValueError, match="UNROLL_DATABASE_URL"):
+            database_path(Settings(database_url=bad))
+    store = open_store(Settings(data_dir=tmp_path, max_store_bytes=1234))
+    assert store.path == tmp_path / "models.sqlite3" and store.max_bytes == 1234
+    with pytest.raises(ValueError, match="max_bytes"):
+        ModelStore(tmp_path / "m.sqlite3", 0)
+
+
+def test_threads_put_and_get_at_once(tmp_path):
+    store = ModelStore(tmp_path / "m.sqlite3", 10**7)
+    models = [model(seed) for seed in range(4)]
+    expected = [
+        hashlib.sha256(weights_to_bytes(c, p, "safetensors")).hexdigest() for c, p in models
+    ]
+    start = threading.Barrier(8)
+    results: list[list[str]] = [[] for _ in range(8)]
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            start.wait()
+            for round_ in range(3):
+                for index in range(len(models)):
+                    config, params = models[(index + worker + round_) % len(models)]
+                    model_id = store.put(config, params)
+                    results[worker].append(model_id)
+                    got = store.get(model_id)
+                    assert got is not None and got[0] == config
+        except BaseException as exc:  # reported below, on the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(worker,)) for worker in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert all(set(ids) == set(expected) for ids in results)
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == len(models)
+
+
+def _process_worker(path: str, seed: int, start, queue) -> None:
+    """In a spawned process: the shared models, one of its own, then read them all."""
+    try:
+        store = ModelStore(path, 10**7)
+        start.wait(timeout=60)
+        ids = [store.put(*model(shared)) for shared in range(3)]
+        ids.append(store.put(*model(100 + seed)))
+        assert all(store.get(model_id) is not None for model_id in ids)
+        queue.put(ids)
+    except BaseException as exc:  # the parent asserts on what arrives
+        queue.put(repr(exc))
+
+
+def test_two_processes_on_one_file(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    path = str(tmp_path / "shared" / "models.sqlite3")  # neither finds the file made
+    start, queue = ctx.Barrier(2), ctx.Queue()
+    workers = [
+        ctx.Process(target=_process_worker, args=(path, seed, start, queue), daemon=True)
+        for seed in (1, 2)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        results = [queue.get(timeout=120) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.terminate()
+    assert all(isinstance(ids, list) for ids in results), results
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    assert results[0][:3] == results[1][:3]
+    assert results[0][3] != results[1][3]
+    store = ModelStore(path, 10**7)
+    for model_id in {*results[0], *results[1]}:
+        assert store.get(model_id) is not None
+    assert store.total_bytes() == 5 * size_of(*model(0))
+    queue.close()
+    queue.join_thread()
