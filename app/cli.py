@@ -100,9 +100,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         ]
     if not args.quiet:
         print(file=sys.stderr)
+    elapsed = time.perf_counter() - started
     print(
         f"{task.name} {config.cell} H={config.hidden_size}: eval loss {float(np.mean(losses)):.6g} "
-        f"on 1000 held-out sequences after {final.step} steps in {time.perf_counter() - started:.1f} s"
+        f"on 1000 held-out sequences after {final.step} steps in {elapsed:.1f} s"
     )
     if args.out:
         save_weights(args.out, config, final.params)
