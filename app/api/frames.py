@@ -90,6 +90,7 @@ class DoneFrame(_FrameBase):
     wall_time_s: float | None = Field(None, description="training: seconds from start to end")
     steps: int | None = Field(None, description="training: optimizer steps taken")
     stopped: bool | None = Field(None, description="training: true if stopped early")
+    note: str | None = Field(None, description="training: why model_id is null, if it is")
 
 
 class TrainConfigFrame(_FrameBase):

@@ -279,7 +279,8 @@ class _Session:
 
     async def configure(self, command: ConfigureCommand) -> list[dict[str, Any]]:
         # a refused configure leaves any earlier session as it was
-        job = resolve_trace_request(command, self.settings, self.store)
+        # a stored model_id means a database read: off the event loop
+        job = await self.pool.run(resolve_trace_request, command, self.settings, self.store)
         timeline = await self.pool.run(_compute, job, job.params, job.inputs, None)
         self.job, self.origin, self.current = job, timeline, timeline
         self.params, self.inputs = job.params, job.inputs

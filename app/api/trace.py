@@ -47,9 +47,12 @@ def _run(job: TraceJob, with_targets: bool = True) -> Trace:
     )
 
 
-def _job(request: Request, body: TraceRequest) -> TraceJob:
+async def _job(request: Request, body: TraceRequest) -> TraceJob:
+    """Validate the body; in the pool, since a model_id means a database read."""
     state = request.app.state
-    return resolve_trace_request(body, state.settings, getattr(state, "store", None))
+    return await state.pool.run(
+        resolve_trace_request, body, state.settings, getattr(state, "store", None)
+    )
 
 
 @router.post(
@@ -68,7 +71,7 @@ async def trace(
     Weights come from `params`, else `model_id`, else `init`. Arrays are nested lists;
     a number that overflowed is `null` and `finite` is false.
     """
-    job = _job(request, body)
+    job = await _job(request, body)
     pool: ComputePool = request.app.state.pool
     result, spectrum = await pool.run(_trace_and_spectrum, job)
     if format == "npz":
@@ -118,7 +121,7 @@ async def trace_stream(request: Request, body: TraceRequest) -> Response:
     one `forward` per (layer, direction, position) in compute order, one `backward` per
     (layer, direction, position) in the order BPTT visits them, then `summary` and `done`.
     """
-    job = _job(request, body)
+    job = await _job(request, body)
     frames = _stream_frames(request, job)
     if NDJSON in request.headers.get("accept", ""):
         return StreamingResponse(_ndjson(frames), media_type=NDJSON)

@@ -175,8 +175,8 @@ async def train_stream(request: Request, body: TrainRequest) -> Response:
     config, task, train_config, optimizer = _fit(body, state.settings)
     start_params = None
     if body.model_id is not None:
-        start_params = resolve_params(
-            config, None, body.model_id, body.init, getattr(state, "store", None)
+        start_params = await state.pool.run(
+            resolve_params, config, None, body.model_id, body.init, getattr(state, "store", None)
         )
     frames = _frames(request, config, task, train_config, optimizer, start_params, body.store)
     if NDJSON in request.headers.get("accept", ""):
@@ -287,13 +287,16 @@ async def _frames(
                     finished = item
                 elif isinstance(item, tuple) and item[0] == "eval":
                     assert finished is not None
-                    model_id = None
+                    model_id, note = None, None
                     store = getattr(state, "store", None)
                     if store_result and store is not None:
-                        # this task already holds a pool token: store without asking again
-                        model_id = await anyio.to_thread.run_sync(
-                            store.put, config, finished.params
-                        )
+                        try:
+                            # this task already holds a pool token: store without asking again
+                            model_id = await anyio.to_thread.run_sync(
+                                store.put, config, finished.params
+                            )
+                        except ValueError as exc:  # diverged weights, or over the store cap
+                            note = f"the trained weights were not stored: {exc}"
                     done = stamp(
                         {
                             "type": "done",
@@ -303,6 +306,7 @@ async def _frames(
                             "wall_time_s": item[2],
                             "steps": finished.step,
                             "stopped": finished.stopped,
+                            "note": note,
                         }
                     )
                     done["events"] = done["id"] + 1
