@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas import CellInfo, TaskInfo
+from app.api.encoding import JSONBytesResponse, plain
+from app.api.errors import ApiError, from_value_error
+from app.api.limits import check_length
+from app.api.schemas import CellInfo, ErrorOut, TaskInfo
 
 router = APIRouter(tags=["meta"])
 
@@ -66,6 +70,68 @@ def tasks() -> list[dict[str, Any]]:
     from app.rnn.tasks import describe_tasks
 
     return describe_tasks()
+
+
+class SampleRequest(BaseModel):
+    """Which task, its parameters, and the seed that fixes the sequences."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"params": {"length": 20}, "seed": 0, "count": 1}]},
+    )
+
+    params: dict[str, Any] = Field(default_factory=dict, description="task parameters")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    count: int = Field(1, ge=1, le=16, description="sequences to draw")
+
+
+class SampleOut(BaseModel):
+    """Sequences drawn from a task, and what a network needs to fit it."""
+
+    task: str
+    input_size: int
+    output_size: int
+    head: str
+    output_mode: str
+    params: dict[str, Any]
+    inputs: list[Any] = Field(description="(count, T, input_size)")
+    targets: list[Any] = Field(description="per sequence, shaped for the head and output mode")
+
+
+@router.post(
+    "/tasks/{name}/sample",
+    response_model=SampleOut,
+    responses={422: {"model": ErrorOut}},
+    summary="Draw sequences from a task",
+)
+def sample_task(request: Request, name: str, body: SampleRequest) -> JSONBytesResponse:
+    """The same seed always draws the same sequences: this is how the page gets the input
+    it shows for a task, and how a shared link reproduces it."""
+    import numpy as np
+
+    from app.rnn.tasks import make_task
+
+    try:
+        task = make_task(name, **body.params)
+    except ValueError as exc:
+        raise from_value_error(exc) from None
+    except TypeError as exc:
+        raise ApiError(422, f"params: {exc}", "params") from None
+    spec = task.spec
+    check_length(spec.length, request.app.state.settings, "params.length")
+    inputs, targets = task.sample(np.random.default_rng(body.seed), body.count)
+    return JSONBytesResponse(
+        {
+            "task": name,
+            "input_size": spec.input_size,
+            "output_size": spec.output_size,
+            "head": spec.head,
+            "output_mode": spec.output_mode,
+            "params": spec.params,
+            "inputs": inputs,
+            "targets": [plain(t) for t in targets],
+        }
+    )
 
 
 @router.get("/limits", summary="The caps on every size a request controls")
