@@ -1,0 +1,130 @@
+// The settings form: shows the state in the controls and writes edits back to it.
+
+import { FIELDS, hiddenControls } from "./state.js";
+
+const DESCRIPTIONS_URL = { cells: "/api/v1/cells", tasks: "/api/v1/tasks" };
+
+// Controls a teacher can hide in a shared link (the data-control names in the page).
+const HIDEABLE = {
+  model: "Network",
+  data: "Task and input",
+  init: "Initial weights",
+  training: "Training",
+  share: "Share",
+  export: "Export",
+};
+
+export class Controls {
+  /**
+   * @param {Document} root
+   * @param {object} state the settings table (mutated in place)
+   * @param {{onChange: (key: string) => void}} options
+   */
+  constructor(root, state, { onChange }) {
+    this.root = root;
+    this.state = state;
+    this.onChange = onChange;
+    this.descriptions = { cells: {}, tasks: {} };
+    this.inputs = {};
+    for (const key of Object.keys(FIELDS)) {
+      const el = root.getElementById(key);
+      if (!el) continue;
+      this.inputs[key] = el;
+      const event = el.tagName === "SELECT" || el.type === "checkbox" ? "change" : "change";
+      el.addEventListener(event, () => this.read(key));
+    }
+    this.buildHideList();
+    this.render();
+    this.loadDescriptions();
+  }
+
+  /** Copy the state into every control. */
+  render() {
+    for (const [key, el] of Object.entries(this.inputs)) {
+      if (el.type === "checkbox") el.checked = Boolean(this.state[key]);
+      else el.value = String(this.state[key]);
+    }
+    const speed = this.root.getElementById("speed");
+    if (speed) speed.value = String(this.state.speed);
+    this.showTaskFields();
+    this.describe();
+  }
+
+  /** Read one control back into the state, rejecting values outside the field's range. */
+  read(key) {
+    const el = this.inputs[key];
+    const kind = FIELDS[key][1];
+    let value;
+    if (kind.type === "bool") value = el.checked;
+    else if (kind.type === "int" || kind.type === "number") {
+      value = Number(el.value);
+      const ok = Number.isFinite(value) && value >= kind.min && value <= kind.max && (kind.type === "number" || Number.isInteger(value));
+      el.setCustomValidity(ok ? "" : `between ${kind.min} and ${kind.max}`);
+      if (!ok) {
+        el.reportValidity();
+        return;
+      }
+    } else value = el.value;
+    if (this.state[key] === value) return;
+    this.state[key] = value;
+    if (key === "task") this.showTaskFields();
+    this.describe();
+    this.onChange(key);
+  }
+
+  showTaskFields() {
+    for (const el of this.root.querySelectorAll("[data-task]")) {
+      el.hidden = !el.dataset.task.split(" ").includes(this.state.task);
+    }
+  }
+
+  async loadDescriptions() {
+    try {
+      const [cells, tasks] = await Promise.all(
+        Object.values(DESCRIPTIONS_URL).map((url) => fetch(url).then((r) => r.json())),
+      );
+      for (const c of cells) this.descriptions.cells[c.name] = c.description;
+      for (const t of tasks) this.descriptions.tasks[t.name] = t.description;
+      this.describe();
+    } catch {
+      // descriptions are a nicety; the controls work without them
+    }
+  }
+
+  describe() {
+    const cell = this.root.getElementById("cell-description");
+    const task = this.root.getElementById("task-description");
+    if (cell) cell.textContent = this.descriptions.cells[this.state.cell] || "";
+    if (task) task.textContent = this.descriptions.tasks[this.state.task] || "";
+  }
+
+  buildHideList() {
+    const list = this.root.getElementById("hide-list");
+    if (!list) return;
+    const hidden = hiddenControls(this.state);
+    for (const [name, title] of Object.entries(HIDEABLE)) {
+      const label = this.root.createElement("label");
+      const box = this.root.createElement("input");
+      box.type = "checkbox";
+      box.checked = hidden.has(name);
+      box.setAttribute("aria-label", `Hide ${title} in the shared link`);
+      box.addEventListener("change", () => {
+        const set = hiddenControls(this.state);
+        if (box.checked) set.add(name);
+        else set.delete(name);
+        this.state.hide = [...set].join(",");
+        this.onChange("hide");
+      });
+      label.append(box, ` ${title}`);
+      list.append(label);
+    }
+  }
+
+  /** The speed slider lives with the transport but is a setting too. */
+  bindSpeed(el) {
+    el.addEventListener("input", () => {
+      this.state.speed = Number(el.value);
+      this.onChange("speed");
+    });
+  }
+}

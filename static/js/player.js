@@ -1,0 +1,96 @@
+// Playback over the timeline: play, pause, step, seek, speed; one cursor for every view.
+
+export class Player {
+  /**
+   * @param {{timeline: HTMLInputElement, phase: HTMLOutputElement, playButton: HTMLButtonElement,
+   *          onCursor: (cursor: number) => void}} options
+   */
+  constructor({ timeline, phase, playButton, onCursor }) {
+    this.timeline = timeline;
+    this.phaseEl = phase;
+    this.playButton = playButton;
+    this.onCursor = onCursor;
+    this.length = 0;
+    this.cursor = 0;
+    this.speed = 8; // steps per second
+    this.playing = false;
+    this._last = 0;
+    this._carry = 0;
+    this._frame = this._frame.bind(this);
+    timeline.addEventListener("input", () => this.seek(Number(timeline.value)));
+    // frames drawn, for the smoothness measurement in the browser tests
+    this.framesDrawn = 0;
+  }
+
+  setLength(length, cursor = 0) {
+    this.length = length;
+    this.timeline.max = String(Math.max(0, length - 1));
+    this.seek(cursor);
+  }
+
+  setSpeed(stepsPerSecond) {
+    this.speed = stepsPerSecond;
+  }
+
+  seek(cursor) {
+    const c = Math.max(0, Math.min(Math.round(cursor), this.length - 1));
+    this.cursor = c;
+    this.timeline.value = String(c);
+    this.onCursor(c);
+    this.framesDrawn += 1;
+    if (c >= this.length - 1 && this.playing) this.pause();
+  }
+
+  step(delta) {
+    this.pause();
+    this.seek(this.cursor + delta);
+  }
+
+  toggle() {
+    if (this.playing) this.pause();
+    else this.play();
+  }
+
+  play() {
+    if (this.length === 0) return;
+    if (this.cursor >= this.length - 1) this.seek(0);
+    this.playing = true;
+    this.playButton.textContent = "⏸ Pause";
+    this.playButton.setAttribute("aria-label", "Pause");
+    this._last = performance.now();
+    this._carry = 0;
+    requestAnimationFrame(this._frame);
+  }
+
+  pause() {
+    this.playing = false;
+    this.playButton.textContent = "▶ Play";
+    this.playButton.setAttribute("aria-label", "Play");
+  }
+
+  _frame(now) {
+    if (!this.playing) return;
+    this._carry += ((now - this._last) / 1000) * this.speed;
+    this._last = now;
+    const advance = Math.floor(this._carry);
+    if (advance > 0) {
+      this._carry -= advance;
+      this.seek(this.cursor + advance);
+    }
+    if (this.playing) requestAnimationFrame(this._frame);
+  }
+
+  /** The phase line under the timeline, in words. */
+  describe(model, cursor) {
+    const e = model.event(cursor);
+    let text;
+    if (e.kind === "forward") {
+      text = `Forward pass: ${model.label(e.layer, e.direction)}, step t=${e.position}`;
+    } else if (e.kind === "backward") {
+      text = `Backpropagation through time: ${model.label(e.layer, e.direction)}, gradient reaches t=${e.position}`;
+    } else {
+      text = model.hasGradients ? "Done: forward pass and BPTT complete" : "Done: forward pass (no targets, no gradients)";
+    }
+    this.phaseEl.textContent = `${text} · ${cursor + 1}/${model.length}`;
+  }
+}

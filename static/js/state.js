@@ -1,0 +1,134 @@
+// The page's settings: one typed, versioned table drives defaults, URL serialization and
+// parsing, so a shared link reopens exactly the same network, input, seed and weights.
+
+export const STATE_VERSION = 1;
+
+const int = (min, max) => ({ type: "int", min, max });
+const num = (min, max) => ({ type: "number", min, max });
+const choice = (...options) => ({ type: "choice", options });
+const bool = () => ({ type: "bool" });
+const text = (maxLength) => ({ type: "text", maxLength });
+
+// key: [URL name, kind, default]. URL names are short and stable: changing one breaks links.
+export const FIELDS = {
+  cell: ["cell", choice("rnn_tanh", "rnn_relu", "lstm", "gru"), "lstm"],
+  hiddenSize: ["h", int(1, 128), 8],
+  numLayers: ["layers", int(1, 4), 1],
+  bidirectional: ["bi", bool(), false],
+  task: ["task", choice("sine", "random_walk", "adding", "copy", "parity", "text", "custom"), "sine"],
+  length: ["len", int(2, 1000), 20],
+  horizon: ["hz", int(1, 20), 1],
+  symbols: ["sym", int(1, 50), 4],
+  delay: ["delay", int(0, 500), 5],
+  lag: ["lag", int(1, 100), 3],
+  customSeries: ["series", text(20000), ""],
+  initScheme: ["init", choice("pytorch", "xavier", "orthogonal", "identity"), "pytorch"],
+  initScale: ["scale", num(0, 100), 1],
+  seed: ["seed", int(0, 4294967295), 0],
+  optimizer: ["opt", choice("sgd", "momentum", "adam"), "adam"],
+  learningRate: ["lr", num(1e-6, 10), 0.01],
+  batchSize: ["batch", int(1, 256), 32],
+  steps: ["steps", int(1, 5000), 300],
+  clipNorm: ["clip", num(0, 1000), 1],
+  clipValue: ["clipv", num(0, 1000), 0],
+  truncate: ["trunc", int(0, 1000), 0],
+  modelId: ["model", text(64), ""],
+  speed: ["speed", num(0.25, 60), 8],
+  cursor: ["at", int(0, 1e7), 0],
+  compare: ["compare", bool(), false],
+  hide: ["hide", text(500), ""],
+};
+
+/** Fresh defaults. */
+export function defaults() {
+  const out = {};
+  for (const [key, [, , value]] of Object.entries(FIELDS)) out[key] = value;
+  return out;
+}
+
+function parseValue(kind, raw) {
+  switch (kind.type) {
+    case "int": {
+      const v = Number(raw);
+      return Number.isInteger(v) && v >= kind.min && v <= kind.max ? v : undefined;
+    }
+    case "number": {
+      const v = Number(raw);
+      return Number.isFinite(v) && v >= kind.min && v <= kind.max ? v : undefined;
+    }
+    case "choice":
+      return kind.options.includes(raw) ? raw : undefined;
+    case "bool":
+      return raw === "1" ? true : raw === "0" ? false : undefined;
+    case "text":
+      return raw.length <= kind.maxLength ? raw : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function formatValue(kind, value) {
+  if (kind.type === "bool") return value ? "1" : "0";
+  return String(value);
+}
+
+/** Settings from a query string; unknown or invalid values fall back to defaults. */
+export function parse(search) {
+  const params = new URLSearchParams(search);
+  const state = defaults();
+  const version = Number(params.get("v") || STATE_VERSION);
+  if (version > STATE_VERSION) {
+    console.warn(`link made by a newer Unroll (v${version}); reading what this version knows`);
+  }
+  for (const [key, [name, kind]] of Object.entries(FIELDS)) {
+    if (!params.has(name)) continue;
+    const value = parseValue(kind, params.get(name));
+    if (value !== undefined) state[key] = value;
+  }
+  return state;
+}
+
+/** A query string holding every setting that differs from its default (plus the version). */
+export function serialize(state) {
+  const params = new URLSearchParams();
+  params.set("v", String(STATE_VERSION));
+  const base = defaults();
+  for (const [key, [name, kind]] of Object.entries(FIELDS)) {
+    if (state[key] !== base[key]) params.set(name, formatValue(kind, state[key]));
+  }
+  return `?${params.toString()}`;
+}
+
+/** Control ids hidden by the classroom option, from `hide` (comma-separated keys). */
+export function hiddenControls(state) {
+  return new Set(state.hide.split(",").map((s) => s.trim()).filter(Boolean));
+}
+
+/** The task parameters the server's task takes, from the settings. */
+export function taskParams(state) {
+  switch (state.task) {
+    case "sine":
+    case "random_walk":
+      return { length: state.length, horizon: state.horizon };
+    case "adding":
+    case "text":
+      return { length: state.length };
+    case "copy":
+      return { symbols: state.symbols, delay: state.delay };
+    case "parity":
+      return { length: state.length, lag: state.lag };
+    case "custom":
+      return { series: parseSeries(state.customSeries), length: state.length, horizon: 1 };
+    default:
+      return {};
+  }
+}
+
+/** Numbers from pasted text: commas, spaces, tabs, semicolons or newlines between them. */
+export function parseSeries(textValue) {
+  return textValue
+    .split(/[\s,;]+/)
+    .filter((s) => s !== "")
+    .map(Number)
+    .filter((v) => Number.isFinite(v));
+}
