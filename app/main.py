@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import plotly
+import swagger_ui
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
@@ -15,11 +16,13 @@ from app.api import api_router
 from app.api.compute import ComputePool
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
+from app.headers import SecurityHeaders
 from app.settings import Settings
 from app.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+SWAGGER_DIR = Path(swagger_ui.__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -29,15 +32,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Unroll",
         version=__version__,
         description="Run small recurrent networks step by step and see every state and gradient.",
+        docs_url=None,  # served below from local files: the CDN default breaks offline
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.pool = ComputePool(settings.max_concurrent)
     app.state.store = open_store(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     app.include_router(api_router)
     templates = Jinja2Templates(directory=ROOT / "templates")
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.mount("/vendor/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
@@ -52,6 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "index.html", {"version": __version__})
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "docs.html", {"version": __version__})
 
     return app
 
