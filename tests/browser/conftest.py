@@ -47,10 +47,16 @@ def server_url(tmp_path_factory):
     """`unroll serve` in a subprocess on a free loopback port, with its own data dir."""
     port = _free_port()
     data = tmp_path_factory.mktemp("data")
-    env = {**os.environ, "UNROLL_DATA_DIR": str(data)}
+    # a lower hidden-size cap than the page allows, so a server refusal can be shown
+    env = {**os.environ, "UNROLL_DATA_DIR": str(data), "UNROLL_MAX_HIDDEN_SIZE": "64"}
+    log_path = data / "server.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -62,7 +68,7 @@ def server_url(tmp_path_factory):
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.1)
         yield url
     finally:
@@ -71,6 +77,8 @@ def server_url(tmp_path_factory):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        log.close()
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +108,21 @@ class PageErrors:
 def page(browser, server_url):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
+    # the page must work offline: any request off this machine fails the test
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(server_url) or route.request.url.startswith(
+            "ws://127.0.0.1"
+        ):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
     page.errors = PageErrors(page)
+    page.outside = outside
     page.base_url = server_url
     yield page
     context.close()

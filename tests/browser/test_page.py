@@ -1,0 +1,156 @@
+"""The page in headless Chromium: load, play, step, train, share, upload, errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import shot
+
+pytestmark = pytest.mark.browser
+
+SMALL = "/?task=sine&len=12&cell=lstm&h=6&seed=3"
+
+
+def open_page(page, query=SMALL):
+    page.goto(page.base_url + query)
+    page.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
+    return page
+
+
+def phase(page) -> str:
+    return page.locator("#phase").inner_text()
+
+
+def assert_clean(page):
+    assert page.errors.messages == [], page.errors.messages
+    assert page.outside == [], f"requests left this machine: {page.outside}"
+    assert page.locator("#error").is_hidden(), page.locator("#error-text").inner_text()
+
+
+def test_load_play_and_step(page):
+    open_page(page)
+    total = page.evaluate("() => window.unroll.model.length")
+    assert total == 2 * 12 + 1  # forward steps, BPTT steps, summary
+    assert phase(page).startswith("Forward pass")
+    for name in ("Play", "Step forward", "Step back", "Reset", "Train", "Share"):
+        assert page.get_by_role("button", name=name).count() >= 1, name
+    assert page.get_by_label("Cell").count() == 1
+    page.get_by_role("button", name="Step forward").click()
+    page.get_by_role("button", name="Step forward").click()
+    assert f"3/{total}" in phase(page)
+    page.get_by_role("button", name="Step back").click()
+    assert f"2/{total}" in phase(page)
+    page.locator("#speed").fill("60")
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function(
+        "() => document.getElementById('phase').textContent.startsWith('Done')", timeout=20_000
+    )
+    assert page.get_by_role("button", name="Play").count() == 1  # back to Play at the end
+    shot(page, "played")
+    assert_clean(page)
+
+
+def test_keyboard(page):
+    open_page(page)
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert "3/" in phase(page)
+    page.keyboard.press("ArrowLeft")
+    assert "2/" in phase(page)
+    page.keyboard.press("End")
+    assert phase(page).startswith("Done")
+    page.keyboard.press("Home")
+    assert "1/" in phase(page)
+    assert_clean(page)
+
+
+def test_settings_change_the_network_and_the_url(page):
+    open_page(page)
+    page.get_by_label("Cell").select_option("gru")
+    page.wait_for_function("() => window.unroll.model.config.cell === 'gru'", timeout=20_000)
+    assert "cell=gru" in page.url
+    page.get_by_label("Bidirectional").check()
+    page.wait_for_function("() => window.unroll.model.D === 2", timeout=20_000)
+    assert "bi=1" in page.url
+    shot(page, "gru-bidirectional")
+    assert_clean(page)
+
+
+def test_train_then_share_into_a_fresh_page(page, browser):
+    open_page(page, "/?task=sine&len=10&cell=gru&h=6&steps=30&batch=8&seed=2")
+    page.get_by_role("button", name="Train").click()
+    page.wait_for_function(
+        "() => document.getElementById('train-status').textContent.startsWith('Done')",
+        timeout=60_000,
+    )
+    page.wait_for_function("() => new URL(location.href).searchParams.get('model')", timeout=20_000)
+    assert re.search(r"model=[0-9a-f]{64}", page.url)
+    page.wait_for_function("() => window.unroll.request && window.unroll.request.model_id")
+    loss = page.evaluate("() => window.unroll.model.trace.loss")
+    shot(page, "trained")
+    assert_clean(page)
+
+    fresh = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    fresh.goto(page.url)
+    fresh.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
+    assert fresh.evaluate("() => window.unroll.model.trace.loss") == loss
+    assert fresh.evaluate("() => window.unroll.request.model_id") == page.evaluate(
+        "() => window.unroll.request.model_id"
+    )
+    fresh.context.close()
+
+
+def test_upload_weights(page, tmp_path):
+    from app.rnn import ModelConfig, init_params, save_weights
+
+    config = ModelConfig(cell="gru", input_size=1, hidden_size=5, output_size=1)
+    path = tmp_path / "mine.safetensors"
+    save_weights(path, config, init_params(config, seed=11))
+    open_page(page)
+    page.locator("#upload").set_input_files(str(path))
+    page.wait_for_function(
+        "() => document.getElementById('model-status').textContent.includes('uploaded')",
+        timeout=20_000,
+    )
+    page.wait_for_function("() => window.unroll.model.config.hidden_size === 5", timeout=20_000)
+    assert "model=" in page.url
+    assert_clean(page)
+
+
+def test_server_error_is_shown_in_plain_words(page):
+    page.goto(page.base_url + "/?task=sine&len=12&h=100")  # the server's cap here is 64
+    banner = page.locator("#error-text")
+    banner.wait_for(state="visible", timeout=20_000)
+    assert "hidden_size" in banner.inner_text() and "64" in banner.inner_text()
+    shot(page, "server-error")
+
+
+def test_compare_mode(page):
+    open_page(page, SMALL + "&compare=1")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#compare .scatterlayer .trace').length >= 3",
+        timeout=30_000,
+    )
+    shot(page, "compare")
+    assert_clean(page)
+
+
+def test_narrow_screen(browser, server_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    narrow = context.new_page()
+    narrow.goto(server_url + SMALL)
+    narrow.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
+    overflow = narrow.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"page is {overflow}px wider than the screen"
+    shot(narrow, "narrow")
+    context.close()
+
+
+def test_docs_render_offline(page):
+    page.goto(page.base_url + "/docs")
+    page.locator(".opblock").first.wait_for(timeout=20_000)
+    assert page.locator(".opblock").count() >= 8
+    assert page.errors.messages == [] and page.outside == []
