@@ -125,11 +125,84 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the page and the API with uvicorn."""
+    """Serve the page and the API with uvicorn; worker processes share the model store."""
+    import os
+
     import uvicorn
 
-    print(f"Unroll on http://{args.host}:{args.port}", file=sys.stderr)
-    uvicorn.run("app.main:app", host=args.host, port=args.port)
+    # workers are separate processes that build the app from the environment
+    if args.demo:
+        os.environ["UNROLL_DEMO"] = "1"
+    if args.data_dir:
+        os.environ["UNROLL_DATA_DIR"] = str(args.data_dir)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"unroll serve: {exc}", file=sys.stderr)
+        return 2
+    mode = " (public demo settings)" if settings.demo else ""
+    print(f"Unroll on http://{args.host}:{args.port}{mode}", file=sys.stderr)
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """Forward and BPTT for one sequence from a JSON body, as POST /api/v1/trace takes."""
+    import io
+
+    import numpy as np
+    from pydantic import ValidationError
+
+    from app.api.encoding import dumps, trace_to_dict, trace_to_npz_arrays
+    from app.api.errors import ApiError, validation_detail
+    from app.api.inputs import resolve_trace_request
+    from app.api.schemas import TraceRequest
+    from app.rnn import recurrent_spectrum, run_sequence
+    from app.store import open_store
+
+    settings = Settings.from_env()
+    try:
+        text = sys.stdin.read() if args.config == "-" else Path(args.config).read_text()
+        body = TraceRequest.model_validate_json(text)
+        job = resolve_trace_request(body, settings, open_store(settings))
+    except OSError as exc:
+        print(f"unroll trace: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        print(f"unroll trace: {validation_detail(exc.errors())[0]}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        print(f"unroll trace: {exc.detail}", file=sys.stderr)
+        return 2
+    trace = run_sequence(
+        job.config,
+        job.params,
+        job.inputs,
+        job.targets,
+        jacobians=job.jacobians,
+        truncate=job.truncate,
+    )
+    spectrum = recurrent_spectrum(job.config, job.params)
+    out = Path(args.out)
+    if out.suffix == ".npz":
+        buffer = io.BytesIO()
+        np.savez(buffer, allow_pickle=False, **trace_to_npz_arrays(trace, spectrum))
+        out.write_bytes(buffer.getvalue())
+    elif out.suffix == ".json":
+        out.write_bytes(dumps(trace_to_dict(trace, spectrum)))
+    else:
+        print("unroll trace: --out must end in .npz or .json", file=sys.stderr)
+        return 2
+    loss = "no targets" if trace.loss is None else f"loss {trace.loss:.6g}"
+    print(f"wrote {out}: T={trace.sequence_length}, {loss}, finite={trace.finite}")
     return 0
 
 
@@ -143,13 +216,53 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the web app and the JSON API",
         description="Serve the web app and the JSON API.",
-        epilog="example: unroll serve --port 8000",
+        epilog="examples:\n  unroll serve --port 8000\n"
+        "  unroll serve --host 0.0.0.0 --workers 2 --demo --data-dir /data",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument(
         "--host", default=defaults.host, help="address to bind (default %(default)s)"
     )
     serve.add_argument("--port", type=int, default=defaults.port, help="port (default %(default)s)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes; they share the model store (default 1)",
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="public-demo settings: tighter caps, per-client rate limits, small uploads",
+    )
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where the model store lives (default {defaults.data_dir})",
+    )
+    serve.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-For from --forwarded-allow-ips (behind a proxy)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        help="proxies trusted for X-Forwarded-* (default %(default)s)",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    tc = sub.add_parser(
+        "trace",
+        help="run one sequence from a JSON body; write npz or JSON",
+        description="Forward pass and BPTT for one sequence. CONFIG.json holds "
+        "the body of POST /api/v1/trace.",
+        epilog="example: unroll trace body.json --out trace.npz",
+    )
+    tc.add_argument("config", metavar="CONFIG.json", help="the request body, or - for stdin")
+    tc.add_argument("--out", required=True, help="trace.npz or trace.json")
+    tc.set_defaults(func=cmd_trace)
 
     tr = sub.add_parser(
         "train",

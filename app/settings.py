@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+# A public demo: smaller caps, per-client rate limits, small uploads.
+DEMO_OVERRIDES: dict[str, object] = {
+    "max_hidden_size": 64,
+    "max_num_layers": 3,
+    "max_sequence_length": 200,
+    "max_train_steps": 1000,
+    "max_batch_size": 64,
+    "max_upload_bytes": 1024 * 1024,
+    "max_body_bytes": 2 * 1024 * 1024,
+    "max_store_bytes": 64 * 1024 * 1024,
+    "rate_limit_per_minute": 120,
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,10 @@ class Settings:
     max_train_steps: int = 5000
     max_batch_size: int = 256
     max_ws_message_bytes: int = 1024 * 1024  # one WebSocket command
+    rate_limit_per_minute: int = 0  # API requests per client and minute; 0 is no limit
+    cors_origins: str = ""  # comma-separated origins allowed cross-site; empty: CORS off
+    uploads: bool = True  # accept weight uploads
+    demo: bool = False  # public-demo caps (DEMO_OVERRIDES) over the defaults
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -41,14 +60,24 @@ class Settings:
             if raw is None:
                 continue
             kind = type(getattr(cls, f.name))
+            if kind is bool:
+                if raw.strip().lower() not in TRUE | FALSE:
+                    raise ValueError(f"{key}: expected true or false, got {raw!r}")
+                values[f.name] = raw.strip().lower() in TRUE
+                continue
             try:
                 value = kind(raw)
             except ValueError:
                 raise ValueError(f"{key}: cannot read {raw!r} as {kind.__name__}") from None
-            if isinstance(value, int) and value < 1 and f.name != "port":
+            if isinstance(value, int) and value < 1 and f.name.startswith("max_"):
                 raise ValueError(f"{key}: must be at least 1, got {value}")
             values[f.name] = value
-        return cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.demo:
+            # demo caps apply where the environment did not set a value itself
+            demo = {k: v for k, v in DEMO_OVERRIDES.items() if k not in values}
+            settings = replace(settings, **demo)  # type: ignore[arg-type]
+        return settings
 
     def limits(self) -> dict[str, int]:
         """The caps, by name, as the API documents and enforces them."""

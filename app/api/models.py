@@ -174,6 +174,8 @@ async def upload_model(
     """
     settings = request.app.state.settings
     pool: ComputePool = request.app.state.pool
+    if not settings.uploads:
+        raise ApiError(403, "file: uploads are turned off on this server", "file")
     limit = settings.max_upload_bytes
     data = await file.read(limit + 1)
     if len(data) > limit:
