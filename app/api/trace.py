@@ -34,25 +34,29 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "a field is invalid or over its limit"},
 }
 NDJSON = "application/x-ndjson"
+SMALL_SPECTRUM_H = 32  # up to this hidden size the config frame is built on the event loop
 
 
-def _run(job: TraceJob, with_targets: bool = True) -> Trace:
+def _run(job: TraceJob) -> Trace:
+    """The whole trace: forward, BPTT (with targets) and the Jacobian norms asked for."""
     return run_sequence(
         job.config,
         job.params,
         job.inputs,
-        job.targets if with_targets else None,
+        job.targets,
         jacobians=job.jacobians,
         truncate=job.truncate,
     )
 
 
 async def _job(request: Request, body: TraceRequest) -> TraceJob:
-    """Validate the body; in the pool, since a model_id means a database read."""
+    """Validate the body: inline (it is cheap), or in the pool when a model_id means a
+    database read and a weights parse."""
     state = request.app.state
-    return await state.pool.run(
-        resolve_trace_request, body, state.settings, getattr(state, "store", None)
-    )
+    store = getattr(state, "store", None)
+    if body.model_id is None:
+        return resolve_trace_request(body, state.settings, store)
+    return await state.pool.run(resolve_trace_request, body, state.settings, store)
 
 
 @router.post(
@@ -87,7 +91,8 @@ async def trace(
 
 def _forward_with_loss(job: TraceJob) -> Trace:
     """Forward pass only, plus each position's loss (no gradients yet)."""
-    result = _run(job, with_targets=False)
+    # Jacobian norms belong to the backward frames: the full pass computes them
+    result = run_sequence(job.config, job.params, job.inputs, None, truncate=job.truncate)
     if job.targets is not None:
         with np.errstate(all="ignore"):
             loss, per_step, _ = loss_and_grad(
@@ -141,7 +146,13 @@ async def _stream_frames(request: Request, job: TraceJob) -> AsyncIterator[dict[
             frame["id"] = next(counter)
             yield frame
 
-    spectrum = await pool.run(recurrent_spectrum, job.config, job.params)
+    # a small model's eigenvalues take well under a millisecond: no queueing for them
+    small = job.config.hidden_size <= SMALL_SPECTRUM_H
+    spectrum = (
+        recurrent_spectrum(job.config, job.params)
+        if small
+        else await pool.run(recurrent_spectrum, job.config, job.params)
+    )
     has_targets = job.targets is not None
     # the config frame leaves before any position is computed
     skeleton = Trace(
