@@ -55,7 +55,7 @@ export class Player {
     if (this.length === 0) return;
     if (this.cursor >= this.length - 1) this.seek(0);
     this.playing = true;
-    this.playButton.textContent = "⏸ Pause";
+    this.playButton.textContent = "❚❚ Pause";
     this.playButton.setAttribute("aria-label", "Pause");
     this._last = performance.now();
     this._carry = 0;
