@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
@@ -29,7 +29,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("data")  # model store and other state
-    database_url: str = ""  # empty: SQLite file models.sqlite3 in data_dir
+    # empty: SQLite file models.sqlite3 in data_dir; may hold a password, so never printed
+    database_url: str = field(default="", repr=False)
 
     max_hidden_size: int = 128  # units per layer and direction
     max_num_layers: int = 4

@@ -1,7 +1,8 @@
-"""The model store: uploaded weights in one SQLite file, keyed by their content hash.
+"""The model store: uploaded weights keyed by their content hash, in one SQLite file (the
+default) or a PostgreSQL database that several servers share.
 
-Safe across threads and processes (one connection per operation, WAL journal); bounded
-by a byte cap with least-recently-used eviction.
+Safe across threads and processes: every change is one short transaction that holds the
+store's write lock; bounded by a byte cap with least-recently-used eviction.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from app.rnn import ModelConfig, param_shapes, weights_from_bytes, weights_to_bytes
 from app.rnn.types import Params
@@ -24,9 +26,13 @@ from app.settings import Settings
 
 MODEL_ID = re.compile(r"[0-9a-f]{64}")  # sha256 hex, matched whole
 SQLITE_PREFIX = "sqlite:///"
-BUSY_TIMEOUT = 30.0  # seconds a connection waits for another writer's lock
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+BUSY_TIMEOUT = 30.0  # seconds an operation waits for another writer's lock
+CONNECT_TIMEOUT = 10  # seconds to reach the PostgreSQL server
+MAX_IDLE_CONNECTIONS = 4  # PostgreSQL connections kept open per store for reuse
+SCHEMA_LOCK = 0x756E726F6C6C  # advisory lock key ("unroll"): one process creates the table
 
-_SCHEMA = """
+_SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (
     model_id TEXT PRIMARY KEY,
     config TEXT NOT NULL,
@@ -39,9 +45,26 @@ CREATE TABLE IF NOT EXISTS models (
 CREATE INDEX IF NOT EXISTS models_use_seq ON models (use_seq);
 """
 
+_POSTGRES_SCHEMA = (
+    """CREATE TABLE models (
+        model_id TEXT PRIMARY KEY,
+        config TEXT NOT NULL,
+        data BYTEA NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        last_used_at DOUBLE PRECISION NOT NULL,
+        use_seq BIGINT NOT NULL
+    )""",
+    "CREATE INDEX models_use_seq ON models (use_seq)",
+)
+
 
 class ModelTooLarge(ValueError):
     """A single model larger than the whole store may hold."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The database server cannot be reached or refused the connection."""
 
 
 def model_id_for(data: bytes) -> str:
@@ -54,6 +77,37 @@ def is_model_id(model_id: object) -> bool:
     return isinstance(model_id, str) and MODEL_ID.fullmatch(model_id) is not None
 
 
+def mask_url(url: str) -> str:
+    """The URL with its password (in the user part or a password= parameter) as ***."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        # the last @ ends the user part: an unescaped @ in a password stays masked
+        userinfo, at, host_and_path = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        if at:
+            url = f"{scheme}://{user}{':***' if colon else ''}@{host_and_path}"
+    return re.sub(r"(?i)([?&]password=)[^&]*", r"\1***", url)
+
+
+class _Connection(Protocol):
+    """What the store needs of a connection: execute with `?` placeholders."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+
+
+class _Database(Protocol):
+    """Where the models table lives: connections, and write transactions that hold the
+    store's lock from their first statement, so writers queue rather than deadlock."""
+
+    location: str  # a file path, or the URL without its password
+
+    def connect(self) -> AbstractContextManager[_Connection]: ...
+
+    def transaction(self) -> AbstractContextManager[_Connection]: ...
+
+    def close(self) -> None: ...
+
+
 class ModelStore:
     """Weights and config per model, as the safetensors bytes `weights_to_bytes` writes.
 
@@ -61,16 +115,18 @@ class ModelStore:
     params, so the same weights always get the same id (and `sha256sum` of a downloaded
     .safetensors file gives it back). Every read (`get`, `get_bytes`, `info`) marks the
     model as used; `put` evicts the least recently used others once the stored weights
-    total over `max_bytes`. The file and its directory are created on first use.
+    total over `max_bytes`.
+
+    database: a SQLite file path (created with its directory on first use), or a
+    postgresql:// URL (the table is created on first use). Nothing is touched until then.
     """
 
-    def __init__(self, path: Path | str, max_bytes: int):
+    def __init__(self, database: Path | str, max_bytes: int):
         if max_bytes < 1:
             raise ValueError(f"max_bytes: must be at least 1, got {max_bytes}")
-        self.path = Path(path)
+        self._db = _open_database(database)
+        self.location = self._db.location
         self.max_bytes = max_bytes
-        self._ready = False
-        self._ready_lock = threading.Lock()
 
     def put(self, config: ModelConfig, params: Params) -> str:
         """Store a model and return its id; storing the same weights again is a no-op.
@@ -89,7 +145,7 @@ class ModelStore:
             )
         model_id = model_id_for(data)
         now = time.time()
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             seq = _next_seq(conn)
             touched = conn.execute(
                 "UPDATE models SET use_seq = ?, last_used_at = ? WHERE model_id = ?",
@@ -97,11 +153,14 @@ class ModelStore:
             )
             if touched.rowcount:
                 return model_id, False
-            conn.execute(
+            # the lock rules out a concurrent insert; the clause makes sure of it
+            inserted = conn.execute(
                 "INSERT INTO models (model_id, config, data, size_bytes, created_at, "
-                "last_used_at, use_seq) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "last_used_at, use_seq) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (model_id, json.dumps(config.to_dict()), data, len(data), now, now, seq),
             )
+            if not inserted.rowcount:
+                return model_id, False
             self._evict(conn, keep=model_id)
         return model_id, True
 
@@ -141,25 +200,27 @@ class ModelStore:
         }
 
     def total_bytes(self) -> int:
-        """Bytes of stored weights (the SQLite file itself is somewhat larger)."""
-        with self._connect() as conn:
-            return int(
-                conn.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM models").fetchone()[0]
-            )
+        """Bytes of stored weights (the database itself takes somewhat more)."""
+        with self._db.connect() as conn:
+            return _total_bytes(conn)
 
     def __contains__(self, model_id: object) -> bool:
         """Whether the model is stored; does not count as a use."""
         if not is_model_id(model_id):
             return False
-        with self._connect() as conn:
+        with self._db.connect() as conn:
             row = conn.execute("SELECT 1 FROM models WHERE model_id = ?", (model_id,)).fetchone()
         return row is not None
+
+    def close(self) -> None:
+        """Close kept connections; the store stays usable and reconnects when used."""
+        self._db.close()
 
     def _read(self, model_id: str, columns: str) -> Any:
         """Mark a model used and read `columns` of its row (one value or a tuple)."""
         if not is_model_id(model_id):
             return None
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             touched = conn.execute(
                 "UPDATE models SET use_seq = ?, last_used_at = ? WHERE model_id = ?",
                 (_next_seq(conn), time.time(), model_id),
@@ -169,14 +230,14 @@ class ModelStore:
             row = conn.execute(
                 f"SELECT {columns} FROM models WHERE model_id = ?", (model_id,)
             ).fetchone()
-        return row[0] if len(row) == 1 else row
+        return row[0] if len(row) == 1 else tuple(row)
 
-    def _evict(self, conn: sqlite3.Connection, keep: str) -> None:
+    def _evict(self, conn: _Connection, keep: str) -> None:
         """Delete least recently used models, never `keep`, until the total fits."""
-        total = conn.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM models").fetchone()[0]
+        total = _total_bytes(conn)
         if total <= self.max_bytes:
             return
-        victims: list[tuple[str]] = []
+        victims: list[str] = []
         rows = conn.execute(
             "SELECT model_id, size_bytes FROM models WHERE model_id != ? ORDER BY use_seq",
             (keep,),
@@ -185,12 +246,33 @@ class ModelStore:
             for model_id, size_bytes in rows:
                 if total <= self.max_bytes:
                     break
-                victims.append((model_id,))
+                victims.append(model_id)
                 total -= size_bytes
-        conn.executemany("DELETE FROM models WHERE model_id = ?", victims)
+        for model_id in victims:
+            conn.execute("DELETE FROM models WHERE model_id = ?", (model_id,))
+
+
+def _next_seq(conn: _Connection) -> int:
+    """The next tick of the store's use clock (inside a write transaction, so unique)."""
+    return int(conn.execute("SELECT COALESCE(MAX(use_seq), 0) + 1 FROM models").fetchone()[0])
+
+
+def _total_bytes(conn: _Connection) -> int:
+    # PostgreSQL sums BIGINT to NUMERIC, which psycopg reads as a Decimal
+    return int(conn.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM models").fetchone()[0])
+
+
+class _SQLite:
+    """One SQLite file in WAL mode; a write transaction takes the file's lock up front."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.location = str(path)
+        self._ready = False
+        self._ready_lock = threading.Lock()
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[sqlite3.Connection]:
         """A fresh connection in autocommit mode, closed afterwards."""
         self._ensure_schema()
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
@@ -201,9 +283,9 @@ class ModelStore:
             conn.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: the lock is taken up front so it never has to upgrade."""
-        with self._connect() as conn:
+        with self.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -211,6 +293,9 @@ class ModelStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Nothing to do: every connection is closed after its operation."""
 
     def _ensure_schema(self) -> None:
         if self._ready:
@@ -241,29 +326,158 @@ class ModelStore:
             # persistent in the file: readers no longer block the writer
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SQLITE_SCHEMA)
         finally:
             conn.close()
 
 
-def _next_seq(conn: sqlite3.Connection) -> int:
-    """The next tick of the store's use clock (inside a write transaction, so unique)."""
-    return int(conn.execute("SELECT COALESCE(MAX(use_seq), 0) + 1 FROM models").fetchone()[0])
+class _PostgresConnection:
+    """A psycopg connection that takes the store's `?` placeholders."""
+
+    def __init__(self, conn: Any):
+        self.raw = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.raw.execute(sql.replace("?", "%s"), params)
 
 
-def database_path(settings: Settings) -> Path:
-    """The SQLite file: `database_url` as sqlite:///path, else data_dir/models.sqlite3."""
-    url = settings.database_url
-    if not url:
-        return Path(settings.data_dir) / "models.sqlite3"
-    if not url.startswith(SQLITE_PREFIX):
-        raise ValueError("UNROLL_DATABASE_URL: only sqlite:/// is supported for now")
-    path = url[len(SQLITE_PREFIX) :]
-    if not path or path == ":memory:":
-        raise ValueError("UNROLL_DATABASE_URL: give a file path, as sqlite:///path/to/file")
-    return Path(path)
+class _Postgres:
+    """A PostgreSQL database, shared by every process and replica that names it. A write
+    transaction starts by locking the table against other writers (plain reads go on);
+    connections are kept for reuse, since each new one costs a password handshake."""
+
+    def __init__(self, url: str):
+        self.location = mask_url(url)
+        try:
+            import psycopg
+        except ImportError:
+            raise ModuleNotFoundError(
+                "UNROLL_DATABASE_URL: a PostgreSQL store needs psycopg: "
+                "pip install 'psycopg[binary]'"
+            ) from None
+        self._psycopg = psycopg
+        try:
+            # libpq's own parser: the password as it will be sent, to keep out of messages
+            self._password = str(psycopg.conninfo.conninfo_to_dict(url).get("password") or "")
+        except psycopg.Error:
+            # libpq's message quotes the offending part, which may be the password
+            raise ValueError(
+                f"UNROLL_DATABASE_URL: not a valid PostgreSQL URL: {self.location}"
+            ) from None
+        self._url = url
+        self._idle: list[Any] = []
+        self._idle_lock = threading.Lock()
+        self._ready = False
+        self._ready_lock = threading.Lock()
+        # closed connections give no ResourceWarning when the store is dropped or at exit
+        self._finalizer = weakref.finalize(self, _close_all, self._idle, self._idle_lock)
+
+    @contextmanager
+    def connect(self) -> Iterator[_PostgresConnection]:
+        """A connection in autocommit mode, kept for reuse unless the operation failed."""
+        self._ensure_schema()
+        conn = self._checkout()
+        try:
+            yield _PostgresConnection(conn)
+        except BaseException:
+            conn.close()  # its state is unknown: never hand it out again
+            raise
+        self._checkin(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_PostgresConnection]:
+        """A write transaction holding the table's EXCLUSIVE lock: one writer at a time,
+        as with SQLite, so the use clock and the eviction total stay consistent."""
+        with self.connect() as conn, conn.raw.transaction():
+            conn.execute("LOCK TABLE models IN EXCLUSIVE MODE")
+            yield conn
+
+    def close(self) -> None:
+        _close_all(self._idle, self._idle_lock)
+
+    def _checkout(self) -> Any:
+        while True:
+            with self._idle_lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                return self._open()
+            try:
+                conn.execute("")  # a connection the server dropped fails here, not mid-way
+                return conn
+            except self._psycopg.Error:
+                conn.close()
+
+    def _checkin(self, conn: Any) -> None:
+        with self._idle_lock:
+            if len(self._idle) < MAX_IDLE_CONNECTIONS and not conn.closed:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _open(self) -> Any:
+        psycopg = self._psycopg
+        try:
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        except psycopg.Error as exc:
+            reason = str(exc).replace(self._password, "***") if self._password else str(exc)
+            raise StoreUnavailable(f"model store {self.location}: {reason}") from None
+        try:
+            conn.execute(f"SET lock_timeout = {int(BUSY_TIMEOUT * 1000)}")  # milliseconds
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _ensure_schema(self) -> None:
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            conn = self._checkout()
+            try:
+                with conn.transaction():
+                    # CREATE TABLE IF NOT EXISTS can still collide between processes
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                    if conn.execute("SELECT to_regclass('models')").fetchone()[0] is None:
+                        for statement in _POSTGRES_SCHEMA:
+                            conn.execute(statement)
+            except BaseException:
+                conn.close()
+                raise
+            self._checkin(conn)
+            self._ready = True
+
+
+def _close_all(connections: list[Any], lock: threading.Lock) -> None:
+    with lock:
+        idle = connections[:]
+        connections.clear()
+    for conn in idle:
+        conn.close()
+
+
+def _open_database(database: Path | str) -> _Database:
+    """The backend for a SQLite path, a sqlite:/// URL or a postgresql:// URL."""
+    if isinstance(database, Path):
+        return _SQLite(database)
+    if database.startswith(POSTGRES_PREFIXES):
+        return _Postgres(database)
+    if database.startswith(SQLITE_PREFIX):
+        path = database[len(SQLITE_PREFIX) :]
+        if not path or path == ":memory:":
+            raise ValueError("UNROLL_DATABASE_URL: give a file path, as sqlite:///path/to/file")
+        return _SQLite(Path(path))
+    if "://" in database:
+        raise ValueError(
+            "UNROLL_DATABASE_URL: expected sqlite:///path or postgresql://user:password@host/db, "
+            f"got {mask_url(database)}"
+        )
+    return _SQLite(Path(database))
 
 
 def open_store(settings: Settings) -> ModelStore:
-    """The store the settings describe; touches no file until first used."""
-    return ModelStore(database_path(settings), settings.max_store_bytes)
+    """The store the settings describe: `database_url` (sqlite:///path or postgresql://...),
+    else the SQLite file data_dir/models.sqlite3. Touches no file or server until used."""
+    database = settings.database_url or Path(settings.data_dir) / "models.sqlite3"
+    return ModelStore(database, settings.max_store_bytes)

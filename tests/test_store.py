@@ -1,13 +1,19 @@
-"""The model store: content-hash ids, round trips, LRU eviction, threads and processes."""
+"""The model store: content-hash ids, round trips, LRU eviction, threads and processes,
+on each backend: SQLite always; PostgreSQL where UNROLL_TEST_DATABASE_URL names a server."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import multiprocessing
+import os
 import sqlite3
 import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +21,7 @@ import pytest
 
 from app.rnn import ModelConfig, init_params, param_shapes, weights_from_bytes, weights_to_bytes
 from app.settings import Settings
-from app.store import ModelStore, ModelTooLarge, database_path, open_store
+from app.store import ModelStore, ModelTooLarge, StoreUnavailable, mask_url, open_store
 
 CONFIG = ModelConfig(cell="lstm", input_size=2, hidden_size=3, output_size=1)
 BAD_IDS = [
@@ -30,6 +36,69 @@ BAD_IDS = [
     None,
     123,
 ]
+
+
+@functools.cache
+def _postgres_problem(url: str) -> str | None:
+    """Why the test server cannot be used, or None; asked once per run."""
+    try:
+        ModelStore(url, 1)._db._open().close()
+    except (ValueError, StoreUnavailable) as exc:  # the message masks the password
+        return str(exc)
+    return None
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL of the test database whose tables go to a fresh schema, dropped afterwards.
+
+    Skips without UNROLL_TEST_DATABASE_URL or a reachable server; fails instead under
+    UNROLL_REQUIRE_POSTGRES=1 (CI), so the PostgreSQL tests cannot silently vanish."""
+    url = os.environ.get("UNROLL_TEST_DATABASE_URL", "")
+    problem = _postgres_problem(url) if url else "UNROLL_TEST_DATABASE_URL is not set"
+    if problem:
+        if os.environ.get("UNROLL_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"UNROLL_REQUIRE_POSTGRES=1 but {problem}", pytrace=False)
+        pytest.skip(f"PostgreSQL store tests: {problem}")
+    import psycopg
+
+    schema = f"unroll_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            separator = "&" if "?" in url else "?"
+            yield f"{url}{separator}options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request, tmp_path) -> Iterator[Path | str]:
+    """Where a store keeps its models: a SQLite file, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        yield tmp_path / "models.sqlite3"
+    else:
+        with postgres_schema() as url:
+            yield url
+
+
+@pytest.fixture
+def make_store(database):
+    """ModelStore(database, max_bytes), each closed after the test."""
+    stores: list[ModelStore] = []
+
+    def make(max_bytes: int) -> ModelStore:
+        stores.append(ModelStore(database, max_bytes))
+        return stores[-1]
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def count_models(store: ModelStore) -> int:
+    with store._db.connect() as conn:
+        return conn.execute("SELECT COUNT(*) FROM models").fetchone()[0]
 
 
 def model(seed: int, config: ModelConfig = CONFIG):
@@ -47,8 +116,8 @@ def assert_same_params(got, want):
         assert got[name].tobytes() == np.asarray(value, dtype=np.float64).tobytes(), name
 
 
-def test_put_get_round_trip_and_id_is_the_sha256_of_the_safetensors_file(tmp_path):
-    store = ModelStore(tmp_path / "models.sqlite3", 10**6)
+def test_put_get_round_trip_and_id_is_the_sha256_of_the_safetensors_file(make_store):
+    store = make_store(10**6)
     config, params = model(1)
     model_id = store.put(config, params)
     data = weights_to_bytes(config, params, "safetensors")
@@ -61,8 +130,8 @@ def test_put_get_round_trip_and_id_is_the_sha256_of_the_safetensors_file(tmp_pat
     assert model_id in store and "0" * 64 not in store
 
 
-def test_same_weights_same_id_no_duplicate_row(tmp_path):
-    store = ModelStore(tmp_path / "m.sqlite3", 10**6)
+def test_same_weights_same_id_no_duplicate_row(make_store):
+    store = make_store(10**6)
     config, params = model(2)
     first = store.add(config, params)
     # a different dict order and dtype of the same values is the same model
@@ -70,8 +139,7 @@ def test_same_weights_same_id_no_duplicate_row(tmp_path):
     second = store.add(config, reordered)
     assert first == (first[0], True) and second == (first[0], False)
     assert store.total_bytes() == size_of(config, params)
-    with sqlite3.connect(store.path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == 1
+    assert count_models(store) == 1
     assert store.put(ModelConfig(**CONFIG.to_dict()), params) == first[0]
     # the config is part of the content: same tensors, other output mode, other model
     assert store.put(dataclasses.replace(CONFIG, output_mode="last"), params) != first[0]
@@ -92,8 +160,8 @@ def test_id_is_pinned_so_a_library_upgrade_cannot_silently_change_ids():
 
 
 @pytest.mark.parametrize("bad_id", BAD_IDS)
-def test_malformed_ids_are_unknown(tmp_path, bad_id):
-    store = ModelStore(tmp_path / "m.sqlite3", 10**6)
+def test_malformed_ids_are_unknown(make_store, bad_id):
+    store = make_store(10**6)
     store.put(*model(0))
     assert store.get(bad_id) is None
     assert store.info(bad_id) is None
@@ -102,8 +170,15 @@ def test_malformed_ids_are_unknown(tmp_path, bad_id):
     assert store.get("f" * 64) is None
 
 
-def test_info_and_npz_bytes(tmp_path):
-    store = ModelStore(tmp_path / "m.sqlite3", 10**6)
+def test_malformed_ids_never_reach_the_database():
+    store = ModelStore("postgresql://unroll:s3cret@127.0.0.1:1/unroll", 10**6)  # no server
+    for bad_id in BAD_IDS:
+        assert store.get(bad_id) is None and store.info(bad_id) is None
+        assert store.get_bytes(bad_id, "safetensors") is None and bad_id not in store
+
+
+def test_info_and_npz_bytes(make_store):
+    store = make_store(10**6)
     config = ModelConfig(cell="gru", input_size=2, hidden_size=3, num_layers=2, bidirectional=True)
     params = init_params(config, seed=3)
     model_id = store.put(config, params)
@@ -125,10 +200,10 @@ def test_info_and_npz_bytes(tmp_path):
         store.get_bytes(model_id, "pickle")
 
 
-def test_lru_eviction_keeps_the_recently_used(tmp_path):
+def test_lru_eviction_keeps_the_recently_used(make_store):
     models = [model(seed) for seed in range(4)]
     size = size_of(*models[0])
-    store = ModelStore(tmp_path / "m.sqlite3", int(2.5 * size))
+    store = make_store(int(2.5 * size))
     a, b = store.put(*models[0]), store.put(*models[1])
     assert store.get(a) is not None  # a is now more recent than b
     c = store.put(*models[2])
@@ -145,57 +220,83 @@ def test_lru_eviction_keeps_the_recently_used(tmp_path):
     assert a not in store and d in store
 
 
-def test_a_model_larger_than_the_store_is_refused(tmp_path):
+def test_a_model_larger_than_the_store_is_refused(make_store):
     config, params = model(0)
-    store = ModelStore(tmp_path / "m.sqlite3", size_of(config, params) - 1)
+    store = make_store(size_of(config, params) - 1)
     with pytest.raises(ModelTooLarge, match="over the store's limit"):
         store.put(config, params)
     assert store.total_bytes() == 0
     assert isinstance(ModelTooLarge("x"), ValueError)
 
 
-def test_the_one_just_put_is_never_evicted(tmp_path):
+def test_the_one_just_put_is_never_evicted(make_store):
     small = model(0)
     big_config = ModelConfig(cell="lstm", input_size=2, hidden_size=6)
     big = model(1, big_config)
-    store = ModelStore(tmp_path / "m.sqlite3", size_of(*big))
+    store = make_store(size_of(*big))
     small_id = store.put(*small)
     big_id = store.put(*big)
     assert big_id in store and small_id not in store
 
 
-def test_persistence_and_lazy_creation(tmp_path):
+def test_persistence_across_store_objects(make_store):
+    model_id = make_store(10**6).put(*model(5))
+    got_config, got_params = make_store(10**6).get(model_id)
+    assert got_config == CONFIG
+    assert_same_params(got_params, model(5)[1])
+
+
+def test_sqlite_lazy_creation_and_wal(tmp_path):
     path = tmp_path / "deep" / "er" / "models.sqlite3"
     store = ModelStore(path, 10**6)
     assert not path.parent.exists()  # nothing touched until first use
     model_id = store.put(*model(5))
-    again = ModelStore(str(path), 10**6)
-    got_config, got_params = again.get(model_id)
-    assert got_config == CONFIG
-    assert_same_params(got_params, model(5)[1])
+    assert model_id in ModelStore(str(path), 10**6)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_database_path_from_settings(tmp_path):
-    assert database_path(Settings(data_dir=tmp_path)) == tmp_path / "models.sqlite3"
-    assert database_path(Settings()) == Path("data") / "models.sqlite3"
-    url = f"sqlite:///{tmp_path}/x/y.db"
-    assert database_path(Settings(database_url=url)) == tmp_path / "x" / "y.db"
-    assert database_path(Settings(database_url="sqlite:///rel.db")) == Path("rel.db")
-    with pytest.raises(ValueError, match="^UNROLL_DATABASE_URL: only sqlite:/// is supported"):
-        database_path(Settings(database_url="postgresql://localhost/unroll"))
+def test_open_store_from_settings(tmp_path):
+    def location(**settings) -> str:
+        return open_store(Settings(**settings)).location
+
+    assert location(data_dir=tmp_path) == str(tmp_path / "models.sqlite3")
+    assert location() == str(Path("data") / "models.sqlite3")
+    assert location(database_url=f"sqlite:///{tmp_path}/x/y.db") == f"{tmp_path}/x/y.db"
+    assert location(database_url="sqlite:///rel.db") == "rel.db"
+    for scheme in ("postgresql", "postgres"):  # nothing connects before the first use
+        url = f"{scheme}://unroll:s3cret@127.0.0.1:1/unroll"
+        assert location(database_url=url) == f"{scheme}://unroll:***@127.0.0.1:1/unroll"
+    with pytest.raises(ValueError, match="^UNROLL_DATABASE_URL: expected sqlite") as error:
+        location(database_url="mysql://root:s3cret@localhost/unroll")
+    assert "s3cret" not in str(error.value) and "root:***@localhost" in str(error.value)
     for bad in ("sqlite:///", "sqlite:///:memory:"):
         with pytest.raises(ValueError, match="UNROLL_DATABASE_URL"):
-            database_path(Settings(database_url=bad))
+            location(database_url=bad)
     store = open_store(Settings(data_dir=tmp_path, max_store_bytes=1234))
-    assert store.path == tmp_path / "models.sqlite3" and store.max_bytes == 1234
+    assert store.max_bytes == 1234
     with pytest.raises(ValueError, match="max_bytes"):
         ModelStore(tmp_path / "m.sqlite3", 0)
 
 
-def test_threads_put_and_get_at_once(tmp_path):
-    store = ModelStore(tmp_path / "m.sqlite3", 10**7)
+def test_a_password_never_shows_in_errors():
+    assert mask_url("postgresql://u:p@ss@h:5/db?password=x&a=b") == (
+        "postgresql://u:***@h:5/db?password=***&a=b"
+    )
+    assert mask_url("postgresql://h/db") == "postgresql://h/db"
+    # libpq quotes a bad %-escape, here inside the password, in its own message
+    with pytest.raises(ValueError, match="not a valid PostgreSQL URL") as error:
+        ModelStore("postgresql://unroll:s3cr%zzet@127.0.0.1/unroll", 10**6)
+    assert "s3cr" not in str(error.value)
+    # nothing listens on port 1: the first use fails, naming the store without its password
+    store = ModelStore("postgresql://unroll:s3cret@127.0.0.1:1/unroll", 10**6)
+    with pytest.raises(StoreUnavailable, match=r"unroll:\*\*\*@127.0.0.1:1/unroll") as error:
+        store.info("0" * 64)
+    assert "s3cret" not in str(error.value) and error.value.__suppress_context__
+
+
+def test_threads_put_and_get_at_once(make_store):
+    store = make_store(10**7)
     models = [model(seed) for seed in range(4)]
     expected = [
         hashlib.sha256(weights_to_bytes(c, p, "safetensors")).hexdigest() for c, p in models
@@ -224,14 +325,13 @@ def test_threads_put_and_get_at_once(tmp_path):
         thread.join()
     assert errors == []
     assert all(set(ids) == set(expected) for ids in results)
-    with sqlite3.connect(store.path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM models").fetchone()[0] == len(models)
+    assert count_models(store) == len(models)
 
 
-def _process_worker(path: str, seed: int, start, queue) -> None:
+def _process_worker(database: Path | str, seed: int, start, queue) -> None:
     """In a spawned process: the shared models, one of its own, then read them all."""
     try:
-        store = ModelStore(path, 10**7)
+        store = ModelStore(database, 10**7)
         start.wait(timeout=60)
         ids = [store.put(*model(shared)) for shared in range(3)]
         ids.append(store.put(*model(100 + seed)))
@@ -241,12 +341,11 @@ def _process_worker(path: str, seed: int, start, queue) -> None:
         queue.put(repr(exc))
 
 
-def test_two_processes_on_one_file(tmp_path):
-    ctx = multiprocessing.get_context("spawn")
-    path = str(tmp_path / "shared" / "models.sqlite3")  # neither finds the file made
+def test_two_processes_on_one_database(database, make_store):
+    ctx = multiprocessing.get_context("spawn")  # neither finds the file or table made
     start, queue = ctx.Barrier(2), ctx.Queue()
     workers = [
-        ctx.Process(target=_process_worker, args=(path, seed, start, queue), daemon=True)
+        ctx.Process(target=_process_worker, args=(database, seed, start, queue), daemon=True)
         for seed in (1, 2)
     ]
     for worker in workers:
@@ -262,7 +361,7 @@ def test_two_processes_on_one_file(tmp_path):
     assert [worker.exitcode for worker in workers] == [0, 0]
     assert results[0][:3] == results[1][:3]
     assert results[0][3] != results[1][3]
-    store = ModelStore(path, 10**7)
+    store = make_store(10**7)
     for model_id in {*results[0], *results[1]}:
         assert store.get(model_id) is not None
     assert store.total_bytes() == 5 * size_of(*model(0))

@@ -184,8 +184,8 @@ def test_a_second_app_on_the_same_data_dir_finds_the_model(tmp_path):
 
 
 def test_unsupported_database_url_fails_at_startup(tmp_path):
-    with pytest.raises(ValueError, match="only sqlite:/// is supported"):
-        create_app(Settings(data_dir=tmp_path, database_url="postgresql://db/unroll"))
+    with pytest.raises(ValueError, match="^UNROLL_DATABASE_URL: expected sqlite"):
+        create_app(Settings(data_dir=tmp_path, database_url="mysql://db/unroll"))
 
 
 def test_lru_eviction_keeps_the_recently_used(tmp_path):
