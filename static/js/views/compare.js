@@ -1,0 +1,155 @@
+// Compare mode: the gradient profiles ||dL/dh_t|| of a tanh RNN, an LSTM and a GRU run on the
+// same task, input and seed (layer 1, forward direction), with their Jacobian product norms
+// dashed, on one log axis, and a marker at the position the shared timeline has reached.
+
+import {
+  MUTED,
+  OVERFLOW_Y,
+  OVERLAY_AXIS,
+  ZERO_Y,
+  baseLayout,
+  drawable,
+  hint,
+  logAxis,
+  logRange,
+  plotConfig,
+  quickRestyle,
+  special,
+  specialsTrace,
+} from "./gradients.js";
+
+const CELLS = [
+  { key: "rnn_tanh", name: "tanh RNN", color: "#d9480f" },
+  { key: "lstm", name: "LSTM", color: "#2f6fde" },
+  { key: "gru", name: "GRU", color: "#2b8a3e" },
+];
+
+export class CompareView {
+  /** @param {HTMLElement} container */
+  constructor(container) {
+    this.container = container;
+    this.cells = []; // [{key, name, color, model, grad: (T,) | null, jac: (T,) | null}]
+    this._position = undefined;
+  }
+
+  /** @param {{rnn_tanh: TraceModel, lstm: TraceModel, gru: TraceModel}} models */
+  setModels(models) {
+    this.cells = CELLS.filter((c) => models[c.key]).map((c) => {
+      const model = models[c.key];
+      const grads = model.gradHiddenNorms();
+      const jacs = model.trace.jacobian_product_norm;
+      return { ...c, model, grad: grads ? grads[0][0] : null, jac: jacs ? jacs[0][0] : null };
+    });
+    this.reference = this.cells[0]?.model ?? null;
+    this._position = undefined;
+    if (!this.reference) return;
+    Plotly.react(this.container, this._traces(), this._layout(), plotConfig("compare"));
+  }
+
+  /** @param {number} fraction 0..1 of the shared timeline */
+  update(fraction) {
+    const m = this.reference;
+    if (!m) return;
+    const f = Number.isFinite(fraction) ? Math.max(0, Math.min(1, fraction)) : 1;
+    const e = m.event(Math.round(f * (m.length - 1)));
+    const position = e.kind === "summary" ? null : e.position;
+    if (position === this._position) return;
+    this._position = position;
+    const at = this.cells.map((c) => (position == null || !c.grad ? null : c.grad[position]));
+    const n = 2 * this.cells.length + 2; // after the lines, the specials and the legend key
+    quickRestyle(
+      this.container,
+      new Map([
+        [n, { x: [position, position] }],
+        [n + 1, { x: this.cells.map(() => position), y: at.map(drawable) }],
+      ]),
+    );
+  }
+
+  _traces() {
+    const T = this.reference.T;
+    const xs = Array.from({ length: T }, (_, t) => t);
+    const traces = [];
+    const marks = { x: [], kind: [], who: [] }; // overflow and zero, which a log axis cannot draw
+    for (const c of this.cells) {
+      traces.push({
+        name: c.name,
+        legendgroup: c.key,
+        x: xs,
+        y: c.grad ? c.grad.map(drawable) : [],
+        mode: "lines",
+        line: { color: c.color, width: 2.5 },
+        hovertemplate: `${c.name}, t=%{x}<br>||∂L/∂h|| = %{y:.3g}<extra></extra>`,
+        showlegend: c.grad != null,
+      });
+      traces.push({
+        name: c.grad ? `${c.name}, Jacobian product` : c.name,
+        legendgroup: c.key,
+        x: xs,
+        y: c.jac ? c.jac.map(drawable) : [],
+        mode: "lines",
+        line: { color: c.color, width: 1.5, dash: "dash" },
+        opacity: 0.6,
+        hovertemplate: `${c.name}, t=%{x}<br>||∂h_last/∂h_t|| = %{y:.3g}<extra></extra>`,
+        showlegend: c.grad == null, // without gradients the cell is named here
+      });
+      for (const values of [c.grad, c.jac]) {
+        (values || []).forEach((v, t) => {
+          const kind = special(v);
+          if (!kind) return;
+          marks.x.push(t);
+          marks.kind.push(kind);
+          marks.who.push(`${c.name}: ${kind}`);
+        });
+      }
+    }
+    traces.push({
+      ...specialsTrace(marks.x, marks.kind),
+      y: marks.kind.map((k) => (k === "zero" ? ZERO_Y : OVERFLOW_Y)),
+      hovertext: marks.who,
+    });
+    traces.push({
+      name: "Jacobian product (dashed)",
+      x: [null],
+      y: [null],
+      mode: "lines",
+      line: { color: MUTED, width: 1.5, dash: "dash" },
+      hoverinfo: "skip",
+      showlegend: this.cells.some((c) => c.jac != null),
+    });
+    traces.push({
+      name: "shared position",
+      x: [null, null],
+      y: [0, 1],
+      yaxis: "y2",
+      mode: "lines",
+      line: { color: MUTED, width: 1, dash: "dot" },
+      hoverinfo: "skip",
+      showlegend: false,
+    });
+    traces.push({
+      name: "at this position",
+      x: this.cells.map(() => null),
+      y: this.cells.map(() => null),
+      mode: "markers",
+      marker: { color: this.cells.map((c) => c.color), size: 10, line: { color: "#ffffff", width: 1.5 } },
+      text: this.cells.map((c) => c.name),
+      hovertemplate: "%{text}, t=%{x}<br>||∂L/∂h|| = %{y:.3g}<extra></extra>",
+      showlegend: false,
+    });
+    return traces;
+  }
+
+  _layout() {
+    const values = this.cells.flatMap((c) => [...(c.grad || []), ...(c.jac || [])]);
+    const noTargets = this.cells.every((c) => !c.grad);
+    const label = this.reference.D === 2 ? "layer 1, forward direction" : "layer 1";
+    return {
+      ...baseLayout(`Gradient reaching each position, ${label} (log scale)`),
+      xaxis: { title: { text: "position t" }, range: [-0.5, this.reference.T - 0.5], zeroline: false },
+      yaxis: logAxis("size (log scale)", logRange(values)),
+      yaxis2: OVERLAY_AXIS,
+      annotations: noTargets ? [hint("No targets: no gradients, only the Jacobian products")] : [],
+    };
+  }
+}

@@ -1,0 +1,296 @@
+// The gradient profile: ||dL/dh_t|| per layer and direction as BPTT reaches each position,
+// the Jacobian product norm ||dh_last/dh_t|| faintly behind it, on a log scale, and a verdict
+// (vanishing, exploding, overflow). Also exports the plotting helpers the other views share.
+
+import { gradientVerdict } from "../trace_model.js";
+
+// no "Share chart" button: it would upload to Plotly Cloud, and the page works offline
+export const PLOT_CONFIG = { responsive: true, displaylogo: false, showSendToCloud: false };
+
+/** Plotly config for one view: the modebar keeps its PNG download, named after the view. */
+export const plotConfig = (name) => ({ ...PLOT_CONFIG, toImageButtonOptions: { filename: `unroll-${name}` } });
+export const COLORS = ["#2f6fde", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285", "#e67700", "#5c940d"];
+export const MUTED = "#5b6577";
+export const DANGER = "#b3261e";
+// a hidden [0, 1] axis laid over the value axis: overflow and zero markers, and the position
+// marker, sit on it whatever the log axis shows
+export const OVERLAY_AXIS = { overlaying: "y", range: [0, 1], visible: false, fixedrange: true };
+export const OVERFLOW_Y = 0.95;
+export const ZERO_Y = 0.04;
+
+/**
+ * New data for some traces without a full redraw: Plotly's animation path with no transition
+ * skips the whole-figure recalculation that restyle does, so a frame costs a fraction of a
+ * millisecond. Every trace is passed (unchanged ones as {}) because a partial transition can
+ * drop the others from the drawing; axes keep their ranges, so the layout must fix them.
+ * Keep each trace's point count fixed (null for "not yet") so no point is created unstyled.
+ * @param {HTMLElement} el @param {Map<number, object>} updates trace index -> partial trace
+ */
+export function quickRestyle(el, updates) {
+  const indices = el.data.map((_, i) => i);
+  Plotly.animate(
+    el,
+    { data: indices.map((i) => updates.get(i) || {}), traces: indices },
+    { mode: "immediate", transition: { duration: 0 }, frame: { duration: 0, redraw: false } },
+  ).catch(() => {}); // a newer frame interrupted this one: nothing to do
+}
+
+/** Title at the top left, legend on the right: the layout every view starts from. */
+export function baseLayout(title) {
+  return {
+    margin: { l: 60, r: 12, t: 32, b: 40 },
+    title: { text: title, font: { size: 13 }, x: 0.01, xanchor: "left" },
+    legend: { x: 1.02, xanchor: "left", y: 1, yanchor: "top", font: { size: 11 }, tracegroupgap: 2 },
+  };
+}
+
+/** A centred grey hint over the plot area. */
+export function hint(text, visible = true) {
+  return { text, visible, xref: "paper", yref: "paper", x: 0.5, y: 0.55, showarrow: false, font: { color: MUTED, size: 13 } };
+}
+
+/** A number for people: 2 to 3 significant digits, exponent form when tiny or huge. */
+export function formatNumber(v, digits = 3) {
+  if (v == null || !Number.isFinite(v)) return "not finite";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a < 1e-3 || a >= 1e5) return v.toExponential(digits - 2).replace("e+", "e");
+  return String(Number(v.toPrecision(digits)));
+}
+
+/** A value a log axis can draw, else null (overflow and zero are drawn as markers instead). */
+export const drawable = (v) => (v > 0 && Number.isFinite(v) ? v : null);
+
+/** "overflow", "zero" or null: what a value needs a marker for on a log axis. */
+export const special = (v) => (v == null || !Number.isFinite(v) ? "overflow" : v === 0 ? "zero" : null);
+
+/**
+ * Markers for values a log axis cannot draw, on the overlay axis: overflow at the top, zero
+ * at the bottom, named in the legend. y starts all null: update it to show them.
+ * @param {number[]} x positions @param {string[]} kinds "overflow" or "zero" for each
+ */
+export function specialsTrace(x, kinds) {
+  const names = [...new Set(kinds)].map((k) => (k === "zero" ? "zero (bottom)" : "overflow (top)"));
+  return {
+    name: names.join(", ") || "overflow",
+    x,
+    y: x.map(() => null),
+    hovertext: kinds,
+    yaxis: "y2",
+    mode: "markers",
+    marker: { symbol: "x", color: DANGER, size: 8 },
+    hovertemplate: "t=%{x}: %{hovertext}<extra></extra>",
+    showlegend: kinds.length > 0,
+  };
+}
+
+/** A log axis over `range` (log10 units): a label at every power of ten when that fits. */
+export function logAxis(title, range) {
+  const axis = { title: { text: title }, type: "log", range, exponentformat: "power" };
+  if (range[1] - range[0] <= 7) axis.dtick = 1;
+  return axis;
+}
+
+/** [lo, hi] in log10 units covering the positive finite values, with room above for markers. */
+export function logRange(values, fallback = [-3, 1]) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (drawable(v) == null) continue;
+    const e = Math.log10(v);
+    lo = Math.min(lo, e);
+    hi = Math.max(hi, e);
+  }
+  if (!Number.isFinite(lo)) return fallback;
+  const pad = Math.max(0, 1 - (hi - lo)) / 2;
+  return [lo - pad - 0.3, hi + pad + 0.6];
+}
+
+const VERDICT_CLASSES = ["vanishing", "exploding", "overflow", "stable", "none"];
+
+export class GradientView {
+  /** @param {HTMLElement} container @param {{verdictEl: HTMLElement}} options */
+  constructor(container, { verdictEl }) {
+    this.container = container;
+    this.verdictEl = verdictEl;
+    this.model = null;
+    this.series = []; // [{l, d, grad: (T,) | null, jac: (T,) | null}]
+    this.specials = []; // [{series, kind: "grad" | "jac", t, text}] points drawn as markers
+    this.verdict = null;
+    this._key = null;
+    this._hint = true;
+  }
+
+  setModel(model) {
+    this.model = model;
+    const grads = model.gradHiddenNorms();
+    const jacs = model.trace.jacobian_product_norm;
+    this.series = [];
+    for (let l = 0; l < model.L; l++) {
+      for (let d = 0; d < model.D; d++) {
+        this.series.push({ l, d, grad: grads ? grads[l][d] : null, jac: jacs ? jacs[l][d] : null });
+      }
+    }
+    this.positions = Array.from({ length: model.T }, (_, t) => t);
+    this.specials = this.series.flatMap((s, i) =>
+      ["grad", "jac"].flatMap((kind) =>
+        (s[kind] || []).map((v, t) => ({ series: i, kind, t, text: special(v) })).filter((p) => p.text),
+      ),
+    );
+    this.verdict = this._verdict();
+    this._key = null;
+    this._hint = true; // the layout starts with the hint shown
+    Plotly.react(this.container, this._traces(), this._layout(), plotConfig("gradients"));
+  }
+
+  update(cursor) {
+    if (!this.model) return;
+    const shown = this._shown(cursor);
+    const e = this.model.event(cursor);
+    const markerAt = e.kind === "summary" ? null : e.position;
+    const key = `${markerAt}|${shown.map((s) => `${s.count}:${s.jac}`).join(",")}`;
+    if (key === this._key) return;
+    this._key = key;
+    quickRestyle(this.container, this._data(shown, markerAt));
+    const hintVisible = !this.model.hasGradients || shown.every((s) => s.count === 0);
+    if (hintVisible !== this._hint) Plotly.relayout(this.container, { "annotations[0].visible": hintVisible });
+    this._hint = hintVisible;
+    this._showVerdict(this.model.phase(cursor) !== "forward");
+  }
+
+  /** Per series: which gradients BPTT has reached, and whether the forward pass is complete. */
+  _shown(cursor) {
+    const m = this.model;
+    return this.series.map((s) => {
+      const grad = this.positions.map((t) => s.grad != null && m.backwardDone(s.l, s.d, t, cursor));
+      return {
+        grad,
+        count: grad.filter(Boolean).length,
+        // ||dh_last/dh_t|| needs the whole forward pass of that layer and direction
+        jac: s.jac != null && m.forwardDone(s.l, s.d, s.d === 1 ? 0 : m.T - 1, cursor),
+      };
+    });
+  }
+
+  _data(shown, markerAt) {
+    const updates = new Map();
+    this.series.forEach((s, i) => {
+      if (s.grad) updates.set(2 * i, { y: s.grad.map((v, t) => (shown[i].grad[t] ? drawable(v) : null)) });
+      if (s.jac) updates.set(2 * i + 1, { y: s.jac.map((v) => (shown[i].jac ? drawable(v) : null)) });
+    });
+    const visible = (p) => (p.kind === "grad" ? shown[p.series].grad[p.t] : shown[p.series].jac);
+    const n = 2 * this.series.length;
+    updates.set(n, { y: this.specials.map((p) => (!visible(p) ? null : p.text === "zero" ? ZERO_Y : OVERFLOW_Y)) });
+    updates.set(n + 1, { x: [markerAt, markerAt] });
+    return updates;
+  }
+
+  _traces() {
+    const traces = [];
+    const blank = this.positions.map(() => null);
+    this.series.forEach((s, i) => {
+      const color = COLORS[i % COLORS.length];
+      const label = this.model.label(s.l, s.d);
+      traces.push({
+        name: this.series.length === 1 ? "gradient ||∂L/∂h_t||" : label,
+        legendgroup: label,
+        x: this.positions,
+        y: blank,
+        mode: "lines+markers",
+        line: { color, width: 2 },
+        marker: { color, size: 4 },
+        hovertemplate: `t=%{x}<br>||∂L/∂h|| = %{y:.3g}<extra>${label}</extra>`,
+        showlegend: s.grad != null,
+      });
+      traces.push({
+        name: `Jacobian product, ${label}`,
+        legendgroup: "jacobian",
+        x: this.positions,
+        y: blank,
+        mode: "lines",
+        line: { color, width: 1.5, dash: "dot" },
+        opacity: 0.5,
+        hovertemplate: `t=%{x}<br>||∂h_last/∂h_t|| = %{y:.3g}<extra>${label}</extra>`,
+        showlegend: false,
+      });
+    });
+    traces.push(specialsTrace(this.specials.map((p) => p.t), this.specials.map((p) => p.text)));
+    traces.push({
+      name: "current position",
+      x: [null, null],
+      y: [0, 1],
+      yaxis: "y2",
+      mode: "lines",
+      line: { color: MUTED, width: 1, dash: "dash" },
+      hoverinfo: "skip",
+      showlegend: false,
+    });
+    // one legend entry toggles every Jacobian product line
+    traces.push({
+      name: "Jacobian product (dotted)",
+      legendgroup: "jacobian",
+      x: [null],
+      y: [null],
+      mode: "lines",
+      line: { color: MUTED, width: 1.5, dash: "dot" },
+      showlegend: this.series.some((s) => s.jac != null),
+    });
+    return traces;
+  }
+
+  _layout() {
+    const m = this.model;
+    const values = this.series.flatMap((s) => [...(s.grad || []), ...(s.jac || [])]);
+    return {
+      ...baseLayout("Gradient reaching each position (log scale)"),
+      xaxis: { title: { text: "position t" }, range: [-0.5, m.T - 0.5], zeroline: false },
+      yaxis: logAxis("size (log scale)", logRange(values)),
+      yaxis2: OVERLAY_AXIS,
+      showlegend: true,
+      annotations: [hint(m.hasGradients ? "Gradients appear as BPTT runs" : "No targets: no gradients")],
+    };
+  }
+
+  /** The verdict for the first layer's forward direction: where gradient has furthest to go. */
+  _verdict() {
+    const m = this.model;
+    if (!m.hasGradients) return { kind: "none", text: "No targets: no gradients" };
+    const s = this.series[0];
+    let profile = s.jac;
+    if (!profile) {
+      // no Jacobians recorded: the gradient itself, relative to its size at the end
+      const end = s.grad[m.T - 1];
+      profile = s.grad.map((v) => (v == null || end == null ? null : end > 0 ? v / end : v));
+    }
+    const overflowed = s.grad.some((v) => special(v) === "overflow");
+    const { verdict, ratio } = overflowed ? { verdict: "overflow", ratio: null } : gradientVerdict(profile);
+    const t = Math.max(0, profile.indexOf(ratio));
+    const r = formatNumber(ratio, 2);
+    const cut = s.grad.lastIndexOf(0);
+    if (m.trace.truncate && cut >= 0 && verdict !== "overflow") {
+      const text = `Truncated BPTT (${m.trace.truncate} steps): no gradient reaches steps 0 to ${cut}`;
+      return { kind: "vanishing", text: ratio > 0 ? `${text}; at step ${t} it is ${r} of its size at the end` : text };
+    }
+    // the Jacobian product is what survives of a gradient leaving the last step
+    const texts = {
+      vanishing:
+        ratio > 0
+          ? `Vanishing: the gradient from the last step reaching step ${t} is ${r} of its size at the end`
+          : `Vanishing: no gradient from the last step reaches step ${t}`,
+      exploding: `Exploding: the gradient from the last step reaching step ${t} is ${r} times its size at the end`,
+      overflow: "Overflow: the gradient grew past the largest number a float holds (marked at the top)",
+      stable: `Stable: the gradient from the last step still has ${r} of its size at step ${t}`,
+    };
+    return { kind: verdict, text: texts[verdict] };
+  }
+
+  _showVerdict(visible) {
+    const el = this.verdictEl;
+    if (!el) return;
+    const v = this.verdict;
+    const show = visible || v.kind === "none";
+    el.classList.remove(...VERDICT_CLASSES);
+    el.textContent = show ? v.text : "";
+    if (show) el.classList.add(v.kind);
+  }
+}

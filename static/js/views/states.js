@@ -1,0 +1,224 @@
+// Unit-by-position heatmaps of one layer's hidden state, cell state, gates or gradient,
+// filling in as the steps run. Owns that plot and the two selects choosing what it shows.
+
+const DIVERGING = [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]];
+const SIGMOID = [[0, "#f7fcf5"], [0.5, "#74c476"], [1, "#00441b"]];
+const SEQUENTIAL = [[0, "#440154"], [0.25, "#3b528b"], [0.5, "#21918c"], [0.75, "#5ec962"], [1, "#fde725"]];
+const OVERFLOW = "#6b6f76";
+// no "Share chart" button: it would upload the data to Plotly Cloud
+const PLOT_CONFIG = { responsive: true, displaylogo: false, showSendToCloud: false };
+const GATE_LABELS = {
+  input: "Input gate i",
+  forget: "Forget gate f",
+  cell: "Cell gate g (candidate)",
+  output: "Output gate o",
+  reset: "Reset gate r",
+  update: "Update gate z",
+  new: "New gate n (candidate)",
+};
+const TANH_GATES = new Set(["cell", "new"]); // the candidate gates; the others are sigmoids
+
+/** The choices for the "Show" select: {value, label, source (L, D, T, H), scale}. */
+function kindsFor(model) {
+  const { trace, config } = model;
+  const kinds = [{ value: "hidden", label: "Hidden state h", source: trace.hidden,
+    scale: config.cell === "rnn_relu" ? "symmetric" : "tanh" }];
+  if (trace.cell) kinds.push({ value: "cell", label: "Cell state c", source: trace.cell, scale: "symmetric" });
+  for (const [name, source] of Object.entries(trace.gates || {})) {
+    kinds.push({ value: `gate:${name}`, label: GATE_LABELS[name] || `${name} gate`, source,
+      scale: TANH_GATES.has(name) ? "tanh" : "sigmoid" });
+  }
+  if (trace.grad_hidden) {
+    kinds.push({ value: "grad", label: "Gradient dL/dh (log10 |.|)", source: trace.grad_hidden, scale: "log" });
+  }
+  return kinds;
+}
+
+/** One (l, d) slice as a heatmap grid: z (H, T) with null for overflow, hover texts, overflow mask. */
+function buildGrid(kind, rows /* (T, H) */, H) {
+  const T = rows.length;
+  const z = Array.from({ length: H }, () => new Array(T));
+  const text = Array.from({ length: H }, () => new Array(T));
+  const overflow = Array.from({ length: H }, () => new Array(T).fill(null));
+  const log = kind.scale === "log";
+  let hasOverflow = false;
+  for (let t = 0; t < T; t++) {
+    for (let u = 0; u < H; u++) {
+      const v = rows[t] == null ? null : rows[t][u];
+      if (v == null) {
+        z[u][t] = null;
+        overflow[u][t] = 1;
+        text[u][t] = "overflow (not finite)";
+        hasOverflow = true;
+      } else if (log) {
+        z[u][t] = v === 0 ? -Infinity : Math.log10(Math.abs(v));
+        text[u][t] = v === 0 ? "dL/dh = 0 (no gradient)" : `dL/dh = ${v.toPrecision(4)} (log10 |.| = ${z[u][t].toFixed(2)})`;
+      } else {
+        z[u][t] = v;
+        text[u][t] = `value ${v.toPrecision(4)}`;
+      }
+    }
+  }
+  // loops, not Math.max(...spread): a 1000 x 128 grid is too many arguments
+  let [lowest, highest, largest] = [Infinity, -Infinity, 1e-12];
+  for (const row of z) {
+    for (const v of row) {
+      if (!Number.isFinite(v)) continue;
+      [lowest, highest, largest] = [Math.min(lowest, v), Math.max(highest, v), Math.max(largest, Math.abs(v))];
+    }
+  }
+  let range;
+  if (kind.scale === "tanh") range = [-1, 1];
+  else if (kind.scale === "sigmoid") range = [0, 1];
+  else if (kind.scale === "symmetric") {
+    const m = Math.min(1e300, largest); // capped so the range's width stays finite
+    range = [-m, m];
+  } else {
+    const hi = Number.isFinite(highest) ? highest : 0;
+    const lo = Number.isFinite(lowest) ? Math.max(lowest, hi - 12) : hi - 1;
+    range = [lo < hi ? lo : hi - 1, hi];
+    for (const row of z) for (let t = 0; t < T; t++) if (row[t] === -Infinity) row[t] = range[0];
+  }
+  return { z, text, overflow, hasOverflow, range, T, H };
+}
+
+/** Copy of row with only positions [lo, hi) kept; the rest null (not computed yet). */
+function keep(row, lo, hi) {
+  const out = new Array(row.length).fill(null);
+  for (let t = lo; t < hi; t++) out[t] = row[t];
+  return out;
+}
+
+export class StatesView {
+  /** @param {HTMLElement} container @param {{kindSelect: HTMLSelectElement, layerSelect: HTMLSelectElement}} options */
+  constructor(container, { kindSelect, layerSelect }) {
+    this.container = container;
+    this.kindSelect = kindSelect;
+    this.layerSelect = layerSelect;
+    this.model = null;
+    this.kinds = [];
+    this.grid = null; // the selected slice, all positions
+    this.filledKey = ""; // positions on screen; unchanged means only the cursor line moves
+    this.cursorLineX = null;
+    this.cursor = 0;
+    kindSelect.addEventListener("change", () => this._select());
+    layerSelect.addEventListener("change", () => this._select());
+  }
+
+  setModel(model) {
+    this.model = model;
+    this.cursor = Math.min(this.cursor, model.length - 1);
+    this._fillSelects();
+    this._select();
+  }
+
+  update(cursor) {
+    if (!this.model) return;
+    this.cursor = cursor;
+    const [lo, hi] = this._filled(cursor);
+    const x = this._cursorX();
+    const shapes = { "shapes[0].x0": x, "shapes[0].x1": x };
+    if (`${lo}:${hi}` === this.filledKey) {
+      if (x !== this.cursorLineX) Plotly.relayout(this.container, shapes);
+      this.cursorLineX = x;
+      return;
+    }
+    this.cursorLineX = x;
+    this.filledKey = `${lo}:${hi}`;
+    Plotly.update(this.container, this._z(lo, hi), shapes, [0, 1]);
+  }
+
+  _fillSelects() {
+    const model = this.model;
+    this.kinds = kindsFor(model);
+    const kind = this.kindSelect.value;
+    this.kindSelect.replaceChildren(...this.kinds.map((k) => new Option(k.label, k.value)));
+    if (this.kinds.some((k) => k.value === kind)) this.kindSelect.value = kind;
+    const layer = this.layerSelect.value;
+    const layers = [];
+    for (let l = 0; l < model.L; l++) {
+      for (let d = 0; d < model.D; d++) {
+        const label = model.label(l, d);
+        layers.push(new Option(label[0].toUpperCase() + label.slice(1), `${l},${d}`));
+      }
+    }
+    this.layerSelect.replaceChildren(...layers);
+    if (layers.some((o) => o.value === layer)) this.layerSelect.value = layer;
+  }
+
+  _selection() {
+    const kind = this.kinds.find((k) => k.value === this.kindSelect.value) || this.kinds[0];
+    const [l, d] = (this.layerSelect.value || "0,0").split(",").map(Number);
+    return { kind, l, d };
+  }
+
+  /** Rebuild the grid for the selected kind and layer, and draw it whole (Plotly.react). */
+  _select() {
+    if (!this.model) return;
+    const { kind, l, d } = this._selection();
+    this.grid = buildGrid(kind, kind.source[l][d], this.model.H);
+    const [lo, hi] = this._filled(this.cursor);
+    this.filledKey = `${lo}:${hi}`;
+    this.cursorLineX = this._cursorX();
+    const { z: [zMain, zOver] } = this._z(lo, hi);
+    Plotly.react(this.container, this._traces(kind, zMain, zOver), this._layout(kind, l, d), PLOT_CONFIG);
+  }
+
+  /** Positions [lo, hi) of the selected slice known at the cursor. */
+  _filled(cursor) {
+    const model = this.model;
+    const { kind, l, d } = this._selection();
+    const T = model.T;
+    const grad = kind.scale === "log";
+    const index = grad ? model.backwardIndex : model.forwardIndex;
+    // the first position this pass computes: forward runs 0..T-1 (→) or T-1..0 (←), BPTT the reverse
+    const first = (d === 0) !== grad ? 0 : T - 1;
+    const start = index[l][d][first];
+    const count = start < 0 ? 0 : Math.max(0, Math.min(T, cursor - start + 1));
+    return first === 0 ? [0, count] : [T - count, T];
+  }
+
+  _z(lo, hi) {
+    const { z, overflow } = this.grid;
+    return { z: [z.map((row) => keep(row, lo, hi)), overflow.map((row) => keep(row, lo, hi))] };
+  }
+
+  /** Where the dotted line marks the step being computed: only while it is in this slice. */
+  _cursorX() {
+    const e = this.model.event(this.cursor);
+    const { kind, l, d } = this._selection();
+    const pass = kind.scale === "log" ? "backward" : "forward";
+    return e.kind === pass && e.layer === l && e.direction === d ? e.position : -10;
+  }
+
+  _traces(kind, zMain, zOver) {
+    const { text, range, T, H } = this.grid;
+    const small = T <= 60 && H <= 40; // thin gaps between cells only while cells are big
+    const colorscale = kind.scale === "log" ? SEQUENTIAL : kind.scale === "sigmoid" ? SIGMOID : DIVERGING;
+    const common = { type: "heatmap", x: [...Array(T).keys()], y: [...Array(H).keys()], text,
+      hoverongaps: false, xgap: small ? 1 : 0, ygap: small ? 1 : 0,
+      hovertemplate: "position %{x}, unit %{y}<br>%{text}<extra></extra>" };
+    return [
+      // fixed ranges, symmetric about 0 for states, so a colour means the same value at every step
+      { ...common, z: zMain, colorscale, zmin: range[0], zmax: range[1],
+        colorbar: { title: { text: kind.scale === "log" ? "log10 |dL/dh|" : "value", side: "right" }, thickness: 12 } },
+      { ...common, z: zOver, colorscale: [[0, OVERFLOW], [1, OVERFLOW]], zmin: 0, zmax: 1, showscale: false },
+    ];
+  }
+
+  _layout(kind, l, d) {
+    const phrase = kind.scale === "log" ? "filling in as BPTT runs" : "filling in as the steps run";
+    let title = `${kind.label}, ${this.model.label(l, d)}: ${phrase}`;
+    if (this.grid.hasOverflow) title += " · grey = overflow";
+    return {
+      title: { text: title, x: 0.01, xanchor: "left", font: { size: 13 } },
+      margin: { l: 50, r: 10, t: 34, b: 40 },
+      xaxis: { title: { text: "position t", standoff: 4 }, range: [-0.5, this.grid.T - 0.5], zeroline: false },
+      yaxis: { title: { text: "unit" }, range: [-0.5, this.grid.H - 0.5], zeroline: false },
+      shapes: [{ type: "line", xref: "x", yref: "paper", x0: this._cursorX(), x1: this._cursorX(), y0: 0, y1: 1,
+        line: { color: "#1b2230", width: 1.5, dash: "dot" } }],
+      plot_bgcolor: "#ffffff",
+      paper_bgcolor: "#ffffff",
+    };
+  }
+}

@@ -1,0 +1,184 @@
+// Training as it runs: the progress bar and status line, the loss curve (train loss per
+// step, eval loss per probe) and the gradient profile over training as a heatmap (one row
+// per progress frame, one column per position). Frames are drawn at most once a frame.
+
+import { COLORS, DANGER, OVERFLOW_Y, OVERLAY_AXIS, baseLayout, drawable, formatNumber, hint, plotConfig } from "./gradients.js";
+
+export class TrainingView {
+  /**
+   * @param {{lossEl: HTMLElement, heatmapEl: HTMLElement, progressEl: HTMLProgressElement,
+   *          statusEl: HTMLElement}} elements
+   */
+  constructor({ lossEl, heatmapEl, progressEl, statusEl }) {
+    this.lossEl = lossEl;
+    this.heatmapEl = heatmapEl;
+    this.progressEl = progressEl;
+    this.statusEl = statusEl;
+    this.pending = []; // progress frames not drawn yet
+    this.scheduled = 0;
+    this.running = false;
+    this._drawLoss();
+    this._drawHeatmap(null);
+  }
+
+  start(frame) {
+    this.steps = frame.steps;
+    this.step = 0;
+    this.loss = null;
+    this.evalLoss = null;
+    this.pending = [];
+    this.heatmapRows = 0;
+    this.running = true;
+    const bidirectional = frame.config && frame.config.bidirectional;
+    this.profileLabel = `layer 1${bidirectional ? ", forward direction" : ""}`;
+    this.progressEl.max = 1;
+    this.progressEl.value = 0;
+    this._status(`Starting: ${frame.steps} steps of ${frame.batch_size} sequences`);
+    this._drawLoss();
+    this._drawHeatmap(null);
+  }
+
+  progress(frame) {
+    if (!this.running) return;
+    this.pending.push(frame);
+    if (!this.scheduled) this.scheduled = requestAnimationFrame(() => this._flush());
+  }
+
+  probe(frame) {
+    if (!this.running) return;
+    this._flush();
+    this.evalLoss = frame.eval_loss;
+    const value = drawable(frame.eval_loss);
+    Plotly.extendTraces(this.lossEl, { x: [[frame.step]], y: [[value]] }, [1]);
+    if (frame.eval_loss == null) this._markOverflow([frame.step]);
+    this._showStep();
+  }
+
+  done(frame) {
+    this._flush();
+    this.running = false;
+    const took = frame.wall_time_s != null ? `${frame.wall_time_s.toFixed(1)} s` : "";
+    const evalText =
+      frame.eval_loss != null
+        ? `eval loss ${formatNumber(frame.eval_loss, 2)} on 1,000 fresh sequences`
+        : "eval loss not finite: the training diverged";
+    const head = frame.stopped
+      ? `Stopped at step ${frame.steps} of ${this.steps}${took ? ` after ${took}` : ""}`
+      : `Done in ${took}`;
+    if (!frame.stopped) this.progressEl.value = 1;
+    const parts = [head, evalText];
+    if (frame.model_id == null && frame.note) parts.push(frame.note);
+    this._status(parts.join(" · "));
+  }
+
+  stopped() {
+    if (!this.running) return;
+    this._flush();
+    this.running = false;
+    this._status(`Stopped at step ${this.step} of ${this.steps}`);
+  }
+
+  // ------------------------------------------------------------ drawing
+
+  _flush() {
+    if (this.scheduled) cancelAnimationFrame(this.scheduled);
+    this.scheduled = 0;
+    const frames = this.pending;
+    if (!frames.length) return;
+    this.pending = [];
+    const steps = frames.map((f) => f.step);
+    Plotly.extendTraces(this.lossEl, { x: [steps], y: [frames.map((f) => drawable(f.loss))] }, [0]);
+    const overflow = frames.filter((f) => f.loss == null).map((f) => f.step);
+    if (overflow.length) this._markOverflow(overflow);
+    const rows = frames.map((f) => (f.grad_profile?.[0]?.[0] || []).map((v) => (drawable(v) == null ? null : Math.log10(v))));
+    if (this.heatmapRows === 0) this._drawHeatmap({ rows, steps });
+    else Plotly.extendTraces(this.heatmapEl, { z: [rows], y: [steps] }, [0]);
+    this.heatmapRows += rows.length;
+    const last = frames[frames.length - 1];
+    this.step = last.step;
+    this.loss = last.loss;
+    this._showStep();
+  }
+
+  _markOverflow(steps) {
+    Plotly.extendTraces(this.lossEl, { x: [steps], y: [steps.map(() => OVERFLOW_Y)] }, [2]);
+  }
+
+  _showStep() {
+    this.progressEl.value = this.steps ? this.step / this.steps : 0;
+    const parts = [`Step ${this.step} of ${this.steps}`];
+    if (this.step > 0) parts.push(`loss ${this.loss == null ? "not finite" : formatNumber(this.loss, 2)}`);
+    if (this.evalLoss != null) parts.push(`eval ${formatNumber(this.evalLoss, 2)}`);
+    this._status(parts.join(" · "));
+  }
+
+  _status(text) {
+    this.statusEl.textContent = text;
+  }
+
+  _drawLoss() {
+    const traces = [
+      {
+        name: "training loss (one batch)",
+        x: [],
+        y: [],
+        mode: "lines",
+        line: { color: COLORS[0], width: 1.5 },
+        hovertemplate: "step %{x}<br>loss %{y:.3g}<extra></extra>",
+      },
+      {
+        name: "eval loss (held-out)",
+        x: [],
+        y: [],
+        mode: "lines+markers",
+        line: { color: COLORS[1], width: 2 },
+        marker: { size: 6 },
+        hovertemplate: "step %{x}<br>eval loss %{y:.3g}<extra></extra>",
+      },
+      {
+        name: "not finite (top)",
+        x: [],
+        y: [],
+        yaxis: "y2",
+        mode: "markers",
+        marker: { symbol: "x", color: DANGER, size: 8 },
+        hovertemplate: "step %{x}: loss not finite<extra></extra>",
+      },
+    ];
+    const layout = {
+      ...baseLayout("Loss"),
+      // no axes until there is something to measure
+      xaxis: { title: { text: "training step" }, rangemode: "tozero", visible: this.running },
+      yaxis: { title: { text: "loss (log scale)" }, type: "log", exponentformat: "power", dtick: "D2", visible: this.running },
+      yaxis2: OVERLAY_AXIS,
+      annotations: this.running ? [] : [hint("Press Train to see the loss fall")],
+    };
+    Plotly.react(this.lossEl, traces, layout, plotConfig("loss"));
+  }
+
+  /** @param {{rows: (number|null)[][], steps: number[]} | null} first the first rows, if any */
+  _drawHeatmap(first) {
+    const T = first ? first.rows[0].length : 0;
+    const traces = first
+      ? [
+          {
+            type: "heatmap",
+            x: Array.from({ length: T }, (_, t) => t),
+            y: first.steps,
+            z: first.rows,
+            colorscale: "Viridis",
+            colorbar: { title: { text: "log10 ||∂L/∂h_t||", side: "right" }, thickness: 12 },
+            hovertemplate: "step %{y}, t=%{x}<br>log10 ||∂L/∂h|| = %{z:.2f}<extra></extra>",
+          },
+        ]
+      : [];
+    const label = this.profileLabel || "layer 1";
+    const layout = {
+      ...baseLayout(`Gradient reaching each position over training, ${label}`),
+      xaxis: { title: { text: "position t" }, zeroline: false, visible: first != null },
+      yaxis: { title: { text: "training step" }, zeroline: false, visible: first != null },
+      annotations: first ? [] : [hint(this.running ? "The gradient profile appears as training runs" : "Press Train to see the gradient profile")],
+    };
+    Plotly.react(this.heatmapEl, traces, layout, plotConfig("gradient-profile"));
+  }
+}
