@@ -14,6 +14,8 @@ import { TrainingView } from "./views/training.js";
 import { UnrolledView } from "./views/unrolled.js";
 
 const $ = (id) => document.getElementById(id);
+const SIDE_VIEWS = new Set(["gradients", "outputs", "spectrum"]);
+const SIDE_VIEW_INTERVAL_MS = 100;
 
 class App {
   constructor() {
@@ -48,7 +50,9 @@ class App {
       phase: $("phase"),
       playButton: $("play"),
       onCursor: (cursor) => this.showCursor(cursor),
+      onPause: () => this.showCursor(this.player.cursor), // bring the side plots up to date
     });
+    this.lastSideDraw = 0;
     this.player.setSpeed(this.state.speed);
     this.controls.bindSpeed($("speed"));
     this.bindButtons();
@@ -163,7 +167,15 @@ class App {
   showCursor(cursor) {
     if (!this.model) return;
     this.state.cursor = cursor;
-    for (const view of Object.values(this.views)) view.update(cursor);
+    // while playing, the side plots redraw at most ~10 times a second: a Plotly redraw
+    // costs far more than a frame, and the unrolled view and heatmap carry the motion
+    const now = performance.now();
+    const atEnd = cursor >= this.model.length - 1;
+    const skipSide = this.player.playing && !atEnd && now - this.lastSideDraw < SIDE_VIEW_INTERVAL_MS;
+    if (!skipSide) this.lastSideDraw = now;
+    for (const [name, view] of Object.entries(this.views)) {
+      if (!(skipSide && SIDE_VIEWS.has(name))) view.update(cursor);
+    }
     if (this.state.compare) this.compare.update(cursor / Math.max(1, this.model.length - 1));
     this.player.describe(this.model, cursor);
   }

@@ -5,11 +5,12 @@ export class Player {
    * @param {{timeline: HTMLInputElement, phase: HTMLOutputElement, playButton: HTMLButtonElement,
    *          onCursor: (cursor: number) => void}} options
    */
-  constructor({ timeline, phase, playButton, onCursor }) {
+  constructor({ timeline, phase, playButton, onCursor, onPause = () => {} }) {
     this.timeline = timeline;
     this.phaseEl = phase;
     this.playButton = playButton;
     this.onCursor = onCursor;
+    this.onPause = onPause;
     this.length = 0;
     this.cursor = 0;
     this.speed = 8; // steps per second
@@ -63,9 +64,11 @@ export class Player {
   }
 
   pause() {
+    const was = this.playing;
     this.playing = false;
     this.playButton.textContent = "▶ Play";
     this.playButton.setAttribute("aria-label", "Play");
+    if (was) this.onPause();
   }
 
   _frame(now) {

@@ -82,13 +82,6 @@ function buildGrid(kind, rows /* (T, H) */, H) {
   return { z, text, overflow, hasOverflow, range, T, H };
 }
 
-/** Copy of row with only positions [lo, hi) kept; the rest null (not computed yet). */
-function keep(row, lo, hi) {
-  const out = new Array(row.length).fill(null);
-  for (let t = lo; t < hi; t++) out[t] = row[t];
-  return out;
-}
-
 export class StatesView {
   /** @param {HTMLElement} container @param {{kindSelect: HTMLSelectElement, layerSelect: HTMLSelectElement}} options */
   constructor(container, { kindSelect, layerSelect }) {
@@ -117,15 +110,44 @@ export class StatesView {
     this.cursor = cursor;
     const [lo, hi] = this._filled(cursor);
     const x = this._cursorX();
-    const shapes = { "shapes[0].x0": x, "shapes[0].x1": x };
-    if (`${lo}:${hi}` === this.filledKey) {
-      if (x !== this.cursorLineX) Plotly.relayout(this.container, shapes);
-      this.cursorLineX = x;
-      return;
-    }
+    const key = `${lo}:${hi}:${x}`;
+    if (key === this.filledKey) return;
+    this.filledKey = key;
     this.cursorLineX = x;
-    this.filledKey = `${lo}:${hi}`;
-    Plotly.update(this.container, this._z(lo, hi), shapes, [0, 1]);
+    this._place(lo, hi, x);
+  }
+
+  /** Move the HTML cover and step line: no Plotly redraw (a heatmap redraw costs ~20 ms). */
+  _place(lo, hi, x) {
+    const layout = this.container._fullLayout;
+    if (!layout || !layout.xaxis) return;
+    if (!this.overlay) {
+      this.overlay = document.createElement("div");
+      this.overlay.className = "heat-overlay";
+      this.cover = document.createElement("div");
+      this.cover.className = "heat-cover";
+      this.cover.title = "not computed yet";
+      this.line = document.createElement("div");
+      this.line.className = "heat-line";
+      this.overlay.append(this.cover, this.line);
+    }
+    if (this.overlay.parentNode !== this.container) this.container.append(this.overlay);
+    const [xa, ya] = [layout.xaxis, layout.yaxis];
+    const px = (v) => xa._offset + xa.l2p(v);
+    const [top, bottom] = [ya._offset, ya._offset + ya._length];
+    const [c0, c1] = this._cover(lo, hi);
+    this.cover.hidden = c1 <= c0;
+    Object.assign(this.cover.style, { left: `${px(c0)}px`, width: `${Math.max(0, px(c1) - px(c0))}px`,
+      top: `${top}px`, height: `${bottom - top}px` });
+    this.line.hidden = x < 0;
+    Object.assign(this.line.style, { left: `${px(x)}px`, top: `${top}px`, height: `${bottom - top}px` });
+  }
+
+  /** The x range the "not computed yet" cover hides: every position outside [lo, hi). */
+  _cover(lo, hi) {
+    const T = this.grid.T;
+    if (hi - lo >= T) return [T - 0.5, T - 0.5];
+    return lo === 0 ? [hi - 0.5, T - 0.5] : [-0.5, lo - 0.5];
   }
 
   _fillSelects() {
@@ -158,10 +180,12 @@ export class StatesView {
     const { kind, l, d } = this._selection();
     this.grid = buildGrid(kind, kind.source[l][d], this.model.H);
     const [lo, hi] = this._filled(this.cursor);
-    this.filledKey = `${lo}:${hi}`;
     this.cursorLineX = this._cursorX();
-    const { z: [zMain, zOver] } = this._z(lo, hi);
-    Plotly.react(this.container, this._traces(kind, zMain, zOver), this._layout(kind, l, d), PLOT_CONFIG);
+    this.filledKey = `${lo}:${hi}:${this.cursorLineX}`;
+    const { z, overflow } = this.grid;
+    const layout = this._layout(kind, l, d);
+    Plotly.react(this.container, this._traces(kind, z, overflow), layout, PLOT_CONFIG);
+    this._place(lo, hi, this.cursorLineX);
   }
 
   /** Positions [lo, hi) of the selected slice known at the cursor. */
@@ -176,11 +200,6 @@ export class StatesView {
     const start = index[l][d][first];
     const count = start < 0 ? 0 : Math.max(0, Math.min(T, cursor - start + 1));
     return first === 0 ? [0, count] : [T - count, T];
-  }
-
-  _z(lo, hi) {
-    const { z, overflow } = this.grid;
-    return { z: [z.map((row) => keep(row, lo, hi)), overflow.map((row) => keep(row, lo, hi))] };
   }
 
   /** Where the dotted line marks the step being computed: only while it is in this slice. */
@@ -215,8 +234,6 @@ export class StatesView {
       margin: { l: 50, r: 10, t: 34, b: 40 },
       xaxis: { title: { text: "position t", standoff: 4 }, range: [-0.5, this.grid.T - 0.5], zeroline: false },
       yaxis: { title: { text: "unit" }, range: [-0.5, this.grid.H - 0.5], zeroline: false },
-      shapes: [{ type: "line", xref: "x", yref: "paper", x0: this._cursorX(), x1: this._cursorX(), y0: 0, y1: 1,
-        line: { color: "#1b2230", width: 1.5, dash: "dot" } }],
       plot_bgcolor: "#ffffff",
       paper_bgcolor: "#ffffff",
     };

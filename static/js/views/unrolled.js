@@ -17,7 +17,6 @@ const PLOT_CONFIG = { responsive: true, displaylogo: false, showSendToCloud: fal
 // trace order: arrow bins, then nodes, changed-by-edit rings, the current-step ring, colour bar
 const BIN = { pending: 0, feed: 1, recurrent: 2, active: 3, overflow: 4, grad: 5 };
 const NODE_TRACE = BIN.grad + GRAD_BINS;
-const RESTYLED = [...Array(NODE_TRACE + 3).keys()]; // arrow bins, nodes and the two rings
 
 const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 
@@ -202,6 +201,7 @@ export class UnrolledView {
   constructor(container, { onEditInput }) {
     this.container = container;
     this.editor = new InputEditor(container, onEditInput);
+    this.overlay = new StepOverlay(container, () => this.scene);
     [this.model, this.stats, this.scene] = [null, null, null]; // the trace, its summary, the drawn window
     this.drawnKey = ""; // window start and phase on screen; a change needs a full redraw
     this.changed = new Set(); // node ids whose values moved with the last input edit
@@ -229,7 +229,48 @@ export class UnrolledView {
     this.cursor = cursor;
     const start = this._windowStart(cursor);
     if (`${start}|${this.model.phase(cursor)}` !== this.drawnKey) this._render(start);
-    else Plotly.restyle(this.container, this._frame(), RESTYLED);
+    else this.overlay.place(this._covers(cursor), this._currentNode(cursor));
+  }
+
+  /** The last cursor of the phase on screen: the plot is drawn as it will be then, and
+   * covers hide what is not computed yet, so a step only moves a few HTML boxes. */
+  _phaseEnd(cursor) {
+    const model = this.model;
+    return this._mode(cursor) === "gradient" ? model.length - 1 : model.forwardCount - 1;
+  }
+
+  /** Boxes over what the cursor has not reached: one per row, in data coordinates. */
+  _covers(c) {
+    const model = this.model;
+    const { start, end } = this.scene;
+    const grad = this._mode(c) === "gradient";
+    const covers = [];
+    const band = (y, d, hidden) => {
+      const ts = [];
+      for (let t = start; t < end; t++) if (hidden(t)) ts.push(t);
+      if (ts.length) covers.push({ x0: ts[0] + d * 0.5 - 0.5, x1: ts[ts.length - 1] + d * 0.5 + 0.5, y });
+    };
+    for (let l = 0; l < model.L; l++) {
+      for (let d = 0; d < model.D; d++) {
+        const y = 1 + l * model.D + d;
+        band(y, d, (t) => (grad ? !model.backwardDone(l, d, t, c) : !model.forwardDone(l, d, t, c)));
+      }
+    }
+    if (grad) {
+      band(0, 0, (t) => ![...Array(model.D).keys()].every((d) => model.backwardDone(0, d, t, c)));
+    } else {
+      const last = model.config.output_mode === "last";
+      band(1 + model.L * model.D, 0, (t) => (!last || t === model.T - 1) && !model.outputDone(t, c));
+    }
+    return covers;
+  }
+
+  /** The node of the step at the cursor, or null at the summary. */
+  _currentNode(c) {
+    const e = this.model.event(c);
+    if (e.kind === "summary") return null;
+    const i = this.scene.index.get(`h${e.layer}.${e.direction}.${e.position}`);
+    return i === undefined ? null : this.scene.nodes[i];
   }
 
   _redraw() {
@@ -282,12 +323,13 @@ export class UnrolledView {
     this.scene = buildScene(model, this.stats, start, end, this._box(start, end));
     const mode = this._mode(this.cursor);
     this.drawnKey = `${start}|${model.phase(this.cursor)}`;
-    const frame = this._frame();
+    const frame = this._frame(this._phaseEnd(this.cursor));
     const traces = this._traces(mode).map((trace, i) => {
       for (const [key, values] of Object.entries(frame)) if (values[i] !== undefined) setPath(trace, key, values[i]);
       return trace;
     });
     Plotly.react(this.container, traces, this._layout(mode), PLOT_CONFIG);
+    this.overlay.place(this._covers(this.cursor), this._currentNode(this.cursor));
     if (!this.clickBound) {
       this.clickBound = true;
       this.container.on("plotly_click", (e) => this._click(e));
@@ -322,7 +364,7 @@ export class UnrolledView {
       arrow(grad ? "gradient not arrived yet" : "not computed yet", COLOR.pending, 1.2),
       arrow(grad ? "output: where the gradient starts" : "input and output weights", COLOR.feed, 1.5),
       arrow("W_hh: one recurrent matrix, shared by every step", COLOR.recurrent, 2.5, !grad),
-      arrow("this step", COLOR.active, 3.5, !grad),
+      arrow("this step", COLOR.active, 3.5, false),
       arrow("overflow", COLOR.overflow, 2.5, false),
       ...bins,
       { type: "scatter", mode: "markers", name: "nodes", showlegend: false, hoverinfo: "text",
@@ -380,8 +422,8 @@ export class UnrolledView {
   }
 
   /** What changes from step to step: arrow bins, node colours and texts, the rings. Keyed for restyle. */
-  _frame() {
-    const [model, c, { nodes, segments, box }, { gmin, gmax }] = [this.model, this.cursor, this.scene, this.stats];
+  _frame(c) {
+    const [model, { nodes, segments, box }, { gmin, gmax }] = [this.model, this.scene, this.stats];
     const grad = this._mode(c) === "gradient";
     const done = nodes.map((n) => (n.kind === "h" ? model.forwardDone(n.l, n.d, n.t, c)
       : n.kind === "y" ? model.outputDone(n.t, c) : true));
@@ -389,7 +431,8 @@ export class UnrolledView {
       : n.kind === "x" ? [...Array(model.D).keys()].every((d) => model.backwardDone(0, d, n.t, c)) : true)) : done;
     const e = model.event(c);
     const current = e.kind === "summary" ? -1 : this.scene.index.get(`h${e.layer}.${e.direction}.${e.position}`) ?? -1;
-    const fresh = (i) => i === current || (nodes[i].kind === "y" && done[i] && !model.outputDone(nodes[i].t, c - 1));
+    // the step being computed is marked by the HTML ring, not by recolouring arrows
+    const fresh = () => false;
 
     const bins = Array.from({ length: NODE_TRACE }, () => ({ x: [], y: [], size: [] }));
     for (const s of segments) {
@@ -415,7 +458,7 @@ export class UnrolledView {
       : grad ? n.text + (reached[i] ? n.gradText : "<br>gradient not arrived yet") : n.text));
     const shown = (ids) => ids.filter((i) => i >= 0 && done[i]);
     const changed = shown(nodes.map((n, i) => (this.changed.has(n.id) ? i : -1)));
-    const ring = shown([current]);
+    const ring = []; // the current step's ring is an HTML overlay (StepOverlay)
     const [nodeX, nodeY] = [(list) => list.map((i) => nodes[i].x), (list) => list.map((i) => nodes[i].y)];
     // one entry per restyled trace; undefined leaves that trace's attribute alone
     const skip = bins.map(() => undefined);
@@ -427,6 +470,53 @@ export class UnrolledView {
       "marker.symbol": [...skip, symbol, undefined, undefined],
       hovertext: [...skip, text, undefined, undefined],
     };
+  }
+}
+
+/** HTML boxes over the plot: covers on what is not computed yet, and the current step's
+ * ring. Moving them costs microseconds; restyling the plot costs a full redraw. */
+class StepOverlay {
+  constructor(container, scene) {
+    this.container = container;
+    this.scene = scene;
+    this.layer = document.createElement("div");
+    this.layer.className = "step-overlay";
+    this.ring = document.createElement("div");
+    this.ring.className = "step-ring";
+    this.layer.append(this.ring);
+    this.covers = [];
+  }
+
+  /** covers: [{x0, x1, y}] in data coordinates; node: {x, y} or null. */
+  place(covers, node) {
+    const layout = this.container._fullLayout;
+    if (!layout || !layout.xaxis) return;
+    if (this.layer.parentNode !== this.container) this.container.append(this.layer);
+    const [xa, ya] = [layout.xaxis, layout.yaxis];
+    const px = (x) => xa._offset + xa.l2p(x);
+    const py = (y) => ya._offset + ya.l2p(y);
+    while (this.covers.length < covers.length) {
+      const div = document.createElement("div");
+      div.className = "step-cover";
+      div.title = "not computed yet";
+      this.layer.append(div);
+      this.covers.push(div);
+    }
+    this.covers.forEach((div, i) => {
+      const c = covers[i];
+      div.hidden = !c;
+      if (!c) return;
+      // from the incoming arrows below the row to just above its nodes
+      const floor = ya._offset + ya._length; // never over the axis labels
+      const [left, right, top, bottom] = [px(c.x0), px(c.x1), py(c.y + 0.42), Math.min(floor, py(c.y - 0.72))];
+      Object.assign(div.style, { left: `${left}px`, width: `${right - left}px`, top: `${top}px`, height: `${bottom - top}px` });
+    });
+    const size = this.scene().box.node * 1.9;
+    this.ring.hidden = !node;
+    if (node) {
+      Object.assign(this.ring.style, { left: `${px(node.x) - size / 2}px`, top: `${py(node.y) - size / 2}px`,
+        width: `${size}px`, height: `${size}px` });
+    }
   }
 }
 
