@@ -12,6 +12,7 @@ import { SpectrumView } from "./views/spectrum.js";
 import { StatesView } from "./views/states.js";
 import { TrainingView } from "./views/training.js";
 import { UnrolledView } from "./views/unrolled.js";
+import { WeightEditor } from "./views/weights.js";
 
 const $ = (id) => document.getElementById(id);
 const SIDE_VIEWS = new Set(["gradients", "outputs", "spectrum"]);
@@ -38,6 +39,9 @@ class App {
       outputs: new OutputView($("outputs")),
       spectrum: new SpectrumView($("spectrum"), { blockSelect: $("spectrum-block") }),
     };
+    this.weightEditor = new WeightEditor($("weight-editor"), {
+      onEditWeight: (name, index, value) => this.editWeight(name, index, value),
+    });
     this.training = new TrainingView({
       lossEl: $("loss-curve"),
       heatmapEl: $("profile-heatmap"),
@@ -161,6 +165,7 @@ class App {
   setModel(model, cursor = 0) {
     this.model = model;
     for (const view of Object.values(this.views)) view.setModel(model);
+    this.weightEditor.setModel(model);
     this.player.setLength(model.length, cursor);
   }
 
@@ -189,6 +194,20 @@ class App {
       this.notice(`Input x${position}[${feature}] set to ${value}: the change spreads forward from step ${position}.`);
     } catch (err) {
       this.showError(err);
+    }
+  }
+
+  /** Change one weight in the session; resolves with the edit (its `old` value) or null. */
+  async editWeight(name, index, value) {
+    try {
+      const answer = await this.session.send({ type: "edit_weight", name, index, value });
+      const traceFrame = answer.find((f) => f.type === "trace");
+      this.setModel(new TraceModel(traceFrame.trace), this.player.cursor);
+      this.notice(`${name}[${index.join(", ")}] set to ${value}: every step that uses it is recomputed.`);
+      return traceFrame.edit;
+    } catch (err) {
+      this.showError(err);
+      return null;
     }
   }
 

@@ -154,3 +154,36 @@ def test_docs_render_offline(page):
     page.locator(".opblock").first.wait_for(timeout=20_000)
     assert page.locator(".opblock").count() >= 8
     assert page.errors.messages == [] and page.outside == []
+
+
+def test_edit_an_input_and_a_weight(page):
+    open_page(page)
+    page.get_by_role("button", name="Run to the end").click()
+    before = page.evaluate("() => window.unroll.model.trace.hidden[0][0].map((h) => h[0])")
+    page.get_by_label("Position t").fill("5")
+    page.get_by_label("Position t").press("Tab")  # commits the position, shows x5's value
+    page.get_by_label("Value", exact=True).first.fill("3.5")
+    page.get_by_role("button", name="Apply input edit").click()
+    page.wait_for_function("() => window.unroll.model.trace.inputs[5][0] === 3.5", timeout=20_000)
+    after = page.evaluate("() => window.unroll.model.trace.hidden[0][0].map((h) => h[0])")
+    assert after[:5] == before[:5]  # the past is untouched
+    assert after[5] != before[5]  # the change spreads forward from the edit
+    loss = page.evaluate("() => window.unroll.model.trace.loss")
+    page.get_by_label("Parameter to edit").select_option("rnn.weight_hh_l0")
+    page.locator("#weight-editor input[name=value]").fill("2.0")
+    page.get_by_role("button", name="Apply weight edit").click()
+    page.wait_for_function(f"() => window.unroll.model.trace.loss !== {loss}", timeout=20_000)
+    assert "was" in page.locator("#weight-editor .input-editor-hint").inner_text()
+    shot(page, "edited")
+    assert_clean(page)
+
+
+def test_export_json(page):
+    open_page(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export JSON").click()
+    import json
+    from pathlib import Path
+
+    data = json.loads(Path(download.value.path()).read_text())
+    assert data["config"]["cell"] == "lstm" and len(data["inputs"]) == 12
