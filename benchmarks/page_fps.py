@@ -58,7 +58,10 @@ def main() -> int:
         env = {**os.environ, "UNROLL_DATA_DIR": data, "UNROLL_RATE_LIMIT_PER_MINUTE": "0"}
         server = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             deadline = time.monotonic() + 30
@@ -95,7 +98,8 @@ def main() -> int:
                         player.pause();
                         running = false;
                         const elapsed = (performance.now() - t0) / 1000;
-                        return {rafs, drawn: player.framesDrawn - drawn0, elapsed, cursor: player.cursor};
+                        const drawn = player.framesDrawn - drawn0;
+                        return {rafs, drawn, elapsed, cursor: player.cursor};
                     }""",
                     min(args.seconds, (length - 1) / 60),
                 )
@@ -109,7 +113,9 @@ def main() -> int:
 
     fps = result["rafs"] / result["elapsed"]
     drawn = result["drawn"] / result["elapsed"]
-    print(f"page playback, {args.cell} T={args.T} H={args.H}, timeline {length} positions, 1280x800")
+    print(
+        f"page playback, {args.cell} T={args.T} H={args.H}, timeline {length} positions, 1280x800"
+    )
     print(f"  wall time           {result['elapsed']:.2f} s (reached position {result['cursor']})")
     print(f"  animation frames    {fps:.1f} per second")
     print(f"  positions drawn     {drawn:.1f} per second (asked: 60)")

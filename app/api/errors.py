@@ -9,6 +9,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+# FastAPI's words for a body it could not decode (not UTF-8, or JSON nested too deeply)
+_UNPARSABLE = "There was an error parsing the body"
+
 
 class ApiError(Exception):
     """A request the server understood and refuses, with the field at fault."""
@@ -38,7 +41,8 @@ def from_value_error(exc: ValueError, prefix: str = "") -> ApiError:
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    # pydantic puts the union member tried ("list[float]") in the location: not a field
+    parts = [str(p) for p in loc if p not in ("body", "query", "path") and "[" not in str(p)]
     return ".".join(parts) or "body"
 
 
@@ -72,8 +76,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail, field = str(exc.detail), None
+        if exc.status_code in (400, 413):  # raised while reading the body: it is at fault
+            if detail == _UNPARSABLE:
+                detail = "body: cannot be parsed (not UTF-8, or JSON nested too deeply)"
+            elif not detail.startswith("body:"):  # e.g. Starlette's multipart errors
+                detail = f"body: {detail}"
+            field = "body"
         return JSONResponse(
-            {"detail": str(exc.detail), "field": None},
+            {"detail": detail, "field": field},
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

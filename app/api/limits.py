@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import math
+import zipfile
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import ApiError
-from app.rnn import ModelConfig
+from app.rnn import ModelConfig, param_shapes
 from app.settings import Settings
 
 
@@ -45,6 +49,36 @@ def check_truncate(truncate: int | None, settings: Settings) -> None:
         )
 
 
+def check_unpacked_size(data: bytes, settings: Settings) -> None:
+    """413 for an .npz whose entries unpack to more than the largest model within the caps
+    could need: a 200 KB zip of zeros unpacks to gigabytes before any shape is checked.
+    Reads only the zip's directory; anything that is not a readable zip passes through."""
+    if not data.startswith(b"PK"):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except Exception:  # a damaged archive: the weights reader names the problem
+        return
+    widest = ModelConfig(
+        cell="lstm",  # four gates: the most weights per unit
+        input_size=settings.max_input_size,
+        hidden_size=settings.max_hidden_size,
+        num_layers=settings.max_num_layers,
+        bidirectional=True,
+        output_size=settings.max_output_size,
+    )
+    # float64 weights, plus room for .npy headers and the config entry
+    limit = 8 * sum(math.prod(shape) for shape in param_shapes(widest).values()) + 65536
+    if unpacked > limit:
+        raise ApiError(
+            413,
+            f"file: the npz entries unpack to {unpacked} bytes, more than the {limit} bytes "
+            "of the largest model within this server's limits",
+            "file",
+        )
+
+
 class BodySizeLimit:
     """ASGI middleware: answer 413 once a request body passes `max_bytes`, declared or sent."""
 
@@ -69,7 +103,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge()
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -85,8 +119,12 @@ class BodySizeLimit:
                 await _send_413(send, self.max_bytes)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised while the body is read. An HTTPException, since FastAPI turns any other error
+    while reading a body into a 400; its handler answers the same 413 as `_send_413`."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"body: request body is over the limit of {limit} bytes")
 
 
 async def _send_413(send: Send, limit: int) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.api.encoding import JSONBytesResponse, plain
 from app.api.errors import ApiError, from_value_error
 from app.api.limits import check_length
-from app.api.schemas import CellInfo, ErrorOut, TaskInfo
+from app.api.schemas import BAD_BODY, CellInfo, ErrorOut, TaskInfo
 
 router = APIRouter(tags=["meta"])
 
@@ -81,8 +81,8 @@ class SampleRequest(BaseModel):
     )
 
     params: dict[str, Any] = Field(default_factory=dict, description="task parameters")
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    count: int = Field(1, ge=1, le=16, description="sequences to draw")
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
+    count: StrictInt = Field(1, ge=1, le=16, description="sequences to draw")
 
 
 class SampleOut(BaseModel):
@@ -101,7 +101,7 @@ class SampleOut(BaseModel):
 @router.post(
     "/tasks/{name}/sample",
     response_model=SampleOut,
-    responses={422: {"model": ErrorOut}},
+    responses={**BAD_BODY, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}},
     summary="Draw sequences from a task",
 )
 def sample_task(request: Request, name: str, body: SampleRequest) -> JSONBytesResponse:

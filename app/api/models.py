@@ -13,9 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.compute import ComputePool
 from app.api.errors import ApiError, from_value_error, validation_detail
-from app.api.limits import check_config_limits
-from app.api.schemas import MODEL_ID_PATTERN, ConfigIn, ErrorOut
+from app.api.limits import check_config_limits, check_unpacked_size
+from app.api.schemas import BAD_BODY, MODEL_ID_PATTERN, ConfigIn, ErrorOut
 from app.rnn import ModelConfig, weights_from_bytes
+from app.settings import Settings
 from app.store import ModelStore, ModelTooLarge
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -110,6 +111,12 @@ def _parse_config(text: str | None) -> ModelConfig | None:
         raise from_value_error(exc, "config.") from None
 
 
+def _read_weights(data: bytes, settings: Settings, **options: Any) -> tuple[ModelConfig, Any]:
+    """`weights_from_bytes`, once the file is known not to unpack past the caps."""
+    check_unpacked_size(data, settings)
+    return weights_from_bytes(data, **options)
+
+
 def _store(store: ModelStore, config: ModelConfig, params: Any) -> tuple[bool, dict[str, Any]]:
     """Put the model and read back its info, in one worker-thread trip."""
     model_id, created = store.add(config, params)
@@ -126,6 +133,8 @@ def _store(store: ModelStore, config: ModelConfig, params: Any) -> tuple[bool, d
     responses={
         201: {"description": "newly stored"},
         200: {"model": UploadOut, "description": "the same weights were already stored"},
+        **BAD_BODY,
+        403: {"model": ErrorOut, "description": "uploads are turned off on this server"},
         413: {"model": ErrorOut, "description": "file over the upload or store byte limit"},
         422: {"model": ErrorOut, "description": "unreadable file, or a bad or over-limit config"},
     },
@@ -184,7 +193,8 @@ async def upload_model(
     if explicit is not None:  # before parsing: the caps are the clearer answer
         check_config_limits(explicit, settings, prefix="config.")
     parse = partial(
-        weights_from_bytes,
+        _read_weights,
+        settings=settings,
         config=explicit,
         nonlinearity=nonlinearity,
         head=head,

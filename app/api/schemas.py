@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    Tag,
+)
 
 from app.rnn import ModelConfig
 
@@ -14,6 +22,23 @@ Vector = list[float | None]
 Matrix = list[Vector]
 
 MODEL_ID_PATTERN = r"^[0-9a-f]{64}$"
+# request numbers are strict: a string, boolean or object where a number goes is a 422,
+# never quietly read as one ("8" as 8, true as 1)
+Number = StrictFloat
+
+
+def _rank(value: Any) -> str:
+    nested = isinstance(value, list) and bool(value) and isinstance(value[0], list)
+    return "list[list[float]]" if nested else "list[float]"
+
+
+# a weight matrix or a bias vector; told apart by the first element, so a bad number gets
+# one error naming it rather than one per shape tried
+Tensor = Annotated[
+    Annotated[list[list[Number]], Tag("list[list[float]]")]
+    | Annotated[list[Number], Tag("list[float]")],
+    Discriminator(_rank),
+]
 
 
 class ConfigIn(BaseModel):
@@ -22,11 +47,11 @@ class ConfigIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cell: Cell = "lstm"
-    input_size: int = Field(1, ge=1, description="features per position")
-    hidden_size: int = Field(8, ge=1, description="units per layer and direction")
-    num_layers: int = Field(1, ge=1)
+    input_size: StrictInt = Field(1, ge=1, description="features per position")
+    hidden_size: StrictInt = Field(8, ge=1, description="units per layer and direction")
+    num_layers: StrictInt = Field(1, ge=1)
     bidirectional: StrictBool = False
-    output_size: int = Field(1, ge=1, description="outputs, or classes for classification")
+    output_size: StrictInt = Field(1, ge=1, description="outputs, or classes for classification")
     head: Literal["regression", "classification"] = "regression"
     output_mode: Literal["sequence", "last"] = "sequence"
 
@@ -41,15 +66,10 @@ class InitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scheme: Literal["pytorch", "xavier", "orthogonal", "identity"] = "pytorch"
-    scale: float = Field(1.0, ge=0.0, le=100.0, description="multiplies the recurrent weights")
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-
-    @field_validator("scale")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    scale: Number = Field(
+        1.0, ge=0.0, le=100.0, allow_inf_nan=False, description="multiplies the recurrent weights"
+    )
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
 
 
 class TraceRequest(BaseModel):
@@ -71,18 +91,18 @@ class TraceRequest(BaseModel):
     )
 
     config: ConfigIn
-    params: dict[str, Any] | None = Field(
+    params: dict[str, Tensor] | None = Field(
         None, description="PyTorch-style name -> nested lists, e.g. rnn.weight_hh_l0"
     )
     model_id: str | None = Field(None, pattern=MODEL_ID_PATTERN, description="a stored model")
     init: InitIn = Field(default_factory=InitIn)
-    inputs: list[list[float]] = Field(..., description="(T, input_size)")
-    targets: list[list[float]] | list[float] | float | None = Field(
+    inputs: list[list[Number]] = Field(..., description="(T, input_size)")
+    targets: list[list[Number]] | list[Number] | Number | None = Field(
         None,
         description="regression: (T, O) or (O,) in last mode; classification: (T,) or a "
         "scalar class index. Omit for a forward pass only.",
     )
-    truncate: int | None = Field(None, ge=1, description="BPTT(k): at most k steps back")
+    truncate: StrictInt | None = Field(None, ge=1, description="BPTT(k): at most k steps back")
     jacobians: StrictBool = Field(True, description="record Jacobian norms per step")
 
 
@@ -147,3 +167,13 @@ class ErrorOut(BaseModel):
 
     detail: str
     field: str | None = None
+
+
+# answered before any route code runs, for a body that cannot be decoded at all
+BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorOut,
+        "description": "the body cannot be read: not UTF-8, JSON nested too deeply, or "
+        "broken multipart",
+    },
+}

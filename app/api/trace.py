@@ -22,13 +22,14 @@ from app.api.events import (
 )
 from app.api.frames import SCHEMA_VERSION
 from app.api.inputs import TraceJob, resolve_trace_request
-from app.api.schemas import ErrorOut, TraceOut, TraceRequest
+from app.api.schemas import BAD_BODY, ErrorOut, TraceOut, TraceRequest
 from app.rnn import SpectrumBlock, Trace, recurrent_spectrum, run_sequence
 from app.rnn.loss import loss_and_grad
 
 router = APIRouter(prefix="/trace", tags=["trace"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    **BAD_BODY,
     404: {"model": ErrorOut, "description": "model_id not in the store"},
     413: {"model": ErrorOut, "description": "body over the byte limit"},
     422: {"model": ErrorOut, "description": "a field is invalid or over its limit"},

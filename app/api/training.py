@@ -14,7 +14,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from app.api.compute import CancelToken
 from app.api.encoding import dumps, trace_to_dict
@@ -22,7 +22,7 @@ from app.api.errors import ApiError, from_value_error
 from app.api.frames import SCHEMA_VERSION
 from app.api.inputs import resolve_params
 from app.api.limits import check_config_limits, check_length, check_truncate
-from app.api.schemas import ConfigIn, ErrorOut, InitIn
+from app.api.schemas import BAD_BODY, ConfigIn, ErrorOut, InitIn, Number
 from app.rnn import ModelConfig
 from app.rnn.optim import OptimizerConfig
 from app.rnn.tasks import Task, make_task
@@ -53,12 +53,12 @@ class OptimizerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Literal["sgd", "momentum", "adam"] = "adam"
-    learning_rate: float = Field(0.01, gt=0, le=10)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0, le=1)
-    weight_decay: float = Field(0.0, ge=0, le=1)
+    learning_rate: Number = Field(0.01, gt=0, le=10, allow_inf_nan=False)
+    momentum: Number = Field(0.9, ge=0, lt=1, allow_inf_nan=False)
+    beta1: Number = Field(0.9, ge=0, lt=1, allow_inf_nan=False)
+    beta2: Number = Field(0.999, ge=0, lt=1, allow_inf_nan=False)
+    eps: Number = Field(1e-8, gt=0, le=1, allow_inf_nan=False)
+    weight_decay: Number = Field(0.0, ge=0, le=1, allow_inf_nan=False)
 
 
 class TrainRequest(BaseModel):
@@ -85,15 +85,15 @@ class TrainRequest(BaseModel):
     config: ConfigIn = Field(default_factory=ConfigIn)
     task: TaskIn
     optimizer: OptimizerIn = Field(default_factory=OptimizerIn)
-    batch_size: int = Field(32, ge=1)
-    steps: int = Field(500, ge=1)
-    clip_norm: float | None = Field(None, gt=0)
-    clip_value: float | None = Field(None, gt=0)
-    truncate: int | None = Field(None, ge=1)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    batch_size: StrictInt = Field(32, ge=1)
+    steps: StrictInt = Field(500, ge=1)
+    clip_norm: Number | None = Field(None, gt=0, allow_inf_nan=False)
+    clip_value: Number | None = Field(None, gt=0, allow_inf_nan=False)
+    truncate: StrictInt | None = Field(None, ge=1)
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
     init: InitIn = Field(default_factory=InitIn)
     model_id: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="continue from")
-    probe_every: int = Field(50, ge=1, description="a full probe trace every this many steps")
+    probe_every: StrictInt = Field(50, ge=1, description="a full probe trace every this many steps")
     store: StrictBool = Field(True, description="store the trained weights as a model")
 
 
@@ -136,18 +136,21 @@ def _fit(
             f"batch_size: {body.batch_size} is over the limit of {settings.max_batch_size}",
             "batch_size",
         )
-    train_config = TrainConfig(
-        batch_size=body.batch_size,
-        steps=body.steps,
-        clip_norm=body.clip_norm,
-        clip_value=body.clip_value,
-        truncate=body.truncate,
-        seed=body.seed,
-        init_scheme=body.init.scheme,
-        init_scale=body.init.scale,
-        probe_every=body.probe_every,
-    )
-    optimizer = OptimizerConfig(**body.optimizer.model_dump())
+    try:  # a value the schema passes and the core refuses is a 422 (infinite clip_norm was a 500)
+        train_config = TrainConfig(
+            batch_size=body.batch_size,
+            steps=body.steps,
+            clip_norm=body.clip_norm,
+            clip_value=body.clip_value,
+            truncate=body.truncate,
+            seed=body.seed,
+            init_scheme=body.init.scheme,
+            init_scale=body.init.scale,
+            probe_every=body.probe_every,
+        )
+        optimizer = OptimizerConfig(**body.optimizer.model_dump())
+    except ValueError as exc:
+        raise from_value_error(exc) from None
     return config, task, train_config, optimizer
 
 
@@ -155,6 +158,7 @@ def _fit(
     "/stream",
     response_class=Response,
     responses={
+        **BAD_BODY,
         413: {"model": ErrorOut},
         422: {"model": ErrorOut, "description": "a field is invalid or over its limit"},
         200: {

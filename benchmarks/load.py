@@ -1,0 +1,421 @@
+"""Load benchmark (issue 6): many concurrent clients against `unroll serve` on loopback.
+
+Run from the repo root:
+
+    python benchmarks/load.py [--clients 100] [--duration 60] [--port 0] [--json out.json]
+
+It starts `python -m app.cli serve --host 127.0.0.1 --port N` (N a free port unless
+--port is given) in a subprocess with a temporary UNROLL_DATA_DIR and no other UNROLL_*
+variable, so the server runs with the default caps (not the demo ones: no rate limit),
+waits for GET /healthz, then:
+
+1. idle: --idle-probes sequential GET /healthz on one keep-alive connection;
+2. load: --clients asyncio clients, each with its own httpx.AsyncClient (connection), send
+   one request after another for --duration seconds, each drawn at random:
+   - 60% POST /api/v1/trace, LSTM, T=50, H=16, with targets (forward and full BPTT);
+   - 30% POST /api/v1/trace/stream, the same body, read as JSON Lines to the `done` frame;
+   - 10% POST /api/v1/train/stream, GRU H=16 on the adding task (T=50), 20 steps of batch
+     8, read as JSON Lines to the `done` frame (it stores the trained weights);
+   meanwhile a separate connection probes GET /healthz every --probe-interval seconds.
+   No request starts after --duration; those still running get --drain seconds more and
+   are then cancelled and counted as unfinished.
+
+A request is completed when it answers 2xx and, for a stream, ends with a `done` frame
+and carries no `error` frame; anything else is an error, counted by reason. Latency is
+from sending the request to the last byte. Every request has a timeout (--timeout), and
+the server is always stopped (SIGTERM, then SIGKILL of its own process group). Only
+127.0.0.1 is contacted; proxy settings in the environment are ignored. The whole run is
+bounded by about startup + idle probes + --duration + --drain.
+
+This is a measurement, not a test: it exits 0 whether or not anything failed (1 only if
+the server cannot be started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+STARTUP_TIMEOUT_S = 30.0
+NDJSON = {"Accept": "application/x-ndjson"}
+KINDS = ("trace", "stream", "train")
+MIX = (0.6, 0.3, 0.1)  # trace, stream, train
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+def _bodies() -> dict[str, dict]:
+    rng = np.random.default_rng(0)
+    trace = {
+        "config": {"cell": "lstm", "input_size": 1, "hidden_size": 16},
+        "inputs": rng.standard_normal((50, 1)).round(4).tolist(),
+        "targets": rng.standard_normal((50, 1)).round(4).tolist(),
+    }
+    train = {
+        "config": {"cell": "gru", "hidden_size": 16},
+        "task": {"name": "adding", "length": 50},
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+        "batch_size": 8,
+        "steps": 20,
+        "probe_every": 20,
+        "clip_norm": 1.0,
+    }
+    return {"trace": trace, "stream": trace, "train": train}
+
+
+BODIES = _bodies()
+PATHS = {
+    "trace": "/api/v1/trace",
+    "stream": "/api/v1/trace/stream",
+    "train": "/api/v1/train/stream",
+}
+
+
+@dataclass
+class Outcome:
+    kind: str
+    latency: float  # seconds, request sent to last byte
+    error: str | None  # None when completed
+
+
+async def one_request(client: httpx.AsyncClient, kind: str, limit: float) -> Outcome:
+    """Send one request of `kind` and read it to the end, within `limit` seconds in all."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(limit):
+            error = await _exchange(client, kind)
+    except TimeoutError:
+        error = "timeout (whole request)"
+    except httpx.TimeoutException as exc:
+        error = f"timeout ({type(exc).__name__})"
+    except httpx.HTTPError as exc:
+        error = type(exc).__name__
+    except json.JSONDecodeError:
+        error = "malformed JSON line"
+    return Outcome(kind, time.perf_counter() - started, error)
+
+
+async def _exchange(client: httpx.AsyncClient, kind: str) -> str | None:
+    """The error of one request, or None when it completed."""
+    if kind == "trace":
+        response = await client.post(PATHS[kind], json=BODIES[kind])
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}"
+        return None if b'"finite"' in response.content else "incomplete trace body"
+    async with client.stream("POST", PATHS[kind], json=BODIES[kind], headers=NDJSON) as r:
+        if r.status_code != 200:
+            await r.aread()
+            return f"HTTP {r.status_code}"
+        last_type, error = None, None
+        async for line in r.aiter_lines():
+            if line:
+                last_type = json.loads(line).get("type")
+                if last_type == "error":
+                    error = "error frame in stream"
+    if error is None and last_type != "done":
+        error = f"stream ended on {last_type!r}, not done"
+    return error
+
+
+async def client_loop(
+    index: int, client: httpx.AsyncClient, deadline: float, timeout: float, outcomes: list
+) -> None:
+    """One client: a request after another until the deadline, each drawn from MIX."""
+    rng = random.Random(index)
+    while time.monotonic() < deadline:
+        kind = rng.choices(KINDS, weights=MIX)[0]
+        outcomes.append(await one_request(client, kind, timeout))
+
+
+def probe_healthz(
+    base_url: str, count: int | None, interval: float, until: float | None
+) -> tuple[list[float], Counter[str]]:
+    """GET /healthz latencies on one connection: `count` back to back, or one every
+    `interval` seconds until `until`. Blocking: it runs in its own thread, so the clients'
+    event loop cannot delay a probe (only this process's GIL can, by a few ms at most)."""
+    latencies: list[float] = []
+    failures: Counter[str] = Counter()
+    with httpx.Client(base_url=base_url, timeout=10.0, trust_env=False) as client:
+        n = 0
+        while (count is not None and n < count) or (until is not None and time.monotonic() < until):
+            tick = time.monotonic()
+            started = time.perf_counter()
+            try:
+                r = client.get("/healthz")
+                if r.status_code == 200:
+                    latencies.append(time.perf_counter() - started)
+                else:
+                    failures[f"HTTP {r.status_code}"] += 1
+            except httpx.HTTPError as exc:
+                failures[type(exc).__name__] += 1
+            n += 1
+            if until is not None:
+                time.sleep(max(0.0, interval - (time.monotonic() - tick)))
+    return latencies, failures
+
+
+@dataclass
+class LoadResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    unfinished: int = 0
+    wall: float = 0.0
+    healthz: list[float] = field(default_factory=list)
+    healthz_failures: Counter[str] = field(default_factory=Counter)
+
+
+async def run_load(base_url: str, args: argparse.Namespace) -> LoadResult:
+    result = LoadResult()
+    # built before the clock starts: each AsyncClient costs ~30 ms (it builds an SSL
+    # context), which would otherwise stall the event loop for seconds at the start
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [
+        httpx.AsyncClient(base_url=base_url, timeout=args.timeout, limits=limits, trust_env=False)
+        for _ in range(args.clients)
+    ]
+    try:
+        start = time.monotonic()
+        deadline = start + args.duration
+        probe = asyncio.create_task(
+            asyncio.to_thread(probe_healthz, base_url, None, args.probe_interval, deadline)
+        )
+        tasks = [
+            asyncio.create_task(client_loop(i, c, deadline, args.timeout, result.outcomes))
+            for i, c in enumerate(clients)
+        ]
+        await asyncio.sleep(args.duration)
+        _, pending = await asyncio.wait(tasks, timeout=args.drain)
+        result.unfinished = len(pending)  # each client has at most one request in flight
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        result.wall = time.monotonic() - start
+        result.healthz, result.healthz_failures = await probe
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+    return result
+
+
+# ---------------------------------------------------------------------------- server
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """`unroll serve` on 127.0.0.1:port with default caps; returns once /healthz answers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UNROLL_")}
+    env["UNROLL_DATA_DIR"] = str(workdir / "data")
+    env["PYTHONUNBUFFERED"] = "1"
+    log_path = workdir / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--host", HOST, "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so stopping it reaches only it
+        )
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        with httpx.Client(base_url=f"http://{HOST}:{port}", trust_env=False, timeout=2.0) as c:
+            while time.monotonic() < deadline and proc.poll() is None:
+                with contextlib.suppress(httpx.TransportError):
+                    if c.get("/healthz").status_code == 200:
+                        return proc, log_path
+                time.sleep(0.05)
+    except BaseException:  # e.g. Ctrl-C while waiting: the server must not outlive us
+        stop_server(proc)
+        raise
+    stop_server(proc)
+    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+    raise RuntimeError(f"the server did not answer /healthz in {STARTUP_TIMEOUT_S:.0f} s:\n{tail}")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, up to 10 s to finish, then SIGKILL to its process group."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def cpu_seconds(pid: int | None = None) -> float | None:
+    """CPU seconds used by a process (default: this one), or by the whole machine (-1)."""
+    try:
+        if pid == -1:
+            with open("/proc/stat", encoding="utf-8") as fh:
+                v = [int(x) for x in fh.readline().split()[1:]] + [0] * 8
+            return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
+        if pid is None:
+            return time.process_time()
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def ms(values: list[float], q: float) -> str:
+    return f"{1000 * float(np.percentile(values, q)):,.0f}" if values else "-"
+
+
+def ms_fine(values: list[float], q: float) -> str:
+    return f"{1000 * float(np.percentile(values, q)):,.1f}" if values else "-"
+
+
+def report(args: argparse.Namespace, result: LoadResult, idle: list[float], extra: dict) -> dict:
+    by_kind: dict[str, list[Outcome]] = defaultdict(list)
+    for outcome in result.outcomes:
+        by_kind[outcome.kind].append(outcome)
+    rows = []
+    summary: dict = {"kinds": {}, **extra}
+    for kind in (*KINDS, "all"):
+        outcomes = result.outcomes if kind == "all" else by_kind[kind]
+        done = [o.latency for o in outcomes if o.error is None]
+        errors = Counter(o.error for o in outcomes if o.error is not None)
+        rate = len(done) / args.duration
+        rows.append(
+            f"| {kind} | {len(outcomes)} | {len(done)} | {sum(errors.values())} | "
+            f"{rate:.1f} | {ms(done, 50)} | {ms(done, 95)} | {ms(done, 99)} | "
+            f"{ms(done, 100)} |"
+        )
+        summary["kinds"][kind] = {
+            "sent": len(outcomes),
+            "completed": len(done),
+            "errors": dict(errors),
+            "per_s": rate,
+            "p50_ms": float(np.percentile(done, 50)) * 1000 if done else None,
+            "p95_ms": float(np.percentile(done, 95)) * 1000 if done else None,
+            "p99_ms": float(np.percentile(done, 99)) * 1000 if done else None,
+        }
+    errors = Counter(o.error for o in result.outcomes if o.error is not None)
+    summary.update(
+        unfinished=result.unfinished,
+        wall_s=result.wall,
+        healthz_idle_ms=[x * 1000 for x in idle],
+        healthz_load_ms=[x * 1000 for x in result.healthz],
+        healthz_failures=dict(result.healthz_failures),
+    )
+    print()
+    print(f"{args.clients} clients for {args.duration:.0f} s (+ up to {args.drain:.0f} s drain)")
+    print(f"wall {result.wall:.1f} s; unfinished at the end (cancelled): {result.unfinished}")
+    print()
+    print(
+        "| kind | finished | completed | errors | completed/s | p50 ms | p95 ms | p99 ms | max ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n".join(rows))
+    print()
+    print("errors by reason:", dict(errors) or "none")
+    print()
+    print("| GET /healthz | probes | p50 ms | p95 ms | p99 ms | max ms | failed |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, values, failed in (
+        ("idle", idle, 0),
+        ("under load", result.healthz, sum(result.healthz_failures.values())),
+    ):
+        print(
+            f"| {name} | {len(values)} | {ms_fine(values, 50)} | {ms_fine(values, 95)} | "
+            f"{ms_fine(values, 99)} | {ms_fine(values, 100)} | {failed} |"
+        )
+    print()
+    for key, value in extra.items():
+        print(f"{key}: {value}")
+    return summary
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=100, help="concurrent clients (100)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (60)")
+    parser.add_argument("--port", type=int, default=0, help="server port; 0 picks a free one")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (30)")
+    parser.add_argument("--drain", type=float, default=15.0, help="seconds for in-flight (15)")
+    parser.add_argument("--idle-probes", type=int, default=50, help="idle /healthz probes (50)")
+    parser.add_argument("--probe-interval", type=float, default=0.5, help="seconds (0.5)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    print(
+        f"python {platform.python_version()}, {usable} usable cores, "
+        f"loadavg {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
+    )
+    port = args.port or free_port()
+    with tempfile.TemporaryDirectory(prefix="unroll-load-") as tmp:
+        try:
+            proc, log_path = start_server(port, Path(tmp))
+        except RuntimeError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        try:
+            base_url = f"http://{HOST}:{port}"
+            print(f"server: python -m app.cli serve --host {HOST} --port {port} (pid {proc.pid})")
+            idle, idle_failures = probe_healthz(base_url, args.idle_probes, 0, None)
+            cpu0 = (cpu_seconds(proc.pid), cpu_seconds(), cpu_seconds(-1))
+            result = asyncio.run(run_load(base_url, args))
+            cpu1 = (cpu_seconds(proc.pid), cpu_seconds(), cpu_seconds(-1))
+        finally:
+            stop_server(proc)
+        log = log_path.read_text(errors="replace").splitlines()
+    extra: dict = {"idle healthz failures": dict(idle_failures)}
+    if None not in cpu0 and None not in cpu1:
+        server, client, total = (b - a for a, b in zip(cpu0, cpu1, strict=True))  # type: ignore[operator]
+        extra["cores used (server / this client / everything else)"] = (
+            f"{server / result.wall:.2f} / {client / result.wall:.2f} / "
+            f"{max(0.0, total - server - client) / result.wall:.2f}"
+        )
+    statuses = Counter(
+        line.rsplit('" ', 1)[-1].split()[0] for line in log if '" ' in line and "HTTP/1.1" in line
+    )
+    extra["server access log statuses"] = dict(statuses)
+    extra["server log lines with Traceback or ERROR"] = sum(
+        1 for line in log if "Traceback" in line or "ERROR" in line
+    )
+    summary = report(args, result, idle, extra)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
