@@ -45,11 +45,9 @@ def _progress_bar(step: int, total: int, loss: float, eval_loss: float | None) -
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train on a built-in task and save the weights; same arguments, same weights."""
-    import numpy as np
-
     from app.rnn.optim import OptimizerConfig
     from app.rnn.tasks import make_task
-    from app.rnn.train import Finished, Probe, Progress, TrainConfig, evaluate, held_out, train
+    from app.rnn.train import Finished, Probe, Progress, TrainConfig, held_out_loss, train
     from app.rnn.weights import save_weights
 
     try:
@@ -92,17 +90,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         elif isinstance(record, Finished):
             final = record
     assert final is not None
-    inputs, targets = held_out(task, args.seed, 1000)
-    with np.errstate(all="ignore"):
-        losses = [
-            evaluate(config, final.params, inputs[i : i + 250], targets[i : i + 250])
-            for i in range(0, 1000, 250)
-        ]
+    eval_loss = held_out_loss(config, final.params, task, args.seed, 1000)
     if not args.quiet:
         print(file=sys.stderr)
     elapsed = time.perf_counter() - started
     print(
-        f"{task.name} {config.cell} H={config.hidden_size}: eval loss {float(np.mean(losses)):.6g} "
+        f"{task.name} {config.cell} H={config.hidden_size}: eval loss {eval_loss:.6g} "
         f"on 1000 held-out sequences after {final.step} steps in {elapsed:.1f} s"
     )
     if args.out:
@@ -165,7 +158,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from app.api.errors import ApiError, validation_detail
     from app.api.inputs import resolve_trace_request
     from app.api.schemas import TraceRequest
-    from app.rnn import recurrent_spectrum, run_sequence
+    from app.rnn import recurrent_spectrum
     from app.store import open_store
 
     settings = Settings.from_env()
@@ -182,14 +175,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     except ApiError as exc:
         print(f"unroll trace: {exc.detail}", file=sys.stderr)
         return 2
-    trace = run_sequence(
-        job.config,
-        job.params,
-        job.inputs,
-        job.targets,
-        jacobians=job.jacobians,
-        truncate=job.truncate,
-    )
+    trace = job.run()
     spectrum = recurrent_spectrum(job.config, job.params)
     out = Path(args.out)
     if out.suffix == ".npz":

@@ -10,7 +10,7 @@ import numpy as np
 from app.api.errors import ApiError, from_value_error
 from app.api.limits import check_config_limits, check_length, check_truncate
 from app.api.schemas import InitIn, TraceRequest
-from app.rnn import ModelConfig, check_params, init_params
+from app.rnn import ModelConfig, Trace, check_params, init_params, run_sequence
 from app.rnn.trace import check_inputs, check_targets
 from app.rnn.types import Params
 from app.settings import Settings
@@ -26,6 +26,17 @@ class TraceJob:
     targets: np.ndarray | None
     truncate: int | None
     jacobians: bool
+
+    def run(self) -> Trace:
+        """The whole trace: forward, BPTT (with targets) and the Jacobian norms asked for."""
+        return run_sequence(
+            self.config,
+            self.params,
+            self.inputs,
+            self.targets,
+            jacobians=self.jacobians,
+            truncate=self.truncate,
+        )
 
 
 def resolve_trace_request(body: TraceRequest, settings: Settings, store: Any) -> TraceJob:

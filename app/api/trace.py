@@ -38,18 +38,6 @@ NDJSON = "application/x-ndjson"
 SMALL_SPECTRUM_H = 32  # up to this hidden size the config frame is built on the event loop
 
 
-def _run(job: TraceJob) -> Trace:
-    """The whole trace: forward, BPTT (with targets) and the Jacobian norms asked for."""
-    return run_sequence(
-        job.config,
-        job.params,
-        job.inputs,
-        job.targets,
-        jacobians=job.jacobians,
-        truncate=job.truncate,
-    )
-
-
 async def _job(request: Request, body: TraceRequest) -> TraceJob:
     """Validate the body: inline (it is cheap), or in the pool when a model_id means a
     database read and a weights parse."""
@@ -105,7 +93,7 @@ def _forward_with_loss(job: TraceJob) -> Trace:
 
 
 def _trace_and_spectrum(job: TraceJob) -> tuple[Trace, list[SpectrumBlock]]:
-    return _run(job), recurrent_spectrum(job.config, job.params)
+    return job.run(), recurrent_spectrum(job.config, job.params)
 
 
 @router.post(
@@ -177,7 +165,7 @@ async def _stream_frames(request: Request, job: TraceJob) -> AsyncIterator[dict[
     if has_targets:
         if await request.is_disconnected():
             return
-        full = await pool.run(_run, job)
+        full = await pool.run(job.run)
         for frame in stamp(backward_frames(full)):
             yield frame
     final = full or forward

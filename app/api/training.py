@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import anyio
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
@@ -26,7 +25,7 @@ from app.api.schemas import BAD_BODY, ConfigIn, ErrorOut, InitIn, Number
 from app.rnn import ModelConfig
 from app.rnn.optim import OptimizerConfig
 from app.rnn.tasks import Task, make_task
-from app.rnn.train import Finished, Probe, Progress, TrainConfig, evaluate, held_out, train
+from app.rnn.train import Finished, Probe, Progress, TrainConfig, held_out_loss, train
 from app.settings import Settings
 
 router = APIRouter(prefix="/train", tags=["train"])
@@ -211,13 +210,10 @@ def _worker(
         ):
             out.put(record)
             if isinstance(record, Finished):
-                inputs, targets = held_out(task, train_config.seed, FINAL_EVAL_SIZE)
-                with np.errstate(all="ignore"):
-                    losses = [
-                        evaluate(config, record.params, inputs[i : i + 250], targets[i : i + 250])
-                        for i in range(0, FINAL_EVAL_SIZE, 250)
-                    ]
-                out.put(("eval", float(np.mean(losses)), time.perf_counter() - started))
+                loss = held_out_loss(
+                    config, record.params, task, train_config.seed, FINAL_EVAL_SIZE
+                )
+                out.put(("eval", loss, time.perf_counter() - started))
     except Exception as exc:  # reported to the client as an error frame
         out.put(exc)
     finally:

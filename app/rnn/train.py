@@ -117,6 +117,21 @@ def held_out(task: Task, seed: int, size: int) -> tuple[Array, Array]:
     return task.sample(rng, size)
 
 
+def held_out_loss(
+    config: ModelConfig, params: Params, task: Task, seed: int, size: int = 1000, chunk: int = 250
+) -> float:
+    """Mean loss on `size` fresh held-out sequences (`held_out`), evaluated in chunks so
+    memory stays bounded; what training reports as its final eval loss."""
+    inputs, targets = held_out(task, seed, size)
+    with np.errstate(all="ignore"):
+        losses = [
+            evaluate(config, params, inputs[i : i + chunk], targets[i : i + chunk])
+            * len(inputs[i : i + chunk])
+            for i in range(0, size, chunk)
+        ]
+    return float(np.sum(losses) / size)
+
+
 def train(
     config: ModelConfig,
     task: Task,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api import inputs as inputs_module
 from app.api import trace as trace_module
 from app.api.frames import FRAME_ADAPTER
 from app.main import create_app
@@ -243,14 +244,14 @@ def test_first_event_leaves_before_the_trace_is_computed(monkeypatch, settings):
 def test_healthz_answers_while_a_long_computation_runs(monkeypatch, tmp_path):
     """One heavy request must not stall the event loop (a semantic check, not a timing)."""
     started, release = threading.Event(), threading.Event()
-    real = trace_module.run_sequence
+    real = inputs_module.run_sequence
 
     def slow(*args, **kwargs):
         started.set()
         release.wait(timeout=30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trace_module, "run_sequence", slow)
+    monkeypatch.setattr(inputs_module, "run_sequence", slow)
     with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
         result = {}
         worker = threading.Thread(
