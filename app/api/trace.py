@@ -35,15 +35,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "a field is invalid or over its limit"},
 }
 NDJSON = "application/x-ndjson"
-SMALL_SPECTRUM_H = 32  # up to this hidden size the config frame is built on the event loop
+SMALL_SPECTRUM_H = 32  # up to this hidden size, weights and spectrum are made on the event loop
 
 
 async def _job(request: Request, body: TraceRequest) -> TraceJob:
-    """Validate the body: inline (it is cheap), or in the pool when a model_id means a
-    database read and a weights parse."""
+    """Validate the body and make its weights: inline when that is cheap, in the pool
+    when a big network's weights or a stored model (a database read) are involved."""
     state = request.app.state
     store = getattr(state, "store", None)
-    if body.model_id is None:
+    # fresh weights for a small network are microseconds; anything bigger goes to the pool
+    small = body.config.hidden_size <= SMALL_SPECTRUM_H and body.config.num_layers <= 2
+    if body.model_id is None and small:
         return resolve_trace_request(body, state.settings, store)
     return await state.pool.run(resolve_trace_request, body, state.settings, store)
 
