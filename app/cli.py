@@ -300,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `unroll` console script."""
+    import os
+
+    # our matrices are small: a second BLAS thread only spins against the other core
+    # (set before numpy is first imported; an explicit setting wins)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 
