@@ -46,6 +46,7 @@ class Cell:
     gate_multiple = 1
     state_multiple = 1
     gate_names: tuple[str, ...] = ()
+    shared_preactivation = True  # da_x is da_h: one array serves both (not for the GRU)
 
     def forward(
         self, xw: Array, Whh: Array, bhh: Array, order: Sequence[int], s0: Array | None = None
@@ -222,6 +223,7 @@ class GRUCell(Cell):
 
     gate_multiple = 3
     gate_names = ("reset", "update", "new")
+    shared_preactivation = False
 
     def forward(
         self, xw: Array, Whh: Array, bhh: Array, order: Sequence[int], s0: Array | None = None

@@ -92,14 +92,18 @@ def layer_backward(dh_ext: Array, cache: LayerCache, truncate: int | None = None
     step = cache.cell.backward_step(cache.record, Whh, cache.bhh)
     ds_total = np.empty((T, B, S))
     da_x = np.empty((T, B, GH))
-    da_h = np.empty((T, B, GH))
+    shared = cache.cell.shared_preactivation
+    da_h = da_x if shared else np.empty((T, B, GH))
     if truncate is None:
         carry = np.zeros((B, S))  # gradient reaching the state from the step after it
         for t in reversed(cache.order):
             ds = ds_total[t]
-            np.copyto(ds, carry)
-            ds[:, :H] += dh_ext[t]
-            carry, da_x[t], da_h[t] = step(ds, t)
+            np.add(carry[:, :H], dh_ext[t], out=ds[:, :H])
+            ds[:, H:] = carry[:, H:]
+            carry, dax, dah = step(ds, t)
+            da_x[t] = dax
+            if not shared:
+                da_h[t] = dah
     else:
         # one slot per age (recurrent steps crossed so far); the oldest drops out each step
         ages = np.zeros((truncate + 1, B, S))
@@ -110,15 +114,18 @@ def layer_backward(dh_ext: Array, cache: LayerCache, truncate: int | None = None
             ds[0, :, :H] = dh_ext[t]
             ds_total[t] = ds.sum(axis=0)
             ages, dax, dah = step(ds, t)
-            da_x[t], da_h[t] = dax.sum(axis=0), dah.sum(axis=0)
+            da_x[t] = dax.sum(axis=0)
+            if not shared:
+                da_h[t] = dah.sum(axis=0)
     h_prev = cache.states_prev[:, :, :H]
     flat_ax = da_x.reshape(T * B, GH)
+    dbih = flat_ax.sum(axis=0)
     return LayerGrads(
         dxs=da_x @ cache.Wih,
         dWih=flat_ax.T @ cache.xs.reshape(T * B, -1),
         dWhh=da_h.reshape(T * B, GH).T @ h_prev.reshape(T * B, H),
-        dbih=flat_ax.sum(axis=0),
-        dbhh=da_h.sum(axis=(0, 1)),
+        dbih=dbih,
+        dbhh=dbih.copy() if shared else da_h.sum(axis=(0, 1)),
         ds_total=ds_total,
         da_h=da_h,
     )
