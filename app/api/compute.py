@@ -23,10 +23,6 @@ class ComputePool:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
 
 
-class Cancelled(Exception):
-    """Raised inside a computation whose client has gone."""
-
-
 class CancelToken:
     """Set by the web layer when a client disconnects; long loops check it between steps."""
 
@@ -39,8 +35,3 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         return self._event.is_set()
-
-    def check(self) -> None:
-        """Raise Cancelled if the client has gone."""
-        if self._event.is_set():
-            raise Cancelled()

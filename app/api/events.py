@@ -6,6 +6,7 @@ a pydantic model per position would cost more than computing it).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -145,9 +146,13 @@ def summary_frame(trace: Trace) -> dict[str, Any]:
     }
 
 
-def number_frames(frames: Iterator[dict[str, Any]], start: int = 0) -> Iterator[dict[str, Any]]:
-    """Stamp schema_version and increasing ids."""
-    for i, frame in enumerate(frames, start):
+class FrameStamper:
+    """Gives frames their schema_version and increasing ids: one per stream or session."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count()
+
+    def __call__(self, frame: dict[str, Any]) -> dict[str, Any]:
         frame["schema_version"] = SCHEMA_VERSION
-        frame["id"] = i
-        yield frame
+        frame["id"] = next(self._ids)
+        return frame

@@ -6,7 +6,6 @@ the stream's frames in order: forward frames, backward frames (with targets), su
 
 from __future__ import annotations
 
-import itertools
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -26,8 +25,13 @@ from pydantic import (
 from app.api.compute import ComputePool
 from app.api.encoding import dumps, trace_to_dict
 from app.api.errors import ApiError, validation_detail
-from app.api.events import backward_frames, config_frame, forward_frames, summary_frame
-from app.api.frames import SCHEMA_VERSION
+from app.api.events import (
+    FrameStamper,
+    backward_frames,
+    config_frame,
+    forward_frames,
+    summary_frame,
+)
 from app.api.inputs import TraceJob, resolve_trace_request
 from app.api.schemas import TraceRequest
 from app.rnn import SpectrumBlock, Trace, recurrent_spectrum, run_sequence
@@ -196,7 +200,7 @@ class _Session:
         self.settings = state.settings
         self.store = getattr(state, "store", None)
         self.pool: ComputePool = state.pool
-        self.ids = itertools.count()
+        self.stamp = FrameStamper()
         self.job: TraceJob | None = None
         self.origin: _Timeline | None = None  # as configured, for reset
         self.current: _Timeline | None = None
@@ -228,8 +232,7 @@ class _Session:
                 await self.send(frame)
 
     async def send(self, frame: dict[str, Any]) -> None:
-        frame["schema_version"] = SCHEMA_VERSION
-        frame["id"] = next(self.ids)
+        self.stamp(frame)
         if frame["type"] == "trace":
             # a whole trace can run to megabytes: encode it off the event loop
             data = await self.pool.run(dumps, frame)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 import numpy as np
@@ -15,6 +15,7 @@ from app.api.compute import ComputePool
 from app.api.encoding import JSONBytesResponse, dumps, trace_to_dict, trace_to_npz_arrays
 from app.api.errors import ApiError
 from app.api.events import (
+    FrameStamper,
     backward_frames,
     config_frame,
     forward_frames,
@@ -129,13 +130,7 @@ async def trace_stream(request: Request, body: TraceRequest) -> Response:
 async def _stream_frames(request: Request, job: TraceJob) -> AsyncIterator[dict[str, Any]]:
     """Frames numbered from 0, computed stage by stage in the worker pool."""
     pool: ComputePool = request.app.state.pool
-    counter = iter(range(1 << 62))
-
-    def stamp(frames: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for frame in frames:
-            frame["schema_version"] = SCHEMA_VERSION
-            frame["id"] = next(counter)
-            yield frame
+    stamp = FrameStamper()
 
     # a small model's eigenvalues take well under a millisecond: no queueing for them
     small = job.config.hidden_size <= SMALL_SPECTRUM_H
@@ -156,22 +151,22 @@ async def _stream_frames(request: Request, job: TraceJob) -> AsyncIterator[dict[
         gates={},
         truncate=job.truncate,
     )
-    for frame in stamp(iter([config_frame(skeleton, spectrum, has_targets)])):
+    for frame in map(stamp, [config_frame(skeleton, spectrum, has_targets)]):
         yield frame
     if await request.is_disconnected():
         return
     forward = await pool.run(_forward_with_loss, job)
-    for frame in stamp(forward_frames(forward)):
+    for frame in map(stamp, forward_frames(forward)):
         yield frame
     full = None
     if has_targets:
         if await request.is_disconnected():
             return
         full = await pool.run(job.run)
-        for frame in stamp(backward_frames(full)):
+        for frame in map(stamp, backward_frames(full)):
             yield frame
     final = full or forward
-    for frame in stamp(iter([summary_frame(final), {"type": "done"}])):
+    for frame in map(stamp, [summary_frame(final), {"type": "done"}]):
         if frame["type"] == "done":
             frame["events"] = frame["id"] + 1
         yield frame

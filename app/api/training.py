@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from app.api.compute import CancelToken
 from app.api.encoding import dumps, trace_to_dict
 from app.api.errors import ApiError, from_value_error
-from app.api.frames import SCHEMA_VERSION
+from app.api.events import FrameStamper
 from app.api.inputs import resolve_params
 from app.api.limits import check_config_limits, check_length, check_truncate
 from app.api.schemas import BAD_BODY, ConfigIn, ErrorOut, InitIn, Number
@@ -232,12 +232,7 @@ async def _frames(
     state = request.app.state
     token = CancelToken()
     records: queue.Queue[Any] = queue.Queue()
-    ids = iter(range(1 << 62))
-
-    def stamp(frame: dict[str, Any]) -> dict[str, Any]:
-        frame["schema_version"] = SCHEMA_VERSION
-        frame["id"] = next(ids)
-        return frame
+    stamp = FrameStamper()
 
     yield stamp(
         {
