@@ -112,3 +112,36 @@ def test_bad_train_requests(client, patch, field):
     r = client.post("/api/v1/train/stream", json={**BODY, **patch})
     assert 400 <= r.status_code < 500, r.text
     assert r.json()["field"] == field
+
+
+def test_disconnecting_stops_training(client, monkeypatch):
+    """Closing the stream mid-run ends the training thread early (Finished.stopped)."""
+    import threading
+    import time
+
+    from app.api import training as training_module
+
+    finished = {}
+    done = threading.Event()
+    real = training_module.train
+
+    def watched(*args, **kwargs):
+        for record in real(*args, **kwargs):
+            if isinstance(record, Finished):
+                finished["record"] = record
+                done.set()
+            yield record
+
+    monkeypatch.setattr(training_module, "train", watched)
+    body = {**BODY, "steps": 5000, "probe_every": 5000, "task": {"name": "sine", "length": 8}}
+    with client.stream(
+        "POST", "/api/v1/train/stream", json=body, headers={"accept": "application/x-ndjson"}
+    ) as r:
+        for line in r.iter_lines():
+            if json.loads(line)["type"] == "progress":
+                break  # the client goes away mid-run
+    deadline = time.monotonic() + 20
+    while not done.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert done.is_set(), "training did not stop after the client left"
+    assert finished["record"].stopped and finished["record"].step < 5000
