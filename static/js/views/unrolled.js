@@ -508,7 +508,9 @@ class StepOverlay {
       if (!c) return;
       // from the incoming arrows below the row to just above its nodes
       const floor = ya._offset + ya._length; // never over the axis labels
-      const [left, right, top, bottom] = [px(c.x0), px(c.x1), py(c.y + 0.42), Math.min(floor, py(c.y - 0.72))];
+      // from just above the nodes (not over the W_hh label) down over the arrows coming in
+      const top = py(c.y) - this.scene().box.node / 2 - 3;
+      const [left, right, bottom] = [px(c.x0), px(c.x1), Math.min(floor, py(c.y - 0.5))];
       Object.assign(div.style, { left: `${left}px`, width: `${right - left}px`, top: `${top}px`, height: `${bottom - top}px` });
     });
     const size = this.scene().box.node * 1.9;
