@@ -15,23 +15,11 @@ from app.api.frames import FRAME_ADAPTER
 from app.main import create_app
 from app.rnn import ModelConfig, init_params, recurrent_spectrum, run_sequence
 from app.settings import Settings
+from tests.api.bodies import BIDI_LSTM
 
 URL = "/api/v1/session"
 
-# bidirectional and stacked, so every (layer, direction, position) order is exercised
-BIDI = {
-    "config": {
-        "cell": "lstm",
-        "input_size": 2,
-        "hidden_size": 3,
-        "num_layers": 2,
-        "bidirectional": True,
-        "output_size": 2,
-    },
-    "init": {"scheme": "pytorch", "scale": 1.0, "seed": 5},
-    "inputs": [[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6], [0.7, -0.8]],
-    "targets": [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.0, 0.0]],
-}
+BIDI = BIDI_LSTM
 # unidirectional, so an input edit reaches only later positions
 UNI = {
     "config": {"cell": "gru", "input_size": 2, "hidden_size": 3, "num_layers": 2},

@@ -17,21 +17,9 @@ from app.api.frames import FRAME_ADAPTER
 from app.main import create_app
 from app.rnn import ModelConfig, init_params, run_sequence
 from app.settings import Settings
+from tests.api.bodies import BIDI_LSTM
 
-BODY = {
-    "config": {
-        "cell": "lstm",
-        "input_size": 2,
-        "hidden_size": 3,
-        "num_layers": 2,
-        "bidirectional": True,
-        "output_size": 2,
-    },
-    "init": {"scheme": "pytorch", "scale": 1.0, "seed": 5},
-    "inputs": [[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6], [0.7, -0.8]],
-    "targets": [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.0, 0.0]],
-    "truncate": None,
-}
+BODY = {**BIDI_LSTM, "truncate": None}
 
 
 def reference(body=BODY):
