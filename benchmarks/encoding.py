@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import statistics
 import sys
@@ -50,6 +49,7 @@ import orjson  # noqa: E402
 import pydantic  # noqa: E402
 from fastapi import __version__ as fastapi_version  # noqa: E402
 from fastapi.encoders import jsonable_encoder  # noqa: E402
+from machine import system_busy_seconds  # noqa: E402 - benchmarks/ is on sys.path
 
 from app.api.encoding import dumps, trace_to_dict  # noqa: E402
 from app.api.schemas import TraceOut  # noqa: E402
@@ -88,27 +88,16 @@ def std_json(plain: Any) -> bytes:
     ).encode("utf-8")
 
 
-def _system_busy_seconds() -> float | None:
-    """CPU seconds all processes (and the hypervisor, as steal) have used; Linux only."""
-    try:
-        with open("/proc/stat", encoding="utf-8") as fh:
-            fields = [int(v) for v in fh.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def time_it(fn: Callable[[], Any], repeats: int) -> tuple[float, float, float | None]:
     """(median ms, min ms, cores used by other processes while timing)."""
     fn()  # warm-up
     samples = []
-    busy0, own0, wall0 = _system_busy_seconds(), time.process_time(), time.perf_counter()
+    busy0, own0, wall0 = system_busy_seconds(), time.process_time(), time.perf_counter()
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t0) * 1e3)
-    busy1, own1, wall1 = _system_busy_seconds(), time.process_time(), time.perf_counter()
+    busy1, own1, wall1 = system_busy_seconds(), time.process_time(), time.perf_counter()
     background = None
     if busy0 is not None and busy1 is not None:
         background = max(0.0, ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0))

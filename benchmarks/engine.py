@@ -27,7 +27,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from machine import code_version, cpu_model, system_busy_seconds  # noqa: E402 - benchmarks/ is on sys.path
 
 from app.rnn import ModelConfig, init_params, run_sequence  # noqa: E402
 
@@ -53,17 +53,6 @@ OUTPUT_SIZE = 1
 WARMUP = 5
 
 
-def _system_busy_seconds() -> float | None:
-    """CPU seconds all processes (and the hypervisor, as steal) have used; Linux only."""
-    try:
-        with open("/proc/stat", encoding="utf-8") as fh:
-            fields = [int(v) for v in fh.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def time_case(
     fn: Callable[[], object], repeats: int, warmup: int = WARMUP
 ) -> tuple[float, float, float | None]:
@@ -76,12 +65,12 @@ def time_case(
     for _ in range(warmup):
         fn()
     samples = []
-    busy0, own0, wall0 = _system_busy_seconds(), time.process_time(), time.perf_counter()
+    busy0, own0, wall0 = system_busy_seconds(), time.process_time(), time.perf_counter()
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1e3)
-    busy1, own1, wall1 = _system_busy_seconds(), time.process_time(), time.perf_counter()
+    busy1, own1, wall1 = system_busy_seconds(), time.process_time(), time.perf_counter()
     background = None
     if busy0 is not None and busy1 is not None:
         background = max(0.0, ((busy1 - busy0) - (own1 - own0)) / (wall1 - wall0))
@@ -96,39 +85,6 @@ def blas_info() -> str:
         return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except Exception:  # noqa: BLE001 - informational only
         return "unknown (see numpy.show_config())"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
-def code_version() -> str:
-    """The repo commit measured, with '-dirty' if app/ has uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "app"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
-        return head + ("-dirty (app/ has uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
 
 
 def machine_facts() -> list[str]:

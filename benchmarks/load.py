@@ -41,7 +41,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,8 @@ import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+from machine import free_port  # noqa: E402 - benchmarks/ is on sys.path
+
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 30.0
 NDJSON = {"Accept": "application/x-ndjson"}
@@ -216,12 +217,6 @@ async def run_load(base_url: str, args: argparse.Namespace) -> LoadResult:
 
 
 # ---------------------------------------------------------------------------- server
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], Path]:

@@ -48,7 +48,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,6 +60,8 @@ import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+from machine import code_version, free_port  # noqa: E402 - benchmarks/ is on sys.path
+
 HOST = "127.0.0.1"
 STREAM_PATH = "/api/v1/trace/stream"
 NDJSON = "application/x-ndjson"
@@ -129,27 +130,6 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def _code_version() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "app"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
-        return head + ("-dirty (app/ has uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def machine_facts() -> list[str]:
     try:
         usable = len(os.sched_getaffinity(0))
@@ -174,7 +154,7 @@ def machine_facts() -> list[str]:
     versions = ", ".join(f"{p} {_version(p)}" for p in pkgs)
     max_conc = os.environ.get("UNROLL_MAX_CONCURRENT", "2 (default)")
     return [
-        f"code     {_code_version()}",
+        f"code     {code_version()}",
         f"python   {platform.python_version()} ({platform.machine()}, {platform.system()})",
         f"cpus     nproc (usable) {usable}, os.cpu_count {os.cpu_count()}; "
         f"loadavg at start {' '.join(load)}",
@@ -184,12 +164,6 @@ def machine_facts() -> list[str]:
 
 
 # ---------------------------------------------------------------------------- server
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -38,7 +38,6 @@ import argparse
 import ctypes
 import os
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from machine import code_version, cpu_model, system_busy_seconds  # noqa: E402 - benchmarks/ is on sys.path
 
 from app.rnn.config import CELLS, ModelConfig  # noqa: E402
 from app.rnn.optim import OptimizerConfig  # noqa: E402
@@ -87,30 +87,19 @@ BUSY_WARN = 0.2  # cores of background load that make a timing suspect
 # ----------------------------------------------------------------------------- machine
 
 
-def _system_busy_seconds() -> float | None:
-    """CPU seconds all processes (and the hypervisor, as steal) have used; Linux only."""
-    try:
-        with open("/proc/stat", encoding="utf-8") as fh:
-            fields = [int(v) for v in fh.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 class LoadMeter:
     """Background load while a block runs: CPU used by anything but this process, in
     cores (0.0 = otherwise idle; ~1.0 = another process held a whole core)."""
 
     def start(self) -> None:
-        self.busy0, self.own0 = _system_busy_seconds(), time.process_time()
+        self.busy0, self.own0 = system_busy_seconds(), time.process_time()
         self.wall0 = time.perf_counter()
 
     def stop(self) -> tuple[float, float, float | None]:
         """(wall seconds, this process's CPU seconds (all its threads), background cores
         or None where /proc/stat is missing)."""
         wall = time.perf_counter() - self.wall0
-        busy1, own1 = _system_busy_seconds(), time.process_time()
+        busy1, own1 = system_busy_seconds(), time.process_time()
         own = own1 - self.own0
         if self.busy0 is None or busy1 is None or wall <= 0:
             return wall, own, None
@@ -164,47 +153,13 @@ def blas_facts() -> str:
     return f"{name}, threads {threads}, core {core_text}"
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
-def code_version() -> str:
-    """The repo commit measured, with '-dirty' if app/rnn/ (the engine trained here) has
-    uncommitted changes."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "app/rnn"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=5,
-        ).stdout.strip()
-        return head + ("-dirty (app/rnn/ has uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (not a git checkout)"
-
-
 def machine_facts() -> list[str]:
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count() or 0
     facts = [
-        f"code     {code_version()}",
+        f"code     {code_version('app/rnn')}",
         f"python   {platform.python_version()} ({platform.machine()}, {platform.system()})",
         f"cpu      {cpu_model()}; usable cores {usable}, os.cpu_count {os.cpu_count()}",
         f"numpy    {np.__version__}, BLAS {blas_facts()}",
