@@ -13,9 +13,9 @@ from starlette.websockets import WebSocketDisconnect
 from app.api import session as session_module
 from app.api.frames import FRAME_ADAPTER
 from app.main import create_app
-from app.rnn import ModelConfig, init_params, recurrent_spectrum, run_sequence
+from app.rnn import ModelConfig, init_params, recurrent_spectrum
 from app.settings import Settings
-from tests.api.bodies import BIDI_LSTM
+from tests.api.bodies import BIDI_LSTM, reference_trace
 
 URL = "/api/v1/session"
 
@@ -74,22 +74,7 @@ def session(client):
 
 
 def reference(body, params=None, inputs=None):
-    config = ModelConfig(**body["config"])
-    if params is None:
-        init = body.get("init", {})
-        params = init_params(
-            config,
-            seed=init.get("seed", 0),
-            scheme=init.get("scheme", "pytorch"),
-            scale=init.get("scale", 1.0),
-        )
-    return run_sequence(
-        config,
-        params,
-        body["inputs"] if inputs is None else inputs,
-        body.get("targets"),
-        jacobians=True,
-    )
+    return reference_trace(body, params, inputs)
 
 
 def initial_params(body):

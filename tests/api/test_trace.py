@@ -17,28 +17,13 @@ from app.api.frames import FRAME_ADAPTER
 from app.main import create_app
 from app.rnn import ModelConfig, init_params, run_sequence
 from app.settings import Settings
-from tests.api.bodies import BIDI_LSTM
+from tests.api.bodies import BIDI_LSTM, reference_trace
 
 BODY = {**BIDI_LSTM, "truncate": None}
 
 
 def reference(body=BODY):
-    config = ModelConfig(**body["config"])
-    init = body.get("init", {})
-    params = init_params(
-        config,
-        seed=init.get("seed", 0),
-        scheme=init.get("scheme", "pytorch"),
-        scale=init.get("scale", 1.0),
-    )
-    return run_sequence(
-        config,
-        params,
-        body["inputs"],
-        body.get("targets"),
-        jacobians=True,
-        truncate=body.get("truncate"),
-    )
+    return reference_trace(body)
 
 
 def close(a, b):
