@@ -1,5 +1,6 @@
 """The numeric core: recurrent cells, BPTT, Jacobians and weights, in numpy only."""
 
+from app.rnn.cancel import Cancelled
 from app.rnn.config import CELLS, HEADS, OUTPUT_MODES, ModelConfig
 from app.rnn.params import INIT_SCHEMES, check_params, init_params, param_shapes
 from app.rnn.spectrum import SpectrumBlock, recurrent_spectrum
@@ -8,6 +9,7 @@ from app.rnn.weights import load_weights, save_weights, weights_from_bytes, weig
 
 __all__ = [
     "CELLS",
+    "Cancelled",
     "HEADS",
     "INIT_SCHEMES",
     "OUTPUT_MODES",

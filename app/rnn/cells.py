@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.rnn.cancel import CancelCheck, polled
 from app.rnn.types import Array
 
 BackwardStep = Callable[[Array, int], tuple[Array, Array, Array]]
@@ -49,10 +50,16 @@ class Cell:
     shared_preactivation = True  # da_x is da_h: one array serves both (not for the GRU)
 
     def forward(
-        self, xw: Array, Whh: Array, bhh: Array, order: Sequence[int], s0: Array | None = None
+        self,
+        xw: Array,
+        Whh: Array,
+        bhh: Array,
+        order: Sequence[int],
+        s0: Array | None = None,
+        cancel: CancelCheck = None,
     ) -> SequenceRecord:
         """xw (T, B, G*H) = x @ W_ih.T + b_ih for every position; run positions in `order`
-        from state s0 (B, S), zero by default."""
+        from state s0 (B, S), zero by default. `cancel` is polled every few positions."""
         raise NotImplementedError
 
     def backward_step(self, rec: SequenceRecord, Whh: Array, bhh: Array) -> BackwardStep:
@@ -95,14 +102,20 @@ class RNNCell(Cell):
         self.relu = relu
 
     def forward(
-        self, xw: Array, Whh: Array, bhh: Array, order: Sequence[int], s0: Array | None = None
+        self,
+        xw: Array,
+        Whh: Array,
+        bhh: Array,
+        order: Sequence[int],
+        s0: Array | None = None,
+        cancel: CancelCheck = None,
     ) -> SequenceRecord:
         T, B, H = xw.shape
         a_all = xw + bhh  # (T, B, H) both biases folded in once
         WT = np.ascontiguousarray(Whh.T)
         states = np.empty((T, B, H))
         h = np.zeros((B, H)) if s0 is None else s0
-        for t in order:
+        for t in polled(order, cancel):
             a = h @ WT
             a += a_all[t]
             h = np.maximum(a, 0.0, out=states[t]) if self.relu else np.tanh(a, out=states[t])
@@ -136,7 +149,13 @@ class LSTMCell(Cell):
     gate_names = ("input", "forget", "cell", "output")
 
     def forward(
-        self, xw: Array, Whh: Array, bhh: Array, order: Sequence[int], s0: Array | None = None
+        self,
+        xw: Array,
+        Whh: Array,
+        bhh: Array,
+        order: Sequence[int],
+        s0: Array | None = None,
+        cancel: CancelCheck = None,
     ) -> SequenceRecord:
         T, B, GH = xw.shape
         H = GH // 4
@@ -151,7 +170,7 @@ class LSTMCell(Cell):
         tanh_c = np.empty((T, B, H))
         s = np.zeros((B, 2 * H)) if s0 is None else s0
         ig = np.empty((B, H))
-        for t in order:
+        for t in polled(order, cancel):
             act = acts[t]
             np.matmul(s[:, :H], WsT, out=act)
             act += a_all[t]
@@ -226,7 +245,13 @@ class GRUCell(Cell):
     shared_preactivation = False
 
     def forward(
-        self, xw: Array, Whh: Array, bhh: Array, order: Sequence[int], s0: Array | None = None
+        self,
+        xw: Array,
+        Whh: Array,
+        bhh: Array,
+        order: Sequence[int],
+        s0: Array | None = None,
+        cancel: CancelCheck = None,
     ) -> SequenceRecord:
         T, B, GH = xw.shape
         H = GH // 3
@@ -239,7 +264,7 @@ class GRUCell(Cell):
         acts = np.empty((T, B, GH))
         hn_all = np.empty((T, B, H))
         h = np.zeros((B, H)) if s0 is None else s0
-        for t in order:
+        for t in polled(order, cancel):
             act = acts[t]
             rz = act[:, : 2 * H]
             np.matmul(h, W_rz, out=rz)

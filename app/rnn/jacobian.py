@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.rnn.cancel import CancelCheck, check, polled
 from app.rnn.layer import LayerCache, layer_jacobians
 from app.rnn.types import Array
 
@@ -23,7 +24,9 @@ def spectral_norms(matrices: Array) -> Array:
     return out
 
 
-def jacobian_norms(cache: LayerCache, batch_index: int = 0) -> tuple[Array, Array]:
+def jacobian_norms(
+    cache: LayerCache, batch_index: int = 0, cancel: CancelCheck = None
+) -> tuple[Array, Array]:
     """Per position t (T,), for one sequence of the batch:
 
     - one-step: ||d s_t / d s_prev|| where s_prev is the state one step earlier in this
@@ -32,6 +35,7 @@ def jacobian_norms(cache: LayerCache, batch_index: int = 0) -> tuple[Array, Arra
       (position T-1 forward, 0 reverse); 1 at s_last itself.
     s is h, or [h, c] for the LSTM.
     """
+    check(cancel)
     J = layer_jacobians(cache)[:, batch_index]  # (T, S, S), indexed by position
     one_step = spectral_norms(J)
     order = list(cache.order)
@@ -40,7 +44,7 @@ def jacobian_norms(cache: LayerCache, batch_index: int = 0) -> tuple[Array, Arra
     P = np.eye(S)
     products[order[-1]] = P
     # walk back from the last-computed state: P_t = P_{t+1} J_{t+1} in processing order
-    for k in range(len(order) - 1, 0, -1):
+    for k in polled(range(len(order) - 1, 0, -1), cancel):
         P = P @ J[order[k]]
         products[order[k - 1]] = P
     return one_step, spectral_norms(products)

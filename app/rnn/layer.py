@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.rnn.cancel import CancelCheck, polled
 from app.rnn.cells import CELL_OPS, Cell, SequenceRecord
 from app.rnn.types import Array
 
@@ -65,6 +66,7 @@ def layer_forward(
     bih: Array,
     bhh: Array,
     reverse: bool = False,
+    cancel: CancelCheck = None,
 ) -> tuple[Array, LayerCache]:
     """Run one direction of one layer from a zero state.
 
@@ -74,12 +76,14 @@ def layer_forward(
     T = xs.shape[0]
     xw = xs @ Wih.T + bih  # (T, B, G*H), all positions in one product
     order = range(T - 1, -1, -1) if reverse else range(T)
-    record = ops.forward(xw, Whh, bhh, order)
+    record = ops.forward(xw, Whh, bhh, order, cancel=cancel)
     cache = LayerCache(ops, xs, record, Wih, Whh, bhh, reverse, Whh.shape[1])
     return record.states, cache
 
 
-def layer_backward(dh_ext: Array, cache: LayerCache, truncate: int | None = None) -> LayerGrads:
+def layer_backward(
+    dh_ext: Array, cache: LayerCache, truncate: int | None = None, cancel: CancelCheck = None
+) -> LayerGrads:
     """BPTT through one layer-direction.
 
     dh_ext (T, B, H): gradient reaching each h_t from outside the recurrence (the head or
@@ -96,7 +100,7 @@ def layer_backward(dh_ext: Array, cache: LayerCache, truncate: int | None = None
     da_h = da_x if shared else np.empty((T, B, GH))
     if truncate is None:
         carry = np.zeros((B, S))  # gradient reaching the state from the step after it
-        for t in reversed(cache.order):
+        for t in polled(reversed(cache.order), cancel):
             ds = ds_total[t]
             np.add(carry[:, :H], dh_ext[t], out=ds[:, :H])
             ds[:, H:] = carry[:, H:]
@@ -107,7 +111,7 @@ def layer_backward(dh_ext: Array, cache: LayerCache, truncate: int | None = None
     else:
         # one slot per age (recurrent steps crossed so far); the oldest drops out each step
         ages = np.zeros((truncate + 1, B, S))
-        for t in reversed(cache.order):
+        for t in polled(reversed(cache.order), cancel):
             ds = np.empty_like(ages)
             ds[1:] = ages[:-1]
             ds[0] = 0.0

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.rnn.cancel import CancelCheck, check
 from app.rnn.config import ModelConfig
 from app.rnn.layer import LayerCache, LayerGrads, layer_backward, layer_forward
 from app.rnn.params import direction_suffix
@@ -36,15 +37,19 @@ class NetworkGrads:
 
 
 def network_forward(
-    config: ModelConfig, params: Params, inputs: Array
+    config: ModelConfig, params: Params, inputs: Array, cancel: CancelCheck = None
 ) -> tuple[Array, NetworkCache]:
-    """inputs (B, T, I) -> outputs (B, T, O) or (B, O), and the cache for the backward pass."""
+    """inputs (B, T, I) -> outputs (B, T, O) or (B, O), and the cache for the backward pass.
+
+    `cancel` is polled between layer-directions and every few positions (raises Cancelled).
+    """
     H = config.hidden_size
     xs = np.ascontiguousarray(inputs.transpose(1, 0, 2))  # (T, B, I)
     layers: list[list[LayerCache]] = []
     for layer in range(config.num_layers):
         caches, outs = [], []
         for direction in range(config.num_directions):
+            check(cancel)
             sfx = f"l{layer}{direction_suffix(direction)}"
             states, cache = layer_forward(
                 config.cell,
@@ -54,6 +59,7 @@ def network_forward(
                 params[f"rnn.bias_ih_{sfx}"],
                 params[f"rnn.bias_hh_{sfx}"],
                 reverse=direction == 1,
+                cancel=cancel,
             )
             caches.append(cache)
             outs.append(states[:, :, :H])
@@ -68,7 +74,10 @@ def network_forward(
 
 
 def network_backward(
-    d_outputs: Array, cache: NetworkCache, truncate: int | None = None
+    d_outputs: Array,
+    cache: NetworkCache,
+    truncate: int | None = None,
+    cancel: CancelCheck = None,
 ) -> NetworkGrads:
     """d_outputs like the outputs -> gradients of every parameter, the inputs and every state."""
     config, params = cache.config, cache.params
@@ -93,10 +102,12 @@ def network_backward(
     for layer in reversed(range(config.num_layers)):
         d_below = None
         for direction in range(D):
+            check(cancel)
             lg = layer_backward(
                 d_above[:, :, direction * H : (direction + 1) * H],
                 cache.layers[layer][direction],
                 truncate,
+                cancel,
             )
             layer_grads[layer].append(lg)
             sfx = f"l{layer}{direction_suffix(direction)}"

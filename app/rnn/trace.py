@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from app.rnn.cancel import CancelCheck
 from app.rnn.config import ModelConfig
 from app.rnn.jacobian import jacobian_norms
 from app.rnn.layer import layer_gates, step_weight_grad_norms
@@ -111,11 +112,13 @@ def run_sequence(
     *,
     jacobians: bool = False,
     truncate: int | None = None,
+    cancel: CancelCheck = None,
 ) -> Trace:
     """Run forward and (with targets) full BPTT over one sequence, recording everything.
 
     inputs (T, input_size); targets as `check_targets` describes, or None for forward only.
     Overflow never raises: it shows up as inf/NaN in the trace and `finite=False`.
+    `cancel` is polled between positions and layer-directions; True raises `Cancelled`.
     """
     if not isinstance(config, ModelConfig):
         raise ValueError(f"config: must be a ModelConfig, got {type(config).__name__}")
@@ -128,7 +131,7 @@ def run_sequence(
     seq = config.output_mode == "sequence"
 
     with np.errstate(all="ignore"):
-        outputs, cache = network_forward(config, params, x[None])
+        outputs, cache = network_forward(config, params, x[None], cancel)
         layers = [cache.layers[layer][d] for layer in range(L) for d in range(D)]
         states = np.stack([lc.states[:, 0] for lc in layers]).reshape(L, D, T, -1)
         trace = Trace(
@@ -143,7 +146,7 @@ def run_sequence(
         )
         if y is not None:
             loss, per_step, d_outputs = loss_and_grad(config.head, outputs, y[None])
-            back = network_backward(d_outputs, cache, truncate)
+            back = network_backward(d_outputs, cache, truncate, cancel)
             layer_grads = [back.layers[layer][d] for layer in range(L) for d in range(D)]
             ds_total = np.stack([lg.ds_total[:, 0] for lg in layer_grads]).reshape(L, D, T, -1)
             trace.loss = loss
@@ -160,7 +163,7 @@ def run_sequence(
                 [step_weight_grad_norms(lc, lg) for lc, lg in zip(layers, layer_grads, strict=True)]
             ).reshape(L, D, T)
         if jacobians:
-            norms = [jacobian_norms(lc) for lc in layers]
+            norms = [jacobian_norms(lc, cancel=cancel) for lc in layers]
             trace.jacobian_norm = np.stack([n[0] for n in norms]).reshape(L, D, T)
             trace.jacobian_product_norm = np.stack([n[1] for n in norms]).reshape(L, D, T)
         trace.finite = _all_finite(trace)

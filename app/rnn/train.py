@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.rnn.cancel import CancelCheck, Cancelled, check
 from app.rnn.config import ModelConfig
 from app.rnn.loss import loss_and_grad
 from app.rnn.network import network_backward, network_forward
@@ -86,15 +87,20 @@ def _rngs(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
 
 
 def batch_loss_and_grads(
-    config: ModelConfig, params: Params, inputs: Array, targets: Array, truncate: int | None
+    config: ModelConfig,
+    params: Params,
+    inputs: Array,
+    targets: Array,
+    truncate: int | None,
+    cancel: CancelCheck = None,
 ) -> tuple[float, Params, Array]:
     """Mean loss over a batch, its gradients, and the (L, D, T) gradient profile.
 
     inputs (B, T, I); targets (B, T, O) / (B, O) or class indices (B, T) / (B,).
     """
-    outputs, cache = network_forward(config, params, inputs)
+    outputs, cache = network_forward(config, params, inputs, cancel)
     loss, _, d_outputs = loss_and_grad(config.head, outputs, targets)
-    back = network_backward(d_outputs, cache, truncate)
+    back = network_backward(d_outputs, cache, truncate, cancel)
     H, B = config.hidden_size, inputs.shape[0]
     profile = np.array(
         [
@@ -105,9 +111,12 @@ def batch_loss_and_grads(
     return loss, back.grads, profile
 
 
-def evaluate(config: ModelConfig, params: Params, inputs: Array, targets: Array) -> float:
-    """Mean loss on a held-out batch, forward only."""
-    outputs, _ = network_forward(config, params, inputs)
+def evaluate(
+    config: ModelConfig, params: Params, inputs: Array, targets: Array, cancel: CancelCheck = None
+) -> float:
+    """Mean loss on a held-out batch, forward only. inputs (B, T, I), targets as for
+    `batch_loss_and_grads`; `cancel` returning True raises `Cancelled`."""
+    outputs, _ = network_forward(config, params, inputs, cancel)
     return loss_and_grad(config.head, outputs, targets)[0]
 
 
@@ -118,14 +127,22 @@ def held_out(task: Task, seed: int, size: int) -> tuple[Array, Array]:
 
 
 def held_out_loss(
-    config: ModelConfig, params: Params, task: Task, seed: int, size: int = 1000, chunk: int = 250
+    config: ModelConfig,
+    params: Params,
+    task: Task,
+    seed: int,
+    size: int = 1000,
+    chunk: int = 250,
+    cancel: CancelCheck = None,
 ) -> float:
     """Mean loss on `size` fresh held-out sequences (`held_out`), evaluated in chunks so
-    memory stays bounded; what training reports as its final eval loss."""
+    memory stays bounded; what training reports as its final eval loss. `cancel`
+    returning True raises `Cancelled`."""
+    check(cancel)
     inputs, targets = held_out(task, seed, size)
     with np.errstate(all="ignore"):
         losses = [
-            evaluate(config, params, inputs[i : i + chunk], targets[i : i + chunk])
+            evaluate(config, params, inputs[i : i + chunk], targets[i : i + chunk], cancel)
             * len(inputs[i : i + chunk])
             for i in range(0, size, chunk)
         ]
@@ -139,13 +156,23 @@ def train(
     settings: TrainConfig,
     params: Params | None = None,
     should_stop: Callable[[], bool] | None = None,
+    cancel: CancelCheck = None,
 ) -> Iterator[Record]:
     """Train `config` on `task`, yielding Progress every step, Probe every `probe_every`
     steps (and at the end), and Finished last. Same arguments give bit-identical records.
 
-    `params` continues from given weights (else fresh from the seed); `should_stop` is
-    polled between steps and ends training early (Finished.stopped is then True).
+    `params` continues from given weights (else fresh from the seed). `should_stop` is
+    polled between steps and inside every step and probe (between positions): True ends
+    training early with Finished(stopped=True) carrying the weights after the last
+    completed step. `cancel` is polled the same way but raises `Cancelled` instead.
     """
+
+    def halt() -> bool:
+        return bool(
+            (cancel is not None and cancel()) or (should_stop is not None and should_stop())
+        )
+
+    watch = None if cancel is None and should_stop is None else halt
     task.check_config(config)
     params = (
         check_params(config, params)
@@ -165,33 +192,39 @@ def train(
             probe_targets[0],
             jacobians=True,
             truncate=settings.truncate,
+            cancel=watch,
         )
-        loss = evaluate(config, params, eval_inputs, eval_targets)
+        loss = evaluate(config, params, eval_inputs, eval_targets, watch)
         return Probe(step, trace, loss, recurrent_spectrum(config, params))
 
+    done = 0  # optimizer steps completed
     with np.errstate(all="ignore"):
-        yield probe(0)
-        step = 0
-        for step in range(1, settings.steps + 1):
-            if should_stop is not None and should_stop():
-                yield Finished(step - 1, params, stopped=True)
-                return
-            inputs, targets = task.sample(batch_rng, settings.batch_size)
-            loss, grads, profile = batch_loss_and_grads(
-                config, params, inputs, targets, settings.truncate
-            )
-            norm = (
-                clip_by_norm(grads, settings.clip_norm)
-                if settings.clip_norm is not None
-                else global_norm(grads)
-            )
-            if settings.clip_value is not None:
-                clip_by_value(grads, settings.clip_value)
-            # a non-finite gradient would poison every weight: skip the update, report it
-            if np.isfinite(norm):
-                opt.step(params, grads)
-            yield Progress(step, loss, norm, profile)
-            if step % settings.probe_every == 0 and step != settings.steps:
-                yield probe(step)
-        yield probe(step)
-        yield Finished(step, params, stopped=False)
+        try:
+            yield probe(0)
+            for step in range(1, settings.steps + 1):
+                check(watch)
+                inputs, targets = task.sample(batch_rng, settings.batch_size)
+                loss, grads, profile = batch_loss_and_grads(
+                    config, params, inputs, targets, settings.truncate, watch
+                )
+                norm = (
+                    clip_by_norm(grads, settings.clip_norm)
+                    if settings.clip_norm is not None
+                    else global_norm(grads)
+                )
+                if settings.clip_value is not None:
+                    clip_by_value(grads, settings.clip_value)
+                # a non-finite gradient would poison every weight: skip the update, report it
+                if np.isfinite(norm):
+                    opt.step(params, grads)
+                done = step
+                yield Progress(step, loss, norm, profile)
+                if step % settings.probe_every == 0 and step != settings.steps:
+                    yield probe(step)
+            yield probe(done)
+        except Cancelled:
+            if cancel is not None and cancel():
+                raise
+            yield Finished(done, params, stopped=True)
+            return
+        yield Finished(done, params, stopped=False)

@@ -73,16 +73,17 @@ def test_training_is_bit_reproducible():
 
 def test_stopping_early():
     task = make_task("adding", length=10)
-    calls = iter(range(100))
-    recs = list(
-        train(
-            task.config(cell="lstm", hidden_size=4),
-            task,
-            OptimizerConfig(),
-            TrainConfig(steps=50, batch_size=4),
-            should_stop=lambda: next(calls) >= 5,
-        )
-    )
+    stop = False
+    recs = []
+    for rec in train(
+        task.config(cell="lstm", hidden_size=4),
+        task,
+        OptimizerConfig(),
+        TrainConfig(steps=50, batch_size=4),
+        should_stop=lambda: stop,
+    ):
+        recs.append(rec)
+        stop = isinstance(rec, Progress) and rec.step == 5
     assert isinstance(recs[-1], Finished) and recs[-1].stopped and recs[-1].step == 5
 
 
