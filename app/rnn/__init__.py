@@ -4,7 +4,7 @@ from app.rnn.cancel import Cancelled
 from app.rnn.config import CELLS, HEADS, OUTPUT_MODES, ModelConfig
 from app.rnn.params import INIT_SCHEMES, check_params, init_params, param_shapes
 from app.rnn.spectrum import SpectrumBlock, recurrent_spectrum
-from app.rnn.trace import Trace, run_sequence
+from app.rnn.trace import Trace, backward_trace, diagnose_trace, forward_trace, run_sequence
 from app.rnn.weights import load_weights, save_weights, weights_from_bytes, weights_to_bytes
 
 __all__ = [
@@ -16,7 +16,10 @@ __all__ = [
     "ModelConfig",
     "SpectrumBlock",
     "Trace",
+    "backward_trace",
     "check_params",
+    "diagnose_trace",
+    "forward_trace",
     "init_params",
     "load_weights",
     "param_shapes",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -10,11 +11,19 @@ import numpy as np
 from app.rnn.cancel import CancelCheck
 from app.rnn.config import ModelConfig
 from app.rnn.jacobian import jacobian_norms
-from app.rnn.layer import layer_gates, step_weight_grad_norms
+from app.rnn.layer import LayerCache, layer_gates, step_weight_grad_norms
 from app.rnn.loss import loss_and_grad
-from app.rnn.network import network_backward, network_forward
+from app.rnn.network import NetworkCache, network_backward, network_forward
 from app.rnn.params import check_params
 from app.rnn.types import Array, Params
+
+
+@dataclass
+class ForwardRecord:
+    """What the later stages need from the forward pass: kept on the trace between stages."""
+
+    cache: NetworkCache
+    d_outputs: Array | None  # like the batch-of-one outputs; None without targets
 
 
 @dataclass
@@ -22,7 +31,8 @@ class Trace:
     """Everything `run_sequence` records. L layers, D directions, T positions, H units.
 
     Positions are in input order for both directions. Gradient fields are None when the
-    run had no targets; Jacobian fields are None unless asked for.
+    run had no targets (or before `backward_trace`); Jacobian fields are None unless asked
+    for. `engine` holds the forward record between the stages; `release()` frees it.
     """
 
     config: ModelConfig
@@ -43,11 +53,17 @@ class Trace:
     jacobian_product_norm: Array | None = None  # (L, D, T) ||ds_last / ds_t||_2
     truncate: int | None = None
     finite: bool = True
+    jacobian_layers: tuple[int, ...] = ()  # layers whose Jacobian norms are filled in
+    engine: ForwardRecord | None = field(default=None, repr=False, compare=False)
 
     @property
     def sequence_length(self) -> int:
         """T."""
         return int(self.inputs.shape[0])
+
+    def release(self) -> None:
+        """Drop the forward record: no more stages can run, and its memory is freed."""
+        self.engine = None
 
 
 def check_inputs(config: ModelConfig, inputs: Any) -> Array:
@@ -104,6 +120,119 @@ def check_truncate(truncate: Any) -> int | None:
     return int(truncate)
 
 
+def forward_trace(
+    config: ModelConfig,
+    params: Params,
+    inputs: Any,
+    targets: Any = None,
+    *,
+    cancel: CancelCheck = None,
+) -> Trace:
+    """Stage 1: validate, run the forward pass and (with targets) the loss.
+
+    inputs (T, input_size); targets as `check_targets` describes, or None. Fills states,
+    gates, outputs, loss and loss_per_step, and keeps the forward record in
+    `trace.engine` for `backward_trace` and `diagnose_trace`, which never rerun it.
+    """
+    if not isinstance(config, ModelConfig):
+        raise ValueError(f"config: must be a ModelConfig, got {type(config).__name__}")
+    params = check_params(config, params)
+    x = check_inputs(config, inputs)
+    T = x.shape[0]
+    y = None if targets is None else check_targets(config, targets, T)
+    L, D, H = config.num_layers, config.num_directions, config.hidden_size
+
+    with np.errstate(all="ignore"):
+        outputs, cache = network_forward(config, params, x[None], cancel)
+        layers = _layer_caches(cache)
+        states = np.stack([lc.states[:, 0] for lc in layers]).reshape(L, D, T, -1)
+        trace = Trace(
+            config=config,
+            inputs=x,
+            targets=y,
+            outputs=outputs[0],
+            hidden=states[..., :H],
+            cell=states[..., H:] if config.cell == "lstm" else None,
+            gates=_gates(config, layers),
+        )
+        d_outputs = None
+        if y is not None:
+            loss, per_step, d_outputs = loss_and_grad(config.head, outputs, y[None])
+            trace.loss = loss
+            trace.loss_per_step = per_step[0] if config.output_mode == "sequence" else None
+        trace.engine = ForwardRecord(cache, d_outputs)
+        trace.finite = _all_finite(trace)
+    return trace
+
+
+def backward_trace(
+    trace: Trace, truncate: int | None = None, *, cancel: CancelCheck = None
+) -> Trace:
+    """Stage 2: BPTT (full, or truncated to `truncate` steps) on a `forward_trace` record.
+
+    Fills every gradient field in place and returns the same trace. Needs targets.
+    """
+    record = _engine(trace, "backward_trace")
+    if record.d_outputs is None:
+        raise ValueError("targets: backward_trace needs a trace run with targets")
+    truncate = check_truncate(truncate)
+    config = trace.config
+    L, D, H, T = config.num_layers, config.num_directions, config.hidden_size, trace.sequence_length
+    with np.errstate(all="ignore"):
+        back = network_backward(record.d_outputs, record.cache, truncate, cancel)
+        layers = _layer_caches(record.cache)
+        layer_grads = [back.layers[layer][d] for layer in range(L) for d in range(D)]
+        ds_total = np.stack([lg.ds_total[:, 0] for lg in layer_grads]).reshape(L, D, T, -1)
+        trace.truncate = truncate
+        trace.grads = back.grads
+        trace.grad_inputs = back.d_inputs[0]
+        trace.grad_hidden = ds_total[..., :H]
+        if config.cell == "lstm":
+            assert trace.cell is not None
+            # c_t also feeds h_t = o * tanh(c_t): add that path, as c_t.grad holds it
+            tanh_c = np.tanh(trace.cell)
+            dh_dc = trace.gates["output"] * (1 - tanh_c * tanh_c)
+            trace.grad_cell = ds_total[..., H:] + ds_total[..., :H] * dh_dc
+        trace.grad_step_norms = np.stack(
+            [step_weight_grad_norms(lc, lg) for lc, lg in zip(layers, layer_grads, strict=True)]
+        ).reshape(L, D, T)
+        trace.finite = _all_finite(trace)
+    return trace
+
+
+def diagnose_trace(
+    trace: Trace, layers: Iterable[int] | None = None, *, cancel: CancelCheck = None
+) -> Trace:
+    """Stage 3: the Jacobian norms of a `forward_trace` record, for every layer or only
+    the layer indices in `layers` (both directions of each).
+
+    Fills `jacobian_norm` and `jacobian_product_norm` (L, D, T) in place; positions of
+    layers not (yet) diagnosed hold NaN and are not in `trace.jacobian_layers`, so
+    calling it again for more layers completes the same arrays. Returns the same trace.
+    """
+    record = _engine(trace, "diagnose_trace")
+    config = trace.config
+    L, D, T = config.num_layers, config.num_directions, trace.sequence_length
+    chosen = range(L) if layers is None else sorted(set(layers))
+    for layer in chosen:
+        if isinstance(layer, bool) or not isinstance(layer, int | np.integer):
+            raise ValueError(f"layers: layer indices must be integers, got {layer!r}")
+        if not 0 <= layer < L:
+            raise ValueError(f"layers: index {layer} is outside 0..{L - 1}")
+    if trace.jacobian_norm is None or trace.jacobian_product_norm is None:
+        trace.jacobian_norm = np.full((L, D, T), np.nan)
+        trace.jacobian_product_norm = np.full((L, D, T), np.nan)
+    with np.errstate(all="ignore"):
+        for layer in chosen:
+            for d in range(D):
+                one_step, product = jacobian_norms(record.cache.layers[layer][d], cancel=cancel)
+                trace.jacobian_norm[layer, d] = one_step
+                trace.jacobian_product_norm[layer, d] = product
+            trace.jacobian_layers = tuple(sorted({*trace.jacobian_layers, int(layer)}))
+        trace.finite = _all_finite(trace)
+    return trace
+
+
 def run_sequence(
     config: ModelConfig,
     params: Params,
@@ -114,60 +243,34 @@ def run_sequence(
     truncate: int | None = None,
     cancel: CancelCheck = None,
 ) -> Trace:
-    """Run forward and (with targets) full BPTT over one sequence, recording everything.
+    """Run forward and (with targets) BPTT over one sequence, recording everything: the
+    three stages `forward_trace`, `backward_trace`, `diagnose_trace` in one call.
 
     inputs (T, input_size); targets as `check_targets` describes, or None for forward only.
     Overflow never raises: it shows up as inf/NaN in the trace and `finite=False`.
     `cancel` is polled between positions and layer-directions; True raises `Cancelled`.
     """
-    if not isinstance(config, ModelConfig):
-        raise ValueError(f"config: must be a ModelConfig, got {type(config).__name__}")
-    params = check_params(config, params)
-    x = check_inputs(config, inputs)
-    T = x.shape[0]
-    y = None if targets is None else check_targets(config, targets, T)
     truncate = check_truncate(truncate)
-    L, D, H = config.num_layers, config.num_directions, config.hidden_size
-    seq = config.output_mode == "sequence"
-
-    with np.errstate(all="ignore"):
-        outputs, cache = network_forward(config, params, x[None], cancel)
-        layers = [cache.layers[layer][d] for layer in range(L) for d in range(D)]
-        states = np.stack([lc.states[:, 0] for lc in layers]).reshape(L, D, T, -1)
-        trace = Trace(
-            config=config,
-            inputs=x,
-            targets=y,
-            outputs=outputs[0],
-            hidden=states[..., :H],
-            cell=states[..., H:] if config.cell == "lstm" else None,
-            gates=_gates(config, layers),
-            truncate=truncate,
-        )
-        if y is not None:
-            loss, per_step, d_outputs = loss_and_grad(config.head, outputs, y[None])
-            back = network_backward(d_outputs, cache, truncate, cancel)
-            layer_grads = [back.layers[layer][d] for layer in range(L) for d in range(D)]
-            ds_total = np.stack([lg.ds_total[:, 0] for lg in layer_grads]).reshape(L, D, T, -1)
-            trace.loss = loss
-            trace.loss_per_step = per_step[0] if seq else None
-            trace.grads = back.grads
-            trace.grad_inputs = back.d_inputs[0]
-            trace.grad_hidden = ds_total[..., :H]
-            if config.cell == "lstm":
-                # c_t also feeds h_t = o * tanh(c_t): add that path, as c_t.grad holds it
-                tanh_c = np.tanh(states[..., H:])
-                dh_dc = trace.gates["output"] * (1 - tanh_c * tanh_c)
-                trace.grad_cell = ds_total[..., H:] + ds_total[..., :H] * dh_dc
-            trace.grad_step_norms = np.stack(
-                [step_weight_grad_norms(lc, lg) for lc, lg in zip(layers, layer_grads, strict=True)]
-            ).reshape(L, D, T)
-        if jacobians:
-            norms = [jacobian_norms(lc, cancel=cancel) for lc in layers]
-            trace.jacobian_norm = np.stack([n[0] for n in norms]).reshape(L, D, T)
-            trace.jacobian_product_norm = np.stack([n[1] for n in norms]).reshape(L, D, T)
-        trace.finite = _all_finite(trace)
+    trace = forward_trace(config, params, inputs, targets, cancel=cancel)
+    if trace.targets is not None:
+        backward_trace(trace, truncate, cancel=cancel)
+    else:
+        trace.truncate = truncate
+    if jacobians:
+        diagnose_trace(trace, cancel=cancel)
+    trace.engine = None  # the forward record is only for the stages: free it
     return trace
+
+
+def _engine(trace: Trace, stage: str) -> ForwardRecord:
+    if not isinstance(trace, Trace) or trace.engine is None:
+        raise ValueError(f"trace: {stage} needs a trace from forward_trace (not yet released)")
+    return trace.engine
+
+
+def _layer_caches(cache: NetworkCache) -> list[LayerCache]:
+    """Layer-directions in (layer, direction) order, L*D of them."""
+    return [lc for layer in cache.layers for lc in layer]
 
 
 def _gates(config: ModelConfig, layers: list[Any]) -> dict[str, Array]:
@@ -183,6 +286,8 @@ def _gates(config: ModelConfig, layers: list[Any]) -> dict[str, Array]:
 
 
 def _all_finite(trace: Trace) -> bool:
+    """Every recorded number is finite (layers not diagnosed yet are left out)."""
+    diagnosed = list(trace.jacobian_layers)
     arrays: list[Any] = [
         trace.outputs,
         trace.hidden,
@@ -193,8 +298,8 @@ def _all_finite(trace: Trace) -> bool:
         trace.grad_cell,
         trace.grad_inputs,
         trace.grad_step_norms,
-        trace.jacobian_norm,
-        trace.jacobian_product_norm,
+        None if trace.jacobian_norm is None else trace.jacobian_norm[diagnosed],
+        None if trace.jacobian_product_norm is None else trace.jacobian_product_norm[diagnosed],
         *trace.gates.values(),
         *(trace.grads or {}).values(),
     ]
