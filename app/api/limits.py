@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 import zipfile
 from typing import Any
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import ApiError
 from app.rnn import ModelConfig, param_shapes
+from app.rnn.weights import read_declared
 from app.settings import Settings
 
 
@@ -49,17 +51,53 @@ def check_truncate(truncate: int | None, settings: Settings) -> None:
         )
 
 
-def check_unpacked_size(data: bytes, settings: Settings) -> None:
-    """413 for an .npz whose entries unpack to more than the largest model within the caps
-    could need: a 200 KB zip of zeros unpacks to gigabytes before any shape is checked.
-    Reads only the zip's directory; anything that is not a readable zip passes through."""
-    if not data.startswith(b"PK"):
-        return
+def check_declared_weights(data: bytes, settings: Settings, explicit: bool = False) -> None:
+    """Refuse a weights file by what its headers declare, before any tensor is allocated:
+    more or larger tensors than the largest model within the caps could have, a layer
+    index or a stored config over the caps (422 naming the field), or an .npz whose
+    entries unpack past that model (413: a 200 KB zip of zeros unpacks to gigabytes).
+    `explicit`: the request gives its own config, so the stored one is not used."""
+    widest = _widest_shapes(settings)
+    _check_unpacked_size(data, 8 * sum(math.prod(s) for s in widest.values()) + 65536)
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except Exception:  # a damaged archive: the weights reader names the problem
-        return
+        declared = read_declared(data, max_entries=len(widest) + 1)  # + the config entry
+    except ValueError as exc:
+        raise ApiError(422, f"file: {exc}", "file") from None
+    largest = max(math.prod(shape) for shape in widest.values())
+    for name, shape in declared.tensors.items():
+        if math.prod(shape) > largest:
+            raise ApiError(
+                422,
+                f"file: {name} declares shape {shape}, more than the {largest} values of "
+                "the largest tensor within this server's limits",
+                "file",
+            )
+    total = sum(math.prod(shape) for shape in widest.values())
+    if declared.num_elements() > total:
+        raise ApiError(
+            422,
+            f"file: the tensors declare {declared.num_elements()} values, more than the "
+            f"{total} of the largest model within this server's limits",
+            "file",
+        )
+    for name, layer in declared.layer_indices().items():
+        if layer >= settings.max_num_layers:
+            raise ApiError(
+                422,
+                f"config.num_layers: tensor {name} implies {layer + 1} layers, over the "
+                f"limit of {settings.max_num_layers}",
+                "config.num_layers",
+            )
+    if declared.config is not None and not explicit:
+        try:
+            stored = ModelConfig.from_dict(json.loads(declared.config))
+        except (ValueError, TypeError, RecursionError):
+            return  # unreadable: the weights reader names the problem
+        check_config_limits(stored, settings, prefix="config.")
+
+
+def _widest_shapes(settings: Settings) -> dict[str, tuple[int, ...]]:
+    """Parameter shapes of the largest model within the caps."""
     widest = ModelConfig(
         cell="lstm",  # four gates: the most weights per unit
         input_size=settings.max_input_size,
@@ -68,8 +106,19 @@ def check_unpacked_size(data: bytes, settings: Settings) -> None:
         bidirectional=True,
         output_size=settings.max_output_size,
     )
-    # float64 weights, plus room for .npy headers and the config entry
-    limit = 8 * sum(math.prod(shape) for shape in param_shapes(widest).values()) + 65536
+    return param_shapes(widest)
+
+
+def _check_unpacked_size(data: bytes, limit: int) -> None:
+    """413 for an .npz whose entries unpack to more than `limit` bytes; reads only the
+    zip's directory, and lets anything that is not a readable zip through."""
+    if not data.startswith(b"PK"):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except Exception:  # a damaged archive: the weights reader names the problem
+        return
     if unpacked > limit:
         raise ApiError(
             413,

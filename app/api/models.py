@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.compute import ComputePool
 from app.api.errors import ApiError, from_value_error, validation_detail
-from app.api.limits import check_config_limits, check_unpacked_size
+from app.api.limits import check_config_limits, check_declared_weights
 from app.api.schemas import BAD_BODY, MODEL_ID_PATTERN, ConfigIn, ErrorOut
 from app.rnn import ModelConfig, weights_from_bytes
 from app.settings import Settings
@@ -112,8 +112,8 @@ def _parse_config(text: str | None) -> ModelConfig | None:
 
 
 def _read_weights(data: bytes, settings: Settings, **options: Any) -> tuple[ModelConfig, Any]:
-    """`weights_from_bytes`, once the file is known not to unpack past the caps."""
-    check_unpacked_size(data, settings)
+    """`weights_from_bytes`, once the file's headers declare nothing past the caps."""
+    check_declared_weights(data, settings, explicit=options.get("config") is not None)
     return weights_from_bytes(data, **options)
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import zipfile
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,25 @@ _RECURRENT = re.compile(
     r"^(?:(?P<prefix>.*)\.)?(?P<leaf>(?:weight|bias)_(?:ih|hh)_l(?P<layer>\d+)(?:_reverse)?)$"
 )
 _PROJECTION = re.compile(r"(?:^|\.)weight_hr_l\d+(?:_reverse)?$")
+_NPY_MAX_HEADER = 10_000  # bytes of one .npy header (numpy's own default limit)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a weights file says about itself, read from its headers without loading
+    any array: so sizes can be checked before a single tensor is allocated."""
+
+    format: str  # "safetensors" or "npz"
+    tensors: dict[str, tuple[int, ...]]  # name -> declared shape, float dtypes only
+    config: str | None  # the stored config JSON, if any
+
+    def num_elements(self) -> int:
+        """Declared floats over every tensor."""
+        return sum(math.prod(shape) for shape in self.tensors.values())
+
+    def layer_indices(self) -> dict[str, int]:
+        """Recurrent tensor name -> the layer its name says, e.g. weight_ih_l3 -> 3."""
+        return {name: int(m["layer"]) for name in self.tensors if (m := _RECURRENT.match(name))}
 
 
 def weights_to_bytes(config: ModelConfig, params: Params, fmt: str) -> bytes:
@@ -153,6 +174,25 @@ def load_weights(
         raise ValueError(f"{os.fspath(path)}: {exc}") from None
 
 
+def read_declared(
+    data: bytes, fmt: str | None = None, *, max_entries: int | None = None
+) -> Declared:
+    """Names, shapes and the stored config of a weights file, from its headers only.
+
+    safetensors: the JSON header; npz: the zip directory and each entry's .npy header
+    (a few hundred bytes per entry, whatever the data behind it). Refuses, before
+    reading more, an archive of more than `max_entries` entries. Any malformed header,
+    non-.npy entry or non-float dtype is a ValueError naming the entry and the reason.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ValueError(f"data: must be bytes, got {type(data).__name__}")
+    data = bytes(data)
+    fmt = _sniff_format(data) if fmt is None else _check_format(fmt)
+    if fmt == "safetensors":
+        return _declared_safetensors(data, max_entries)
+    return _declared_npz(data, max_entries)
+
+
 def _check_format(fmt: object) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"fmt: must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -171,8 +211,8 @@ def _sniff_format(data: bytes) -> str:
     )
 
 
-def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], str | None]:
-    """Tensors widened to float64, and the stored config JSON if any."""
+def _safetensors_header(data: bytes) -> dict[str, Any]:
+    """The JSON header of a safetensors file, checked for shape but not for content."""
     if len(data) < 9:
         raise ValueError(f"safetensors: truncated, {len(data)} bytes is shorter than a header")
     if data[8:9] != b"{":
@@ -185,70 +225,149 @@ def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], str | None]:
         )
     try:
         header = json.loads(data[8 : 8 + header_len])
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"safetensors: corrupt header, not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError("safetensors: corrupt header, not a JSON object")
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict):
+        raise ValueError("safetensors: corrupt header, __metadata__ is not a mapping")
+    stored = metadata.get(CONFIG_KEY)
+    if stored is not None and not isinstance(stored, str):
+        raise ValueError(f"safetensors: metadata {CONFIG_KEY} is not a string")
+    return header
+
+
+def _declared_safetensors(data: bytes, max_entries: int | None) -> Declared:
+    header = _safetensors_header(data)
+    names = [name for name in header if name != "__metadata__"]
+    _check_count(len(names), max_entries, "safetensors")
+    tensors: dict[str, tuple[int, ...]] = {}
+    for name in names:
+        entry = header[name]
+        if not isinstance(entry, dict):
+            raise ValueError(f"{name}: corrupt safetensors header entry (not an object)")
+        dtype, shape = entry.get("dtype"), entry.get("shape")
+        if dtype not in _SAFETENSORS_FLOATS and dtype != "BF16":
+            raise ValueError(f"{name}: dtype {dtype} is not a float; expected F16, BF16, F32, F64")
+        if not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+        ):
+            raise ValueError(f"{name}: corrupt safetensors header, shape {shape!r}")
+        tensors[name] = tuple(shape)
+    return Declared("safetensors", tensors, header.get("__metadata__", {}).get(CONFIG_KEY))
+
+
+def _declared_npz(data: bytes, max_entries: int | None) -> Declared:
+    if not data.startswith(_ZIP_MAGIC):
+        raise ValueError("npz: not a zip archive")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except Exception as exc:  # BadZipFile, EOFError, OSError on damaged archives
+        raise ValueError(f"npz: corrupt or truncated file ({exc})") from None
+    with archive:
+        entries = archive.infolist()
+        if any(entry.filename.endswith("data.pkl") for entry in entries):
+            raise ValueError(
+                "npz: this is a torch.save checkpoint (a zip of pickles), which is refused; "
+                "save the state_dict with safetensors instead"
+            )
+        foreign = [entry.filename for entry in entries if not entry.filename.endswith(".npy")]
+        if foreign:
+            raise ValueError(f"npz: entry {foreign[0]!r} is not a .npy array")
+        _check_count(len(entries), max_entries, "npz")
+        tensors: dict[str, tuple[int, ...]] = {}
+        stored: str | None = None
+        for entry in entries:
+            name = entry.filename[: -len(".npy")]
+            if name in tensors or (name == NPZ_CONFIG_KEY and stored is not None):
+                raise ValueError(f"npz: entry {entry.filename!r} appears twice")
+            dtype, shape = _npy_header(archive, entry)
+            if name == NPZ_CONFIG_KEY:
+                # the config is small text: its size is bounded before it is read
+                if shape != () or dtype.kind != "U" or entry.file_size > 1 << 20:
+                    raise ValueError(f"{name}: expected a 0-d unicode string array")
+                stored = _npy_string(archive, entry)
+            elif dtype.hasobject:
+                raise ValueError(
+                    f"{name}: dtype {dtype} would need unpickling (allow_pickle), which is "
+                    "refused; expected float16/32/64"
+                )
+            elif dtype.kind != "f" or dtype.itemsize not in (2, 4, 8):
+                raise ValueError(f"{name}: dtype {dtype} is not a float; expected float16/32/64")
+            else:
+                tensors[name] = shape
+    return Declared("npz", tensors, stored)
+
+
+def _npy_header(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> tuple[np.dtype, tuple]:
+    """(dtype, shape) from the first bytes of a .npy entry; nothing more is decompressed."""
+    try:
+        with archive.open(entry) as file:
+            major, _ = np.lib.format.read_magic(file)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, dtype = read(file, max_header_size=_NPY_MAX_HEADER)
+    except Exception as exc:  # ValueError on a bad header, zipfile errors, EOF on empty
+        reason = str(exc) or type(exc).__name__
+        raise ValueError(f"npz: entry {entry.filename!r} is not .npy data ({reason})") from None
+    return dtype, tuple(int(n) for n in shape)
+
+
+def _npy_string(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> str:
+    try:
+        with archive.open(entry) as file:
+            value = np.lib.format.read_array(file, allow_pickle=False)
+    except Exception as exc:
+        raise ValueError(f"{NPZ_CONFIG_KEY}: unreadable npz entry ({exc})") from None
+    return str(value[()])
+
+
+def _check_count(count: int, max_entries: int | None, fmt: str) -> None:
+    if max_entries is not None and count > max_entries:
+        raise ValueError(
+            f"{fmt}: {count} entries, more than the {max_entries} allowed"
+        )
+
+
+def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], str | None]:
+    """Tensors widened to float64, and the stored config JSON if any."""
+    declared = _declared_safetensors(data, None)
+    try:
         entries = safetensors.deserialize(data)
     except Exception as exc:  # the Rust reader raises SafetensorError and friends
         raise ValueError(f"safetensors: corrupt or truncated file ({exc})") from None
-    metadata = header.get("__metadata__", {}) if isinstance(header, dict) else None
-    if not isinstance(metadata, dict):
-        raise ValueError("safetensors: corrupt header, __metadata__ is not a mapping")
     tensors: dict[str, np.ndarray] = {}
     for name, entry in entries:
         dtype, shape, raw = entry["dtype"], tuple(entry["shape"]), entry["data"]
         if dtype in _SAFETENSORS_FLOATS:
             flat = np.frombuffer(raw, dtype=_SAFETENSORS_FLOATS[dtype])
-        elif dtype == "BF16":
+        else:  # BF16, the only other dtype the header check lets through
             # bfloat16 is the top half of a float32, so widening is exact.
             flat = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
-        else:
-            raise ValueError(f"{name}: dtype {dtype} is not a float; expected F16, BF16, F32, F64")
         tensors[name] = flat.astype(np.float64).reshape(shape)
-    stored = metadata.get(CONFIG_KEY)
-    if stored is not None and not isinstance(stored, str):
-        raise ValueError(f"safetensors: metadata {CONFIG_KEY} is not a string")
-    return tensors, stored
+    return tensors, declared.config
 
 
 def _read_npz(data: bytes) -> tuple[dict[str, np.ndarray], str | None]:
-    """Tensors widened to float64, and the stored config JSON if any; never unpickles."""
-    if not data.startswith(_ZIP_MAGIC):
-        raise ValueError("npz: not a zip archive")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.namelist()
-    except Exception as exc:  # BadZipFile, EOFError, OSError on damaged archives
-        raise ValueError(f"npz: corrupt or truncated file ({exc})") from None
-    if any(member.endswith("data.pkl") for member in members):
-        raise ValueError(
-            "npz: this is a torch.save checkpoint (a zip of pickles), which is refused; "
-            "save the state_dict with safetensors instead"
-        )
-    foreign = [member for member in members if not member.endswith(".npy")]
-    if foreign:
-        raise ValueError(f"npz: entry {foreign[0]!r} is not a .npy array")
-
+    """Tensors widened to float64, and the stored config JSON if any; never unpickles.
+    Every entry's header is checked (`read_declared`) before any array is read."""
+    declared = _declared_npz(data, None)
     tensors: dict[str, np.ndarray] = {}
-    stored: str | None = None
-    try:
-        archive_npz = np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception as exc:
-        raise ValueError(f"npz: corrupt or truncated file ({exc})") from None
-    with archive_npz:
-        for name in archive_npz.files:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name in declared.tensors:
             try:
-                value = archive_npz[name]
-            except Exception as exc:  # object arrays need pickle: refused here
+                with archive.open(f"{name}.npy") as file:
+                    value = np.lib.format.read_array(
+                        file, allow_pickle=False, max_header_size=_NPY_MAX_HEADER
+                    )
+            except Exception as exc:  # a damaged or truncated entry, after a sound header
                 raise ValueError(f"{name}: unreadable npz entry ({exc})") from None
-            if name == NPZ_CONFIG_KEY:
-                if value.ndim != 0 or value.dtype.kind != "U":
-                    raise ValueError(f"{name}: expected a 0-d unicode string array")
-                stored = str(value[()])
-            elif value.dtype.kind != "f" or value.dtype.itemsize not in (2, 4, 8):
-                raise ValueError(
-                    f"{name}: dtype {value.dtype} is not a float; expected float16/32/64"
-                )
-            else:
-                tensors[name] = value.astype(np.float64)
-    return tensors, stored
+            tensors[name] = value.astype(np.float64)
+    return tensors, declared.config
 
 
 def _explicit_config(config: ModelConfig | dict[str, Any]) -> ModelConfig:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import safetensors.numpy
 from fastapi.testclient import TestClient
 
 from app.main import create_app
@@ -468,6 +469,12 @@ BAD_FILES: dict[str, bytes] = {
         {"w": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8
     ),
     "random bytes": bytes(range(256)) * 4,
+    "npz whose entry is not .npy data": _zip({"rnn.weight_hh_l0.npy": b"hello world"}),
+    "npz of 2000 empty entries": _zip({f"m{i}.npy": b"" for i in range(2000)}),
+    "npz whose .npy header claims 10**6 header bytes": _zip(
+        {"rnn.weight_hh_l0.npy": b"\x93NUMPY\x02\x00" + (10**6).to_bytes(4, "little")}
+    ),
+    "safetensors whose header is a JSON list": _safetensors_header([1]),  # type: ignore[arg-type]
 }
 for name, data in BAD_FILES.items():
     case(f"upload: {name}", 422, "file", url="/api/v1/models", files={"file": ("w.bin", data)})
@@ -479,6 +486,38 @@ case(
     # built when the case runs, not at import: deflating 256 MB takes a second
     files=lambda: {"file": ("w.npz", _zip_bomb(256 << 20))},
 )
+# a few hundred bytes whose declared config or tensor names mean a huge network:
+# refused from the header, before any shape list or array is built
+for name, field, data in (
+    (
+        "304-byte safetensors whose stored config says num_layers=10**6",
+        "config.num_layers",
+        safetensors.numpy.save(
+            {"rnn.weight_ih_l0": np.zeros((1, 1))},
+            metadata={"unroll_config": json.dumps({**CONFIG.to_dict(), "num_layers": 10**6})},
+        ),
+    ),
+    (
+        "safetensors whose stored config says hidden_size=10**7",
+        "config.hidden_size",
+        safetensors.numpy.save(
+            {"rnn.weight_ih_l0": np.zeros((1, 1))},
+            metadata={"unroll_config": json.dumps({**CONFIG.to_dict(), "hidden_size": 10**7})},
+        ),
+    ),
+    (
+        "state_dict whose tensor name says weight_ih_l99999999",
+        "config.num_layers",
+        safetensors.numpy.save(
+            {
+                "rnn.weight_ih_l99999999": np.zeros((1, 1)),
+                "fc.weight": np.zeros((1, 1)),
+                "fc.bias": np.zeros(1),
+            }
+        ),
+    ),
+):
+    case(f"upload: {name}", 422, field, url="/api/v1/models", files={"file": ("w.bin", data)})
 case(
     "upload: no file, only text fields",
     422,

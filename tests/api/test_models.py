@@ -6,6 +6,8 @@ import hashlib
 import io
 import json
 import pickle
+import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -334,3 +336,143 @@ def test_openapi_documents_the_model_endpoints(client):
     assert {"404", "422"} <= set(info["responses"]) and {"404", "422"} <= set(weights["responses"])
     assert "application/octet-stream" in weights["responses"]["200"]["content"]
     assert spec["components"]["schemas"]["UploadOut"]["examples"][0]["created"] is True
+
+
+def _stored_config_file(**config) -> bytes:
+    """A tiny safetensors file whose stored config says whatever `config` says."""
+    body = {**CONFIG.to_dict(), **config}
+    metadata = {"unroll_config": json.dumps(body)}
+    return safetensors.numpy.save({"rnn.weight_ih_l0": np.zeros((1, 1))}, metadata=metadata)
+
+
+def _npz_of(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+DECLARED_OVER_THE_CAPS = {
+    "stored config num_layers 10**6": (_stored_config_file(num_layers=10**6), "config.num_layers"),
+    "stored config hidden_size 10**9": (
+        _stored_config_file(hidden_size=10**9),
+        "config.hidden_size",
+    ),
+    "tensor name weight_ih_l99999999": (
+        safetensors.numpy.save({**state_dict(), "lstm.weight_ih_l99999999": np.zeros((1, 1))}),
+        "config.num_layers",
+    ),
+    "npz tensor name weight_hh_l4": (
+        _npz_of({"lstm.weight_hh_l4.npy": _npy(np.zeros((1, 1)))}),
+        "config.num_layers",
+    ),
+    "safetensors tensor declaring 10**6 values": (
+        safetensors.numpy.save({"lstm.weight_hh_l0": np.zeros((10**6,), dtype=np.float16)}),
+        "file",
+    ),
+    "npz with 100 tensors": (
+        _npz_of({f"t{i}.npy": _npy(np.zeros(1)) for i in range(100)}),
+        "file",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(DECLARED_OVER_THE_CAPS))
+def test_declared_sizes_over_the_caps_are_refused_before_any_tensor_is_read(
+    client, monkeypatch, name
+):
+    def never(*args, **kwargs):
+        raise AssertionError("the weights were read before the declared sizes were checked")
+
+    monkeypatch.setattr("app.api.models.weights_from_bytes", never)
+    data, field = DECLARED_OVER_THE_CAPS[name]
+    r = upload(client, data)
+    body = assert_error(r, 422, field, detail_starts=f"{field}: ")
+    assert "over the limit" in body["detail"] or "more than" in body["detail"], body
+
+
+def test_an_explicit_config_wins_over_a_stored_one_over_the_caps(client):
+    stored = json.dumps({**CONFIG.to_dict(), "num_layers": 10**6})
+    data = safetensors.numpy.save(
+        {k: np.asarray(v) for k, v in PARAMS.items()}, metadata={"unroll_config": stored}
+    )
+    r = upload(client, data, config=json.dumps(CONFIG.to_dict()))
+    assert r.status_code == 201, r.text
+    assert r.json()["config"] == CONFIG.to_dict()
+
+
+def _safetensors_file(header: object) -> bytes:
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text
+
+
+def _twice(name: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as archive:
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate: that is the point
+        archive.writestr(name, data)
+        archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+MALFORMED_ARCHIVES = {
+    "entry that is not .npy data": (
+        _npz_of({"lstm.weight_hh_l0.npy": b"hello world"}),
+        "file: npz: entry 'lstm.weight_hh_l0.npy' is not .npy data (the magic string",
+    ),
+    "5000 empty entries": (
+        _npz_of({f"m{i}.npy": b"" for i in range(5000)}),
+        "file: npz: 5000 entries, more than",
+    ),
+    "one empty entry": (
+        _npz_of({"lstm.weight_hh_l0.npy": b""}),
+        "file: npz: entry 'lstm.weight_hh_l0.npy' is not .npy data (EOF",
+    ),
+    "npy header cut short": (
+        _npz_of({"lstm.weight_hh_l0.npy": _npy(np.zeros((4, 4)))[:20]}),
+        "file: npz: entry 'lstm.weight_hh_l0.npy' is not .npy data",
+    ),
+    "npy data cut short": (
+        _npz_of(
+            {
+                **{f"{k}.npy": _npy(v) for k, v in state_dict().items()},
+                "lstm.weight_hh_l0.npy": _npy(state_dict()["lstm.weight_hh_l0"])[:-8],
+            }
+        ),
+        "file: lstm.weight_hh_l0: unreadable npz entry",
+    ),
+    "the same entry twice": (
+        _twice("lstm.weight_hh_l0.npy", _npy(np.zeros((1, 1)))),
+        "file: npz: entry 'lstm.weight_hh_l0.npy' appears twice",
+    ),
+    "safetensors header that is a list": (
+        _safetensors_file([1]),
+        "file: data is neither safetensors nor npz",
+    ),
+    "safetensors shape of strings": (
+        _safetensors_file({"w": {"dtype": "F64", "shape": ["x"], "data_offsets": [0, 8]}}),
+        "file: w: corrupt safetensors header, shape",
+    ),
+    "safetensors entry that is not an object": (
+        _safetensors_file({"w": 3}),
+        "file: w: corrupt safetensors header entry",
+    ),
+    "safetensors header that is not JSON": (
+        b"\x05\x00\x00\x00\x00\x00\x00\x00{nope",
+        "file: safetensors: corrupt header, not JSON",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED_ARCHIVES))
+def test_malformed_archives_are_422_naming_the_entry_and_the_reason(client, name):
+    data, starts = MALFORMED_ARCHIVES[name]
+    assert_error(upload(client, data, filename="w.npz"), 422, "file", detail_starts=starts)
+    assert client.app.state.store.total_bytes() == 0
