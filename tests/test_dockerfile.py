@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import site
 import socket
 import subprocess
 import sys
@@ -66,8 +67,9 @@ def test_dockerfile_steps_run_without_docker(tmp_path):
                 else:
                     shutil.copy2(path, workdir / src)
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
+    _see_packages_of_this_interpreter(python)
     # the image's RUN pip install -e . (its dependencies are already here)
     subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", "."], cwd=workdir, check=True
@@ -87,14 +89,16 @@ def test_dockerfile_steps_run_without_docker(tmp_path):
     health = [str(python) if health[0] == "python" else health[0], *health[1:]]
     health = [h.replace("127.0.0.1:8000", f"127.0.0.1:{port}") for h in health]
 
-    server = subprocess.Popen(
-        cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log_path = tmp_path / "server.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
+    server = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while subprocess.run(health, env=env, capture_output=True).returncode != 0:
-            assert server.poll() is None, "the server exited"
-            assert time.monotonic() < deadline, "HEALTHCHECK never passed"
+            assert server.poll() is None, f"the server exited:\n{log_path.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"HEALTHCHECK never passed:\n{log_path.read_text()[-3000:]}"
+            )
             time.sleep(0.3)
         page = subprocess.run(
             [
@@ -110,3 +114,26 @@ def test_dockerfile_steps_run_without_docker(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log.close()
+
+
+def _see_packages_of_this_interpreter(python: Path) -> None:
+    """Let a fresh venv import what the interpreter running the tests has installed.
+
+    `--system-site-packages` would not do: inside a venv it exposes the base interpreter's
+    packages, not the outer venv's. A .pth file listing this interpreter's site directories
+    does, from a venv, from the system python and in CI alike. Lines of a .pth file only
+    extend sys.path (the .pth files found there are not run), so the editable install of
+    the checkout under test does not leak in: the copy in `srv` is what gets imported.
+    """
+    dirs = [*site.getsitepackages(), site.getusersitepackages()]
+    found = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    target = Path(found.stdout.strip())
+    (target / "zz_outer_site_packages.pth").write_text(
+        "".join(f"{d}\n" for d in dirs if Path(d).is_dir())
+    )
