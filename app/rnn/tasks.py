@@ -1,97 +1,38 @@
-"""Built-in training tasks: seeded generators of batches, each with its own sizes and head.
-
-A task is built from a name and parameters (`make_task("adding", length=50)`); its
-`sample(rng, batch_size)` returns inputs (B, T, I) and targets shaped for the task's head
-and output mode: (B, T, O) or (B, O) for regression, (B, T) or (B,) class indices.
-"""
+"""The built-in tasks: generated sequences (sines, walks, memory and gap tasks, text) and
+the registry that builds any task, real-series ones included, from a name and parameters
+(`make_task("adding", length=50)`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.rnn.config import ModelConfig
+from app.rnn.series_tasks import CustomTask, StocksTask
+from app.rnn.task import SPLITS, Task, TaskSpec, check_split
+from app.rnn.task import int_param as _int
 from app.rnn.types import Array
 
 TEXT_PATH = Path(__file__).parent / "data" / "sonnets.txt"
-MAX_CUSTOM_VALUES = 100_000
 
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """What a task asks of the network, and its parameters as resolved."""
-
-    name: str
-    input_size: int
-    output_size: int
-    head: str
-    output_mode: str
-    length: int  # T of every sampled sequence
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-class Task:
-    """Base class: a named, parametrized generator of (inputs, targets) batches."""
-
-    name = ""
-    title = ""
-    description = ""
-    defaults: dict[str, Any] = {}
-    limits: dict[str, tuple[float, float]] = {}
-
-    def __init__(self, **params: Any):
-        unknown = sorted(set(params) - set(self.defaults))
-        if unknown:
-            raise ValueError(f"task: unknown parameter(s) {', '.join(unknown)} for {self.name}")
-        self.params = {**self.defaults, **params}
-        for key, (lo, hi) in self.limits.items():
-            value = self.params[key]
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not lo <= value <= hi
-            ):
-                raise ValueError(f"task.{key}: must be a number in [{lo:g}, {hi:g}], got {value!r}")
-            if isinstance(self.defaults[key], int) and value != int(value):
-                raise ValueError(f"task.{key}: must be an integer, got {value!r}")
-
-    @property
-    def spec(self) -> TaskSpec:
-        raise NotImplementedError
-
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[Array, Array]:
-        raise NotImplementedError
-
-    def config(self, **overrides: Any) -> ModelConfig:
-        """A ModelConfig whose sizes, head and output mode fit this task."""
-        s = self.spec
-        base = {"cell": "lstm", "hidden_size": 32}
-        fitted = {
-            "input_size": s.input_size,
-            "output_size": s.output_size,
-            "head": s.head,
-            "output_mode": s.output_mode,
-        }
-        return ModelConfig(**{**base, **overrides, **fitted})
-
-    def check_config(self, config: ModelConfig) -> None:
-        """ValueError naming the config field that does not fit the task."""
-        s = self.spec
-        for name in ("input_size", "output_size", "head", "output_mode"):
-            want, got = getattr(s, name), getattr(config, name)
-            if want != got:
-                raise ValueError(f"config.{name}: the {self.name} task needs {want!r}, got {got!r}")
-
-
-def _int(task: Task, key: str) -> int:
-    return int(task.params[key])
+__all__ = [
+    "SPLITS",
+    "TASKS",
+    "CustomTask",
+    "StocksTask",
+    "Task",
+    "TaskSpec",
+    "check_split",
+    "describe_tasks",
+    "make_task",
+]
 
 
 class _Forecast(Task):
     """Shared by the series tasks: predict the next `horizon` values at every position."""
+
+    forecast = "level"
 
     def _series(self, rng: np.random.Generator, batch_size: int, n: int) -> Array:
         raise NotImplementedError
@@ -108,7 +49,10 @@ class _Forecast(Task):
             self.params,
         )
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[Array, Array]:
+    def sample(
+        self, rng: np.random.Generator, batch_size: int, split: str = "train"
+    ) -> tuple[Array, Array]:
+        check_split(split)  # fresh draws: a generated task's test split cannot leak
         T, k = _int(self, "length"), _int(self, "horizon")
         series = self._series(rng, batch_size, T + k)  # (B, T + k)
         inputs = series[:, :T, None]
@@ -177,7 +121,10 @@ class AddingTask(Task):
     def spec(self) -> TaskSpec:
         return TaskSpec(self.name, 2, 1, "regression", "last", _int(self, "length"), self.params)
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[Array, Array]:
+    def sample(
+        self, rng: np.random.Generator, batch_size: int, split: str = "train"
+    ) -> tuple[Array, Array]:
+        check_split(split)  # fresh draws: a generated task's test split cannot leak
         T = _int(self, "length")
         values = rng.uniform(0.0, 1.0, size=(batch_size, T))
         half = T // 2
@@ -212,7 +159,10 @@ class CopyTask(Task):
             self.name, a + 2, a + 1, "classification", "sequence", 2 * n + d + 1, self.params
         )
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[Array, Array]:
+    def sample(
+        self, rng: np.random.Generator, batch_size: int, split: str = "train"
+    ) -> tuple[Array, Array]:
+        check_split(split)  # fresh draws: a generated task's test split cannot leak
         a, n, d = _int(self, "alphabet"), _int(self, "symbols"), _int(self, "delay")
         T = 2 * n + d + 1
         symbols = rng.integers(0, a, size=(batch_size, n))
@@ -243,7 +193,10 @@ class ParityTask(Task):
             self.name, 1, 2, "classification", "sequence", _int(self, "length"), self.params
         )
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[Array, Array]:
+    def sample(
+        self, rng: np.random.Generator, batch_size: int, split: str = "train"
+    ) -> tuple[Array, Array]:
+        check_split(split)  # fresh draws: a generated task's test split cannot leak
         T, lag = _int(self, "length"), _int(self, "lag")
         bits = rng.integers(0, 2, size=(batch_size, T))
         earlier = np.zeros_like(bits)
@@ -283,111 +236,78 @@ class TextTask(Task):
             {**self.params, "vocabulary": "".join(self.vocabulary)},
         )
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[Array, Array]:
+    def sample(
+        self, rng: np.random.Generator, batch_size: int, split: str = "train"
+    ) -> tuple[Array, Array]:
+        check_split(split)  # fresh draws: a generated task's test split cannot leak
         T, V = _int(self, "length"), len(self.vocabulary)
         starts = rng.integers(0, len(self.codes) - T - 1, size=batch_size)
         windows = self.codes[starts[:, None] + np.arange(T + 1)]
         return np.eye(V)[windows[:, :T]], windows[:, 1:].astype(np.float64)
 
 
-class CustomTask(Task):
-    name = "custom"
-    title = "Your own sequences"
+class GapTask(Task):
+    name = "gap"
+    title = "Fill the gap"
     description = (
-        "Your own data. Give one long `series` of numbers (pasted, or a CSV column) to "
-        "forecast its next `horizon` values from windows of `length`; or give "
-        "`sequences` (equal-length lists of numbers) with integer `labels` to classify "
-        "each whole sequence."
+        "A random walk with a stretch of `gap` values hidden somewhere in its middle. Two "
+        "inputs: the value (0 inside the gap) and a mask that is 1 inside the gap. At every "
+        "position the network outputs the true value. Outside the gap that is a copy of "
+        "the input; inside it the best guess uses both sides: a one-direction layer has "
+        "seen only the values before the gap, a bidirectional one also those after it. The "
+        "loss covers every position, so the gap's share of it is what differs."
     )
-    defaults: dict[str, Any] = {
-        "series": None,
-        "sequences": None,
-        "labels": None,
-        "length": 20,
-        "horizon": 1,
-    }
-    limits = {"length": (2, 1000), "horizon": (1, 20)}
+    defaults = {"length": 30, "gap": 8}
+    limits = {"length": (4, 1000), "gap": (1, 500)}
+    # positions on each side of the gap always visible: a quarter of the sequence
+    _MARGIN = 4
 
     def __init__(self, **params: Any):
         super().__init__(**params)
-        p = self.params
-        if (p["series"] is None) == (p["sequences"] is None):
+        T, g = _int(self, "length"), _int(self, "gap")
+        if g > T - 2 * (T // self._MARGIN):
             raise ValueError(
-                "task.series: give either series (to forecast) or sequences with labels"
+                f"task.gap: a gap of {g} leaves too little context in a sequence of {T}; "
+                f"at most {T - 2 * (T // self._MARGIN)}"
             )
-        if p["series"] is not None:
-            self.series = _finite_array("task.series", p["series"], 1)
-            need = _int(self, "length") + _int(self, "horizon")
-            if self.series.size < need:
-                raise ValueError(
-                    f"task.series: needs at least length + horizon = {need} values, "
-                    f"got {self.series.size}"
-                )
-        else:
-            self.sequences = _finite_array("task.sequences", p["sequences"], 2)
-            labels = _finite_array("task.labels", p["labels"] if p["labels"] is not None else [], 1)
-            if labels.shape[0] != self.sequences.shape[0]:
-                raise ValueError(
-                    f"task.labels: need one label per sequence "
-                    f"({self.sequences.shape[0]}), got {labels.shape[0]}"
-                )
-            if np.any(labels != np.round(labels)) or np.any(labels < 0):
-                raise ValueError("task.labels: must be non-negative integers")
-            self.labels = labels
-            self.num_classes = max(2, int(labels.max()) + 1)
 
     @property
     def spec(self) -> TaskSpec:
-        if self.params["series"] is not None:
-            return TaskSpec(
-                self.name,
-                1,
-                _int(self, "horizon"),
-                "regression",
-                "sequence",
-                _int(self, "length"),
-                {"mode": "forecast"},
-            )
         return TaskSpec(
-            self.name,
-            1,
-            self.num_classes,
-            "classification",
-            "last",
-            self.sequences.shape[1],
-            {"mode": "classify"},
+            self.name, 2, 1, "regression", "sequence", _int(self, "length"), self.params
         )
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> tuple[Array, Array]:
-        if self.params["series"] is not None:
-            T, k = _int(self, "length"), _int(self, "horizon")
-            starts = rng.integers(0, self.series.size - T - k + 1, size=batch_size)
-            windows = self.series[starts[:, None] + np.arange(T + k)]
-            targets = np.lib.stride_tricks.sliding_window_view(windows[:, 1:], k, axis=1)[:, :T]
-            return windows[:, :T, None], np.ascontiguousarray(targets)
-        rows = rng.integers(0, self.sequences.shape[0], size=batch_size)
-        return self.sequences[rows][:, :, None], self.labels[rows]
+    def gap_mask(self, inputs: Array) -> Array:
+        """(B, T) True inside the gap, read from the mask channel of inputs (B, T, 2)."""
+        return inputs[:, :, 1] > 0.5
 
-
-def _finite_array(field: str, value: Any, ndim: int) -> Array:
-    try:
-        arr = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{field}: must be {'a list' if ndim == 1 else 'equal-length lists'} of numbers"
-        ) from None
-    if arr.ndim != ndim or arr.size == 0:
-        raise ValueError(f"{field}: expected {ndim}-D numbers, got shape {arr.shape}")
-    if arr.size > MAX_CUSTOM_VALUES:
-        raise ValueError(f"{field}: {arr.size} values is over the limit of {MAX_CUSTOM_VALUES}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{field}: contains NaN or infinity")
-    return arr
+    def sample(
+        self, rng: np.random.Generator, batch_size: int, split: str = "train"
+    ) -> tuple[Array, Array]:
+        check_split(split)  # fresh draws: a generated task's test split cannot leak
+        T, g = _int(self, "length"), _int(self, "gap")
+        margin = T // self._MARGIN
+        # steps scaled so that the walk moves about one unit across the gap
+        walk = np.cumsum(rng.standard_normal((batch_size, T)) / np.sqrt(g), axis=1)
+        starts = rng.integers(margin, T - margin - g + 1, size=batch_size)
+        mask = (np.arange(T) >= starts[:, None]) & (np.arange(T) < starts[:, None] + g)
+        inputs = np.stack([np.where(mask, 0.0, walk), mask.astype(np.float64)], axis=2)
+        return inputs, walk[:, :, None]
 
 
 TASKS: dict[str, type[Task]] = {
     t.name: t
-    for t in (SineTask, RandomWalkTask, AddingTask, CopyTask, ParityTask, TextTask, CustomTask)
+    for t in (
+        SineTask,
+        RandomWalkTask,
+        StocksTask,
+        AddingTask,
+        CopyTask,
+        ParityTask,
+        GapTask,
+        TextTask,
+        CustomTask,
+    )
 }
 
 

@@ -33,6 +33,8 @@ class TrainConfig:
     init_scale: float = 1.0
     probe_every: int = 50  # a full probe trace and eval loss every this many steps
     eval_size: int = 200  # sequences in the fixed held-out batch used while training
+    # hold every W_hh at zero: each output sees only its own input (Elman cells only)
+    memoryless: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "steps", "probe_every", "eval_size"):
@@ -123,7 +125,7 @@ def evaluate(
 def held_out(task: Task, seed: int, size: int) -> tuple[Array, Array]:
     """A fresh held-out set, independent of every stream training uses."""
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
-    return task.sample(rng, size)
+    return task.sample(rng, size, "test")
 
 
 def held_out_loss(
@@ -147,6 +149,20 @@ def held_out_loss(
             for i in range(0, size, chunk)
         ]
     return float(np.sum(losses) / size)
+
+
+def _memoryless(config: ModelConfig, params: Params) -> list[str]:
+    """Zero every W_hh in place and name them; ValueError for a gated cell, whose cell
+    state (LSTM) or update gate (GRU) would still carry memory without W_hh."""
+    if config.cell not in ("rnn_tanh", "rnn_relu"):
+        raise ValueError(
+            f"memoryless: needs an Elman cell (rnn_tanh or rnn_relu), got {config.cell}: an "
+            "LSTM's cell state and a GRU's update gate carry memory even with W_hh at zero"
+        )
+    held = [name for name in params if ".weight_hh_" in name]
+    for name in held:
+        params[name][...] = 0.0
+    return held
 
 
 def train(
@@ -179,9 +195,10 @@ def train(
         if params is not None
         else init_params(config, settings.seed, settings.init_scheme, settings.init_scale)
     )
+    held = _memoryless(config, params) if settings.memoryless else []
     batch_rng, fixed_rng = _rngs(settings.seed)
-    probe_inputs, probe_targets = task.sample(fixed_rng, 1)
-    eval_inputs, eval_targets = task.sample(fixed_rng, settings.eval_size)
+    probe_inputs, probe_targets = task.sample(fixed_rng, 1, "test")
+    eval_inputs, eval_targets = task.sample(fixed_rng, settings.eval_size, "test")
     opt = Optimizer(optimizer, params)
 
     def probe(step: int) -> Probe:
@@ -207,6 +224,8 @@ def train(
                 loss, grads, profile = batch_loss_and_grads(
                     config, params, inputs, targets, settings.truncate, watch
                 )
+                for name in held:  # W_hh stays zero: no memory to learn with
+                    grads[name][...] = 0.0
                 norm = (
                     clip_by_norm(grads, settings.clip_norm)
                     if settings.clip_norm is not None

@@ -42,7 +42,17 @@ def test_shapes_and_determinism(name):
 
 def test_descriptions():
     described = {d["name"]: d for d in describe_tasks()}
-    assert set(described) == {"sine", "random_walk", "adding", "copy", "parity", "text", "custom"}
+    assert set(described) == {
+        "sine",
+        "random_walk",
+        "stocks",
+        "adding",
+        "copy",
+        "parity",
+        "gap",
+        "text",
+        "custom",
+    }
     assert all(len(d["description"]) > 100 for d in described.values())
 
 
@@ -112,7 +122,7 @@ def test_custom_classification():
         ("adding", {"lenght": 5}, "task: unknown"),
         ("copy", {"delay": -1}, "task.delay"),
         ("custom", {}, "task.series"),
-        ("custom", {"series": [1.0, 2.0]}, "task.series"),
+        ("custom", {"series": [1.0, 2.0]}, "task.length"),
         ("custom", {"series": [1.0, float("nan")] * 30}, "task.series"),
         ("custom", {"sequences": [[1.0, 2.0]], "labels": [0, 1]}, "task.labels"),
     ],
