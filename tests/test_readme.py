@@ -25,3 +25,17 @@ def test_ci_runs_the_readme_test_command():
     _, test = quick_start_commands()
     ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()
     assert ci[-1].strip() == test
+
+
+def test_both_commands_make_and_use_a_virtual_environment():
+    # Debian's system python refuses `pip install`: a newcomer needs the venv in the command
+    for command in quick_start_commands():
+        assert "python3 -m venv .venv" in command
+        venv_at = command.index(". .venv/bin/activate")
+        assert venv_at < command.index("pip install"), command
+
+
+def test_the_test_command_installs_chromium_and_runs_every_test_in_parallel():
+    _, test = quick_start_commands()
+    assert "apt-get install -y chromium" in test
+    assert test.endswith("python -m pytest -q -n auto")  # no -k, no -m, no path: everything
