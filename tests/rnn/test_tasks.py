@@ -137,3 +137,135 @@ def test_config_must_fit_the_task():
 
     with pytest.raises(ValueError, match="^config.input_size"):
         make_task("adding").check_config(ModelConfig(input_size=1))
+
+
+def _shipped_prices(ticker):
+    import csv
+
+    from app.rnn.series_tasks import STOCKS_PATH
+
+    with STOCKS_PATH.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r[ticker]]
+    return [r["date"] for r in rows], {r["date"]: float(r[ticker]) for r in rows}
+
+
+@pytest.mark.parametrize("normalisation", ["log_returns", "window"])
+def test_stock_values_are_the_shipped_prices(normalisation):
+    task = make_task("stocks", ticker="IBM", length=10, horizon=2, normalisation=normalisation)
+    dates, prices = _shipped_prices("IBM")
+    x, y, info = task.sample_info(np.random.default_rng(0), 6, "train")
+    scale = task.spec.params["scale"]
+    for row, window_dates in enumerate(info["dates"]):
+        raw = np.array([prices[d] for d in window_dates])  # (T + 2,)
+        np.testing.assert_array_equal(info["values"][row], raw)
+        if normalisation == "log_returns":
+            before = prices[dates[dates.index(window_dates[0]) - 1]]
+            expected = np.diff(np.log(np.concatenate([[before], raw]))) / scale
+        else:
+            expected = np.log(raw / raw[0]) / scale
+        np.testing.assert_allclose(x[row, :, 0], expected[:10], rtol=1e-12)
+        np.testing.assert_allclose(y[row, :, 0], expected[1:11], rtol=1e-12)
+        np.testing.assert_allclose(y[row, :, 1], expected[2:12], rtol=1e-12)
+    # the unit is the typical daily move before the split, so values are near unit size
+    train_days = [d for d in dates if d < "2011-01-01"]
+    log_train = np.log([prices[d] for d in train_days])
+    assert scale == pytest.approx(np.std(np.diff(log_train)), rel=1e-12)
+
+
+@pytest.mark.parametrize("normalisation", ["log_returns", "window"])
+@pytest.mark.parametrize("ticker", ["AAPL", "GOOG"])
+def test_the_date_split_never_leaks(ticker, normalisation):
+    split = "2008-06-02"
+    task = make_task(
+        "stocks", ticker=ticker, length=30, horizon=5, split=split, normalisation=normalisation
+    )
+    dates, _ = _shipped_prices(ticker)
+    rng = np.random.default_rng(1)
+    _, _, train_info = task.sample_info(rng, 2000, "train")
+    _, _, test_info = task.sample_info(rng, 2000, "test")
+    train_dates = [d for window in train_info["dates"] for d in window]
+    test_firsts = [window[0] for window in test_info["dates"]]
+    assert max(train_dates) < split  # no training window holds a date on or after the split
+    # nor does a held-out window read a price before it (a log return reads the day before)
+    first_read = [dates.index(d) - (normalisation == "log_returns") for d in test_firsts]
+    assert min(dates[i] for i in first_read) >= split
+    # windows spread over each part, not a few repeated ones
+    assert len({w[0] for w in train_info["dates"]}) > 500 and len(set(test_firsts)) > 300
+
+
+def test_held_out_and_training_draws_differ_only_for_real_series():
+    sine = make_task("sine")
+    a, _ = sine.sample(np.random.default_rng(0), 3, "train")
+    b, _ = sine.sample(np.random.default_rng(0), 3, "test")
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="^split"):
+        sine.sample(np.random.default_rng(0), 3, "validation")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"ticker": "TSLA"}, "^task.ticker: must be one of AAPL, GOOG, IBM, MSFT"),
+        ({"split": "June"}, "^task.split: must be a date"),
+        ({"normalisation": "zscore"}, "^task.normalisation"),
+        ({"split": "2000-03-20"}, r"^task.length: .* only 13 lie before 2000-03-20"),
+        ({"ticker": "GOOG", "split": "2013-01-02", "length": 100}, "^task.length: .*from"),
+    ],
+)
+def test_bad_stock_parameters(params, message):
+    with pytest.raises(ValueError, match=message):
+        make_task("stocks", **params)
+
+
+def test_custom_series_rejects_non_numbers_by_position():
+    with pytest.raises(ValueError, match=r"^task.series: position 2: 'abc' is not a finite"):
+        make_task("custom", series="1, abc, 3")
+    with pytest.raises(ValueError, match=r"^task.series: position 3: 'x'"):
+        make_task("custom", series=[1, 2, "x"] + [1] * 30)
+
+
+def test_custom_series_honours_the_length_or_says_why_not():
+    series = list(np.arange(100.0))
+    task = make_task("custom", series=series, length=15, horizon=2, test_fraction=0.2)
+    x, y = task.sample(np.random.default_rng(0), 50, "train")
+    assert x.shape == (50, 15, 1) and task.spec.length == 15
+    with pytest.raises(ValueError, match=r"task.length: .*= 22 values, but only 20 lie in the "):
+        make_task("custom", series=series, length=20, horizon=2, test_fraction=0.2)
+    # with no held-out part the whole series is usable
+    assert make_task("custom", series=series, length=98, horizon=2, test_fraction=0).spec.length
+
+
+def test_custom_series_split_by_position_and_standardised_on_training_values_only():
+    series = np.arange(100.0)
+    task = make_task("custom", series=list(series), length=5, test_fraction=0.3)
+    assert task.spec.params["train_values"] == 70
+    shift, scale = task.spec.params["shift"], task.spec.params["scale"]
+    assert shift == pytest.approx(series[:70].mean()) and scale == pytest.approx(series[:70].std())
+    train, _ = task.sample(np.random.default_rng(0), 500, "train")
+    test, _ = task.sample(np.random.default_rng(0), 500, "test")
+    raw_train, raw_test = train * scale + shift, test * scale + shift
+    assert raw_train.max() < 70 - 1 + 1e-9  # a training window's target (one more) is < 70
+    assert raw_test.min() >= 70 - 1e-9
+
+
+def test_custom_series_with_dates_returns_them():
+    dates = [f"2020-01-{d:02d}" for d in range(1, 31)]
+    task = make_task("custom", series=list(range(30)), dates=dates, length=5, test_fraction=0)
+    _, _, info = task.sample_info(np.random.default_rng(0), 2)
+    first = dates.index(info["dates"][0][0])
+    assert info["dates"][0] == dates[first : first + 6]
+    with pytest.raises(ValueError, match="^task.dates"):
+        make_task("custom", series=list(range(30)), dates=dates[:-1], length=5)
+
+
+def test_gap_masks_a_middle_stretch_and_targets_the_truth():
+    task = make_task("gap", length=20, gap=6)
+    x, y = task.sample(np.random.default_rng(0), 50)
+    mask = x[:, :, 1] == 1
+    assert np.all(mask.sum(axis=1) == 6)
+    starts = mask.argmax(axis=1)
+    assert starts.min() >= 5 and starts.max() + 6 <= 15  # a quarter kept visible each side
+    assert np.all(x[:, :, 0][mask] == 0)
+    np.testing.assert_array_equal(x[:, :, 0][~mask], y[:, :, 0][~mask])
+    with pytest.raises(ValueError, match="^task.gap"):
+        make_task("gap", length=20, gap=11)
