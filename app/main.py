@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.pool = ComputePool(settings.max_concurrent)
+    app.state.pool = ComputePool(settings.max_concurrent, settings.max_queue)
     app.state.store = open_store(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi.responses import Response
+from fastapi.sse import format_sse_event
 
 from app.rnn import ModelConfig, SpectrumBlock, Trace
 
@@ -25,6 +26,19 @@ def _default(obj: Any) -> Any:
 def dumps(obj: Any) -> bytes:
     """JSON bytes; NaN and infinities become null (orjson's rule), arrays become lists."""
     return orjson.dumps(obj, default=_default, option=_OPTIONS)
+
+
+def ndjson_line(frame: dict[str, Any]) -> bytes:
+    """One frame as a line of JSON Lines."""
+    return dumps(frame) + b"\n"
+
+
+def sse_event(frame: dict[str, Any]) -> bytes:
+    """One frame as a Server-Sent Event named by its type, with its id (errors have none)."""
+    data = dumps(frame).decode()
+    if frame["type"] == "error":
+        return format_sse_event(data_str=data, event="error")
+    return format_sse_event(data_str=data, event=frame["type"], id=str(frame["id"]))
 
 
 class JSONBytesResponse(Response):

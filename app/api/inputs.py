@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
 from app.api.errors import ApiError, from_value_error
 from app.api.limits import check_config_limits, check_length, check_truncate
 from app.api.schemas import InitIn, TraceRequest
+from app.cost import (
+    Budget,
+    Estimate,
+    TraceShape,
+    session_cost,
+    stream_cost,
+    trace_cost,
+)
 from app.rnn import ModelConfig, Trace, check_params, init_params, run_sequence
+from app.rnn.cancel import CancelCheck
 from app.rnn.trace import check_inputs, check_targets
 from app.rnn.types import Params
 from app.settings import Settings
+
+TraceKind = Literal["trace", "npz", "stream", "session"]
 
 
 @dataclass
@@ -26,8 +37,9 @@ class TraceJob:
     targets: np.ndarray | None
     truncate: int | None
     jacobians: bool
+    estimate: Estimate = field(default_factory=lambda: Estimate(0.0, 0, 0))
 
-    def run(self) -> Trace:
+    def run(self, cancel: CancelCheck = None) -> Trace:
         """The whole trace: forward, BPTT (with targets) and the Jacobian norms asked for."""
         return run_sequence(
             self.config,
@@ -36,11 +48,18 @@ class TraceJob:
             self.targets,
             jacobians=self.jacobians,
             truncate=self.truncate,
+            cancel=cancel,
         )
 
 
-def resolve_trace_request(body: TraceRequest, settings: Settings, store: Any) -> TraceJob:
-    """Validate against the core and the caps; 4xx ApiError naming the field otherwise."""
+COSTS = {"trace": trace_cost, "npz": trace_cost, "stream": stream_cost, "session": session_cost}
+
+
+def check_trace_request(
+    body: TraceRequest, settings: Settings, kind: TraceKind = "trace"
+) -> tuple[ModelConfig, Estimate]:
+    """The config checked against the core and the caps, and the request's estimate
+    against the budget: 4xx ApiError naming the field otherwise. Arithmetic only."""
     try:
         config = body.config.to_core()
     except ValueError as exc:
@@ -48,13 +67,46 @@ def resolve_trace_request(body: TraceRequest, settings: Settings, store: Any) ->
     check_config_limits(config, settings)
     check_length(len(body.inputs), settings)
     check_truncate(body.truncate, settings)
+    shape = TraceShape(
+        config, len(body.inputs), body.targets is not None, body.jacobians, body.truncate
+    )
+    estimate = trace_cost(shape, npz=True) if kind == "npz" else COSTS[kind](shape)
+    check_budget(estimate, settings)
+    return config, estimate
+
+
+def check_budget(estimate: Estimate, settings: Settings, training: bool = False) -> None:
+    """422 naming the field to change when a request's estimate is over the budget."""
+    refusal = Budget.from_settings(settings).refusal(estimate, training)
+    if refusal is not None:
+        field = estimate.reduce[0].split()[0] if estimate.reduce else None
+        raise ApiError(422, f"{field or 'budget'}: {refusal}", field)
+
+
+def is_heavy(estimate: Estimate, settings: Settings) -> bool:
+    """Heavy work is one per client at a time and never takes the last compute slot."""
+    return estimate.seconds >= settings.heavy_request_seconds
+
+
+def resolve_trace_request(
+    body: TraceRequest, settings: Settings, store: Any, kind: TraceKind = "trace"
+) -> TraceJob:
+    """Validate against the core, the caps and the budget (before any weight is made);
+    4xx ApiError naming the field otherwise."""
+    config, estimate = check_trace_request(body, settings, kind)
     params = resolve_params(config, body.params, body.model_id, body.init, store)
     try:
         inputs = check_inputs(config, body.inputs)
         targets = None if body.targets is None else check_targets(config, body.targets, len(inputs))
     except ValueError as exc:
         raise from_value_error(exc) from None
-    return TraceJob(config, params, inputs, targets, body.truncate, body.jacobians)
+    return TraceJob(config, params, inputs, targets, body.truncate, body.jacobians, estimate)
+
+
+def client_of(connection: Any) -> str:
+    """The key admission control counts a client by: its address."""
+    client = getattr(connection, "client", None)
+    return client.host if client is not None else ""
 
 
 def resolve_params(

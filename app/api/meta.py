@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -83,6 +83,9 @@ class SampleRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="task parameters")
     seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
     count: StrictInt = Field(1, ge=1, le=16, description="sequences to draw")
+    split: Literal["train", "test"] = Field(
+        "train", description="real series: windows before the split date, or after it"
+    )
 
 
 class SampleOut(BaseModel):
@@ -96,6 +99,12 @@ class SampleOut(BaseModel):
     params: dict[str, Any]
     inputs: list[Any] = Field(description="(count, T, input_size)")
     targets: list[Any] = Field(description="per sequence, shaped for the head and output mode")
+    dates: list[list[str]] | None = Field(
+        None, description="real series: (count, T + horizon) ISO dates of each window's values"
+    )
+    values: list[list[float]] | None = Field(
+        None, description="real series: (count, T + horizon) raw values (prices) on those dates"
+    )
 
 
 @router.post(
@@ -119,7 +128,9 @@ def sample_task(request: Request, name: str, body: SampleRequest) -> JSONBytesRe
         raise ApiError(422, f"params: {exc}", "params") from None
     spec = task.spec
     check_length(spec.length, request.app.state.settings, "params.length")
-    inputs, targets = task.sample(np.random.default_rng(body.seed), body.count)
+    inputs, targets, info = task.sample_info(
+        np.random.default_rng(body.seed), body.count, body.split
+    )
     return JSONBytesResponse(
         {
             "task": name,
@@ -130,11 +141,12 @@ def sample_task(request: Request, name: str, body: SampleRequest) -> JSONBytesRe
             "params": spec.params,
             "inputs": inputs,
             "targets": [plain(t) for t in targets],
+            **info,
         }
     )
 
 
 @router.get("/limits", summary="The caps on every size a request controls")
-def limits(request: Request) -> dict[str, int]:
+def limits(request: Request) -> dict[str, int | float]:
     """The server's limits (from UNROLL_* settings); requests over them get 422 or 413."""
     return request.app.state.settings.limits()

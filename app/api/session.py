@@ -7,10 +7,13 @@ the stream's frames in order: forward frames, backward frames (with targets), su
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import anyio
 import numpy as np
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import (
     BaseModel,
@@ -22,7 +25,7 @@ from pydantic import (
     ValidationError,
 )
 
-from app.api.compute import ComputePool
+from app.api.compute import CancelToken, ComputePool
 from app.api.encoding import dumps, trace_to_dict
 from app.api.errors import ApiError, validation_detail
 from app.api.events import (
@@ -32,13 +35,20 @@ from app.api.events import (
     forward_frames,
     summary_frame,
 )
-from app.api.inputs import TraceJob, resolve_trace_request
+from app.api.inputs import TraceJob, client_of, is_heavy, resolve_trace_request
 from app.api.schemas import TraceRequest
-from app.rnn import SpectrumBlock, Trace, recurrent_spectrum, run_sequence
+from app.rnn import Cancelled, SpectrumBlock, Trace, recurrent_spectrum, run_sequence
+from app.rnn.cancel import CancelCheck
 from app.rnn.types import Array, Params
 
 router = APIRouter(prefix="/session", tags=["session"])
 logger = logging.getLogger(__name__)
+
+FRAMES_PER_CHUNK = 256  # frames encoded per worker-thread call (a `run` sends thousands)
+INLINE_FRAMES = 4  # answers this short, with no trace frame, are encoded on the loop
+QUEUED_MESSAGES = 64  # messages read ahead of the one being answered; then backpressure
+BURST_SECONDS = 10  # the message rate limit allows bursts of this many seconds' worth
+IDLE_CLOSE_CODE = 1001  # "going away": the session was idle too long
 
 FiniteFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 
@@ -134,7 +144,11 @@ class _Timeline:
 
 
 def _compute(
-    job: TraceJob, params: Params, inputs: Array, spectrum: list[SpectrumBlock] | None
+    job: TraceJob,
+    params: Params,
+    inputs: Array,
+    spectrum: list[SpectrumBlock] | None,
+    cancel: CancelCheck = None,
 ) -> _Timeline:
     """Run the sequence and lay out its frames; inputs (T, I). Runs in the worker pool."""
     trace = run_sequence(
@@ -144,6 +158,7 @@ def _compute(
         job.targets,
         jacobians=job.jacobians,
         truncate=job.truncate,
+        cancel=cancel,
     )
     if spectrum is None:
         spectrum = recurrent_spectrum(job.config, params)
@@ -186,6 +201,37 @@ def _error_frame(exc: ApiError) -> dict[str, Any]:
     return {"type": "error", "status": exc.status, "detail": exc.detail, "field": exc.field}
 
 
+def _encode(frames: list[dict[str, Any]], stamp: FrameStamper) -> list[str]:
+    """Stamp (on copies: timeline frames are shared) and encode frames, in order."""
+    return [dumps(stamp(dict(frame))).decode() for frame in frames]
+
+
+class _MessageRate:
+    """A token bucket: `per_second` messages, in bursts of up to BURST_SECONDS' worth."""
+
+    def __init__(self, per_second: int):
+        self.per_second = per_second
+        self.capacity = float(per_second * BURST_SECONDS)
+        self.tokens, self.last = self.capacity, time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.per_second)
+        self.last = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+    def refusal(self) -> ApiError:
+        return ApiError(
+            429,
+            f"message: over the limit of {self.per_second} messages a second for a session; "
+            "slow down",
+            "message",
+        )
+
+
 def _check_index(field: str, value: int, size: int) -> None:
     if not 0 <= value < size:
         raise ApiError(422, f"{field}: {value} is outside 0..{size - 1}", field)
@@ -208,47 +254,139 @@ class _Session:
         self.inputs: Array = np.zeros((0, 0))
         self.edits = 0
         self.cursor = 0
+        self.client = client_of(websocket)
+        self.rate = _MessageRate(self.settings.max_session_messages_per_second)
+        self.running: CancelToken | None = None  # the command computing now, if any
+        self.busy = False  # a command is being answered: the session is not idle
 
     async def serve(self) -> None:
-        """Answer commands one at a time until the client goes or sends close."""
-        while True:
-            message = await self.websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            raw = message.get("text")
-            if raw is None:
-                raw = message.get("bytes") or b""
-            try:
-                frames = await self.handle(raw)
-            except ApiError as exc:
-                frames = [_error_frame(exc)]
-            except Exception:
-                logger.exception("session command failed")
-                frames = [_error_frame(ApiError(500, "internal error"))]
-            if frames is None:
-                await self.websocket.close(code=1000)
-                return
-            for frame in frames:
-                await self.send(frame)
+        """Answer commands one at a time, in order, until the client goes or sends close.
 
-    async def send(self, frame: dict[str, Any]) -> None:
-        self.stamp(frame)
-        if frame["type"] == "trace":
-            # a whole trace can run to megabytes: encode it off the event loop
-            data = await self.pool.run(dumps, frame)
-        else:
-            data = dumps(frame)
-        await self.websocket.send_text(data.decode())
+        A reader takes messages as they arrive, so a new `configure` can cancel the
+        computation in progress and a disconnect stops it; the answers stay in order."""
+        send, receive = anyio.create_memory_object_stream[Any](QUEUED_MESSAGES)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._read, send, tg.cancel_scope)
+            await self._answer(receive)
+            tg.cancel_scope.cancel()
 
-    async def handle(self, raw: str | bytes) -> list[dict[str, Any]] | None:
-        """The frames answering one message (None for close); ApiError if it is refused."""
+    async def _read(self, queue: MemoryObjectSendStream[Any], scope: anyio.CancelScope) -> None:
+        """Messages into `queue`, parsed (or the ApiError refusing them); None at the end."""
+        idle = self.settings.max_session_idle_seconds
+        async with queue:
+            while True:
+                with anyio.move_on_after(idle) as waited:
+                    message = await self.websocket.receive()
+                if waited.cancelled_caught:
+                    if self.busy:
+                        continue  # the client waits for an answer: not idle
+                    await self.websocket.close(code=IDLE_CLOSE_CODE, reason="idle")
+                    scope.cancel()
+                    return
+                if message["type"] == "websocket.disconnect":
+                    self._cancel_running()
+                    scope.cancel()
+                    return
+                raw = message.get("text")
+                if raw is None:
+                    raw = message.get("bytes") or b""
+                try:
+                    if not self.rate.take():
+                        raise self.rate.refusal()
+                    command = self.parse(raw)
+                except ApiError as exc:
+                    command = exc
+                if isinstance(command, ConfigureCommand):
+                    # a new configure replaces the session: stop what is computing
+                    self._cancel_running()
+                await queue.send(command)
+                if isinstance(command, CloseCommand):
+                    return
+
+    def _cancel_running(self) -> None:
+        if self.running is not None:
+            self.running.cancel()
+
+    async def _answer(self, queue: MemoryObjectReceiveStream[Any]) -> None:
+        async with queue:
+            async for command in queue:
+                self.busy = True
+                try:
+                    if isinstance(command, ApiError):
+                        raise command
+                    frames = await self.handle_command(command)
+                except ApiError as exc:
+                    frames = [_error_frame(exc)]
+                except Cancelled:
+                    frames = [
+                        _error_frame(
+                            ApiError(
+                                409,
+                                f"{command.type}: cancelled by a later configure",
+                                "type",
+                            )
+                        )
+                    ]
+                except Exception:
+                    logger.exception("session command failed")
+                    frames = [_error_frame(ApiError(500, "internal error"))]
+                if frames is None:
+                    await self.websocket.close(code=1000)
+                    return
+                await self.send_all(frames)
+                self.busy = False
+
+    async def send_all(self, frames: list[dict[str, Any]]) -> None:
+        """Stamp, encode and send frames in order; big answers are encoded in worker
+        threads, FRAMES_PER_CHUNK at a time, so the event loop stays free."""
+        small = len(frames) <= INLINE_FRAMES and all(f["type"] != "trace" for f in frames)
+        if small:
+            for text in _encode(frames, self.stamp):
+                await self.websocket.send_text(text)
+            return
+        for start in range(0, len(frames), FRAMES_PER_CHUNK):
+            chunk = frames[start : start + FRAMES_PER_CHUNK]
+            for text in await self.pool.encode(_encode, chunk, self.stamp):
+                await self.websocket.send_text(text)
+
+    async def compute(
+        self, job: TraceJob, params: Params, inputs: Array, spectrum: Any
+    ) -> _Timeline:
+        """The timeline for these weights and inputs, in the pool; a later configure or a
+        disconnect sets the token and the computation stops (raising Cancelled)."""
+        token = CancelToken()
+        self.running = token
+        try:
+            return await self.pool.run(
+                _compute,
+                job,
+                params,
+                inputs,
+                spectrum,
+                token,
+                client=self.client,
+                heavy=is_heavy(job.estimate, self.settings),
+                token=token,
+            )
+        finally:
+            self.running = None
+
+    def parse(self, raw: str | bytes) -> Any:
+        """The command in a message; ApiError (400, 413 or 422) if it is refused."""
         size = len(raw.encode()) if isinstance(raw, str) else len(raw)
         limit = self.settings.max_ws_message_bytes
         if size > limit:
             raise ApiError(
                 413, f"message: {size} bytes is over the limit of {limit} bytes", "message"
             )
-        command = _parse(raw)
+        return _parse(raw)
+
+    async def handle(self, raw: str | bytes) -> list[dict[str, Any]] | None:
+        """The frames answering one message (None for close); ApiError if it is refused."""
+        return await self.handle_command(self.parse(raw))
+
+    async def handle_command(self, command: Any) -> list[dict[str, Any]] | None:
+        """The frames answering one command (None for close); ApiError if it is refused."""
         if isinstance(command, CloseCommand):
             return None
         if isinstance(command, ConfigureCommand):
@@ -270,7 +408,7 @@ class _Session:
             return self.move(command.type, command.cursor)
         if isinstance(command, RunCommand):
             end = len(self.current.frames) - 1
-            frames = [dict(f) for f in self.current.frames[self.cursor + 1 :]]
+            frames = self.current.frames[self.cursor + 1 :]  # copied as they are encoded
             self.cursor = end
             return [*frames, self.session_frame(command.type)]
         if isinstance(command, EditInputCommand):
@@ -283,8 +421,10 @@ class _Session:
     async def configure(self, command: ConfigureCommand) -> list[dict[str, Any]]:
         # a refused configure leaves any earlier session as it was
         # a stored model_id means a database read: off the event loop
-        job = await self.pool.run(resolve_trace_request, command, self.settings, self.store)
-        timeline = await self.pool.run(_compute, job, job.params, job.inputs, None)
+        job = await self.pool.run(
+            resolve_trace_request, command, self.settings, self.store, "session", client=self.client
+        )
+        timeline = await self.compute(job, job.params, job.inputs, None)
         self.job, self.origin, self.current = job, timeline, timeline
         self.params, self.inputs = job.params, job.inputs
         self.edits, self.cursor = 0, 0
@@ -344,7 +484,7 @@ class _Session:
 
     async def recompute(self, params: Params, inputs: Array, spectrum: Any) -> None:
         assert self.job is not None
-        self.current = await self.pool.run(_compute, self.job, params, inputs, spectrum)
+        self.current = await self.compute(self.job, params, inputs, spectrum)
         self.params, self.inputs = params, inputs
         self.edits += 1
 
@@ -372,7 +512,7 @@ class _Session:
 
     def frame_at_cursor(self) -> dict[str, Any]:
         assert self.current is not None
-        return dict(self.current.frames[self.cursor])  # a copy: stamping must not stick
+        return self.current.frames[self.cursor]  # copied when it is stamped
 
     def session_frame(self, command: str) -> dict[str, Any]:
         assert self.current is not None
@@ -399,5 +539,5 @@ async def session(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         await _Session(websocket).serve()
-    except WebSocketDisconnect:
-        return
+    except* WebSocketDisconnect:  # the client left while frames were being sent
+        pass

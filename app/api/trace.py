@@ -1,18 +1,24 @@
-"""POST /api/v1/trace and /api/v1/trace/stream: one sequence, whole or frame by frame."""
+"""POST /api/v1/trace and /api/v1/trace/stream: one sequence, whole or frame by frame.
+
+Each request is estimated (`app/cost.py`) and refused over the budget before anything is
+allocated; its computation runs in the pool, stops when the client leaves, and its answer
+is encoded in worker threads (a stream's frames in batches), never on the event loop.
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from fastapi.sse import EventSourceResponse, format_sse_event
+from fastapi.sse import EventSourceResponse
 
-from app.api.compute import ComputePool
-from app.api.encoding import JSONBytesResponse, dumps, trace_to_dict, trace_to_npz_arrays
+from app.api.compute import CancelToken, ComputePool
+from app.api.encoding import dumps, ndjson_line, sse_event, trace_to_dict, trace_to_npz_arrays
 from app.api.errors import ApiError
 from app.api.events import (
     FrameStamper,
@@ -22,10 +28,24 @@ from app.api.events import (
     summary_frame,
 )
 from app.api.frames import SCHEMA_VERSION
-from app.api.inputs import TraceJob, resolve_trace_request
+from app.api.inputs import (
+    TraceJob,
+    TraceKind,
+    check_trace_request,
+    client_of,
+    is_heavy,
+    resolve_trace_request,
+)
 from app.api.schemas import BAD_BODY, ErrorOut, TraceOut, TraceRequest
-from app.rnn import SpectrumBlock, Trace, recurrent_spectrum, run_sequence
-from app.rnn.loss import loss_and_grad
+from app.rnn import (
+    Cancelled,
+    SpectrumBlock,
+    Trace,
+    backward_trace,
+    diagnose_trace,
+    forward_trace,
+    recurrent_spectrum,
+)
 
 router = APIRouter(prefix="/trace", tags=["trace"])
 
@@ -33,22 +53,33 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     **BAD_BODY,
     404: {"model": ErrorOut, "description": "model_id not in the store"},
     413: {"model": ErrorOut, "description": "body over the byte limit"},
-    422: {"model": ErrorOut, "description": "a field is invalid or over its limit"},
+    422: {
+        "model": ErrorOut,
+        "description": "a field is invalid or over its limit, or the request's estimated "
+        "work, memory or answer is over the budget (GET /api/v1/limits)",
+    },
+    429: {"model": ErrorOut, "description": "this client already runs a heavy computation"},
+    503: {"model": ErrorOut, "description": "the wait queue is full; see Retry-After"},
 }
 NDJSON = "application/x-ndjson"
 SMALL_SPECTRUM_H = 32  # up to this hidden size, weights and spectrum are made on the event loop
+FRAMES_PER_CHUNK = 256  # stream frames encoded per worker-thread call and sent together
+CLIENT_CLOSED = 499  # the status logged when the client left before its answer
 
 
-async def _job(request: Request, body: TraceRequest) -> TraceJob:
+async def _job(request: Request, body: TraceRequest, kind: TraceKind) -> TraceJob:
     """Validate the body and make its weights: inline when that is cheap, in the pool
     when a big network's weights or a stored model (a database read) are involved."""
     state = request.app.state
     store = getattr(state, "store", None)
+    check_trace_request(body, state.settings, kind)  # arithmetic: 422s before any queueing
     # fresh weights for a small network are microseconds; anything bigger goes to the pool
     small = body.config.hidden_size <= SMALL_SPECTRUM_H and body.config.num_layers <= 2
     if body.model_id is None and small:
-        return resolve_trace_request(body, state.settings, store)
-    return await state.pool.run(resolve_trace_request, body, state.settings, store)
+        return resolve_trace_request(body, state.settings, store, kind)
+    return await state.pool.run(
+        resolve_trace_request, body, state.settings, store, kind, client=client_of(request)
+    )
 
 
 @router.post(
@@ -65,38 +96,45 @@ async def trace(
     """Forward pass and (with `targets`) full or truncated BPTT over one sequence.
 
     Weights come from `params`, else `model_id`, else `init`. Arrays are nested lists;
-    a number that overflowed is `null` and `finite` is false.
+    a number that overflowed is `null` and `finite` is false. A client that disconnects
+    stops the computation.
     """
-    job = await _job(request, body)
+    npz = format == "npz"
+    job = await _job(request, body, "npz" if npz else "trace")
     pool: ComputePool = request.app.state.pool
-    result, spectrum = await pool.run(_trace_and_spectrum, job)
-    if format == "npz":
-        buffer = io.BytesIO()
-        np.savez(buffer, allow_pickle=False, **trace_to_npz_arrays(result, spectrum))
+    token = CancelToken()
+    heavy = is_heavy(job.estimate, request.app.state.settings)
+    try:
+        data = await pool.run(
+            _answer,
+            job,
+            npz,
+            token,
+            client=client_of(request),
+            heavy=heavy,
+            token=token,
+            gone=request.is_disconnected,
+        )
+    except Cancelled:
+        return Response(status_code=CLIENT_CLOSED)  # nobody is listening any more
+    if npz:
         return Response(
-            buffer.getvalue(),
+            data,
             media_type="application/octet-stream",
             headers={"Content-Disposition": 'attachment; filename="trace.npz"'},
         )
-    return JSONBytesResponse(trace_to_dict(result, spectrum))
+    return Response(data, media_type="application/json")
 
 
-def _forward_with_loss(job: TraceJob) -> Trace:
-    """Forward pass only, plus each position's loss (no gradients yet)."""
-    # Jacobian norms belong to the backward frames: the full pass computes them
-    result = run_sequence(job.config, job.params, job.inputs, None, truncate=job.truncate)
-    if job.targets is not None:
-        with np.errstate(all="ignore"):
-            loss, per_step, _ = loss_and_grad(
-                job.config.head, result.outputs[None], job.targets[None]
-            )
-        result.targets, result.loss = job.targets, loss
-        result.loss_per_step = per_step[0] if job.config.output_mode == "sequence" else None
-    return result
-
-
-def _trace_and_spectrum(job: TraceJob) -> tuple[Trace, list[SpectrumBlock]]:
-    return job.run(), recurrent_spectrum(job.config, job.params)
+def _answer(job: TraceJob, npz: bool, cancel: Callable[[], bool]) -> bytes:
+    """The trace and its spectrum, encoded: JSON or npz bytes. Runs in a worker thread."""
+    result = job.run(cancel)
+    spectrum = recurrent_spectrum(job.config, job.params)
+    if npz:
+        buffer = io.BytesIO()
+        np.savez(buffer, allow_pickle=False, **trace_to_npz_arrays(result, spectrum))
+        return buffer.getvalue()
+    return dumps(trace_to_dict(result, spectrum))
 
 
 @router.post(
@@ -117,31 +155,99 @@ async def trace_stream(request: Request, body: TraceRequest) -> Response:
     """Same body as `POST /trace`. Frames leave as they are computed: `config` first,
     one `forward` per (layer, direction, position) in compute order, one `backward` per
     (layer, direction, position) in the order BPTT visits them, then `summary` and `done`.
+    The forward pass runs once; BPTT and then the Jacobian norms run on its record.
     """
-    job = await _job(request, body)
-    frames = _stream_frames(request, job)
-    if NDJSON in request.headers.get("accept", ""):
-        return StreamingResponse(_ndjson(frames), media_type=NDJSON)
+    job = await _job(request, body, "stream")
+    ndjson = NDJSON in request.headers.get("accept", "")
+    chunks = _stream(request, job, ndjson_line if ndjson else sse_event)
+    if ndjson:
+        return StreamingResponse(chunks, media_type=NDJSON)
     return EventSourceResponse(
-        _sse(frames), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        chunks, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
 
 
-async def _stream_frames(request: Request, job: TraceJob) -> AsyncIterator[dict[str, Any]]:
-    """Frames numbered from 0, computed stage by stage in the worker pool."""
+def _encode_chunk(
+    frames: Iterator[dict[str, Any]],
+    stamp: FrameStamper,
+    encode: Callable[[dict[str, Any]], bytes],
+) -> bytes:
+    """The next FRAMES_PER_CHUNK frames, stamped and encoded, joined. In a worker thread."""
+    return b"".join(encode(stamp(f)) for f in itertools.islice(frames, FRAMES_PER_CHUNK))
+
+
+async def _stream(
+    request: Request, job: TraceJob, encode: Callable[[dict[str, Any]], bytes]
+) -> AsyncIterator[bytes]:
+    """The stream's bytes: frames numbered from 0, each stage computed in the pool (its
+    slot released while the frames go out), encoded in batches in worker threads."""
     pool: ComputePool = request.app.state.pool
+    client = client_of(request)
+    heavy = is_heavy(job.estimate, request.app.state.settings)
+    token = CancelToken()
     stamp = FrameStamper()
 
+    async def stage(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def call() -> Any:
+            return fn(*args, **kwargs)
+
+        return await pool.run(
+            call, client=client, heavy=heavy, token=token, gone=request.is_disconnected
+        )
+
+    async def frames_out(frames: Iterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+        while chunk := await pool.encode(_encode_chunk, frames, stamp, encode):
+            yield chunk
+
+    try:
+        spectrum = await _spectrum(pool, job, client)
+        has_targets = job.targets is not None
+        # the config frame leaves before any position is computed
+        yield encode(stamp(config_frame(_skeleton(job), spectrum, has_targets)))
+        trace = await stage(
+            forward_trace, job.config, job.params, job.inputs, job.targets, cancel=token
+        )
+        async for chunk in frames_out(forward_frames(trace)):
+            yield chunk
+        if has_targets:
+            await stage(backward_trace, trace, job.truncate, cancel=token)
+            if job.jacobians:  # the diagnostics come after the gradients
+                await stage(diagnose_trace, trace, cancel=token)
+            async for chunk in frames_out(backward_frames(trace)):
+                yield chunk
+        trace.release()
+        done = {"type": "done"}
+        final = [summary_frame(trace), done]
+        yield await pool.encode(_encode_chunk, iter(final), _DoneStamper(stamp), encode)
+    except Cancelled:
+        return
+    except ApiError as exc:
+        yield encode(_error(exc))
+
+
+class _DoneStamper:
+    """Stamps like the stream's stamper, and gives `done` the count of frames sent."""
+
+    def __init__(self, stamp: FrameStamper):
+        self.stamp = stamp
+
+    def __call__(self, frame: dict[str, Any]) -> dict[str, Any]:
+        frame = self.stamp(frame)
+        if frame["type"] == "done":
+            frame["events"] = frame["id"] + 1
+        return frame
+
+
+async def _spectrum(pool: ComputePool, job: TraceJob, client: str) -> list[SpectrumBlock]:
     # a small model's eigenvalues take well under a millisecond: no queueing for them
-    small = job.config.hidden_size <= SMALL_SPECTRUM_H
-    spectrum = (
-        recurrent_spectrum(job.config, job.params)
-        if small
-        else await pool.run(recurrent_spectrum, job.config, job.params)
-    )
-    has_targets = job.targets is not None
-    # the config frame leaves before any position is computed
-    skeleton = Trace(
+    if job.config.hidden_size <= SMALL_SPECTRUM_H:
+        return recurrent_spectrum(job.config, job.params)
+    return await pool.run(recurrent_spectrum, job.config, job.params, client=client)
+
+
+def _skeleton(job: TraceJob) -> Trace:
+    """A trace with nothing computed yet: what the config frame describes."""
+    return Trace(
         config=job.config,
         inputs=job.inputs,
         targets=None,
@@ -151,43 +257,6 @@ async def _stream_frames(request: Request, job: TraceJob) -> AsyncIterator[dict[
         gates={},
         truncate=job.truncate,
     )
-    for frame in map(stamp, [config_frame(skeleton, spectrum, has_targets)]):
-        yield frame
-    if await request.is_disconnected():
-        return
-    forward = await pool.run(_forward_with_loss, job)
-    for frame in map(stamp, forward_frames(forward)):
-        yield frame
-    full = None
-    if has_targets:
-        if await request.is_disconnected():
-            return
-        full = await pool.run(job.run)
-        for frame in map(stamp, backward_frames(full)):
-            yield frame
-    final = full or forward
-    for frame in map(stamp, [summary_frame(final), {"type": "done"}]):
-        if frame["type"] == "done":
-            frame["events"] = frame["id"] + 1
-        yield frame
-
-
-async def _sse(frames: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    try:
-        async for frame in frames:
-            yield format_sse_event(
-                data_str=dumps(frame).decode(), event=frame["type"], id=str(frame["id"])
-            )
-    except ApiError as exc:
-        yield format_sse_event(data_str=dumps(_error(exc)).decode(), event="error")
-
-
-async def _ndjson(frames: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    try:
-        async for frame in frames:
-            yield dumps(frame) + b"\n"
-    except ApiError as exc:
-        yield dumps(_error(exc)) + b"\n"
 
 
 def _error(exc: ApiError) -> dict[str, Any]:

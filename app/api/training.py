@@ -6,23 +6,24 @@ import math
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
-from fastapi.sse import EventSourceResponse, format_sse_event
+from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from app.api.compute import CancelToken
-from app.api.encoding import dumps, trace_to_dict
+from app.api.compute import CancelToken, ComputePool
+from app.api.encoding import ndjson_line, sse_event, trace_to_dict
 from app.api.errors import ApiError, from_value_error
 from app.api.events import FrameStamper
-from app.api.inputs import resolve_params
+from app.api.inputs import check_budget, client_of, is_heavy, resolve_params
 from app.api.limits import check_config_limits, check_length, check_truncate
 from app.api.schemas import BAD_BODY, ConfigIn, ErrorOut, InitIn, Number
-from app.rnn import ModelConfig
+from app.cost import Estimate, TrainShape, train_cost
+from app.rnn import Cancelled, ModelConfig
 from app.rnn.optim import OptimizerConfig
 from app.rnn.tasks import Task, make_task
 from app.rnn.train import Finished, Probe, Progress, TrainConfig, held_out_loss, train
@@ -32,6 +33,7 @@ router = APIRouter(prefix="/train", tags=["train"])
 
 NDJSON = "application/x-ndjson"
 PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress frames a second
+POLL_S = 0.01  # how often the stream looks for the training thread's records
 FINAL_EVAL_SIZE = 1000
 _DONE = object()
 
@@ -153,6 +155,20 @@ def _fit(
     return config, task, train_config, optimizer
 
 
+def estimate_training(config: ModelConfig, task: Task, train_config: TrainConfig) -> Estimate:
+    """The whole run's cost: steps, probes, and the final evaluation."""
+    shape = TrainShape(
+        config,
+        task.spec.length,
+        train_config.batch_size,
+        train_config.steps,
+        train_config.probe_every,
+        train_config.truncate,
+        FINAL_EVAL_SIZE,
+    )
+    return train_cost(shape)
+
+
 @router.post(
     "/stream",
     response_class=Response,
@@ -173,94 +189,128 @@ def _fit(
     summary="Train on a built-in task, streaming progress",
 )
 async def train_stream(request: Request, body: TrainRequest) -> Response:
-    """Train and stream. Closing the connection stops training."""
+    """Train and stream. Closing the connection stops training (its evaluation too)."""
     state = request.app.state
     config, task, train_config, optimizer = _fit(body, state.settings)
+    estimate = estimate_training(config, task, train_config)
+    check_budget(estimate, state.settings, training=True)
     start_params = None
+    client = client_of(request)
     if body.model_id is not None:
         start_params = await state.pool.run(
-            resolve_params, config, None, body.model_id, body.init, getattr(state, "store", None)
+            resolve_params,
+            config,
+            None,
+            body.model_id,
+            body.init,
+            getattr(state, "store", None),
+            client=client,
         )
-    frames = _frames(request, config, task, train_config, optimizer, start_params, body.store)
-    if NDJSON in request.headers.get("accept", ""):
-        return StreamingResponse((dumps(f) + b"\n" async for f in frames), media_type=NDJSON)
+    run = _Run(config, task, train_config, optimizer, start_params)
+    heavy = is_heavy(estimate, state.settings)
+    ndjson = NDJSON in request.headers.get("accept", "")
+    chunks = _frames(request, run, client, heavy, body.store, ndjson_line if ndjson else sse_event)
+    if ndjson:
+        return StreamingResponse(chunks, media_type=NDJSON)
     return EventSourceResponse(
-        (
-            format_sse_event(data_str=dumps(f).decode(), event=f["type"], id=str(f["id"]))
-            async for f in frames
-        ),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        chunks, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
 
 
-def _worker(
-    out: queue.Queue[Any],
-    token: CancelToken,
-    config: ModelConfig,
-    task: Task,
-    train_config: TrainConfig,
-    optimizer: OptimizerConfig,
-    start_params: Any,
-) -> None:
-    """Runs in its own thread: every record goes to `out`, then the final evaluation."""
-    try:
-        started = time.perf_counter()
-        for record in train(
-            config, task, optimizer, train_config, start_params, lambda: token.cancelled
-        ):
-            out.put(record)
-            if isinstance(record, Finished):
-                loss = held_out_loss(
-                    config, record.params, task, train_config.seed, FINAL_EVAL_SIZE
-                )
-                out.put(("eval", loss, time.perf_counter() - started))
-    except Exception as exc:  # reported to the client as an error frame
-        out.put(exc)
-    finally:
-        out.put(_DONE)
+class _Run:
+    """One training run's arguments, and the thread that runs it."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        task: Task,
+        train_config: TrainConfig,
+        optimizer: OptimizerConfig,
+        start_params: Any,
+    ):
+        self.config, self.task = config, task
+        self.train_config, self.optimizer = train_config, optimizer
+        self.start_params = start_params
+        self.records: queue.Queue[Any] = queue.Queue()
+        self.token = CancelToken()
+        self.thread = threading.Thread(target=self._work, daemon=True)
+
+    def _work(self) -> None:
+        """Runs in its own thread: every record goes to `records`, then the final
+        evaluation, then _DONE. The token stops both, between positions."""
+        out, token, config = self.records, self.token, self.config
+        try:
+            started = time.perf_counter()
+            for record in train(
+                config,
+                self.task,
+                self.optimizer,
+                self.train_config,
+                self.start_params,
+                should_stop=token,
+            ):
+                out.put(record)
+                if isinstance(record, Finished) and not token.cancelled:
+                    seed = self.train_config.seed
+                    loss = held_out_loss(
+                        config, record.params, self.task, seed, FINAL_EVAL_SIZE, cancel=token
+                    )
+                    out.put(("eval", loss, time.perf_counter() - started))
+        except Cancelled:
+            pass  # the client left during the final evaluation
+        except Exception as exc:  # reported to the client as an error frame
+            out.put(exc)
+        finally:
+            out.put(_DONE)
+
+    async def stop(self) -> None:
+        """Cancel the run and wait, undisturbed by cancellation, until its thread ended."""
+        self.token.cancel()
+        with anyio.CancelScope(shield=True):
+            while self.thread.is_alive():
+                await anyio.sleep(POLL_S)
 
 
 async def _frames(
     request: Request,
-    config: ModelConfig,
-    task: Task,
-    train_config: TrainConfig,
-    optimizer: OptimizerConfig,
-    start_params: Any,
+    run: _Run,
+    client: str,
+    heavy: bool,
     store_result: bool,
-) -> AsyncIterator[dict[str, Any]]:
+    encode: Callable[[dict[str, Any]], bytes],
+) -> AsyncIterator[bytes]:
+    """The stream's frames, encoded; probes (a whole trace each) in a worker thread."""
     state = request.app.state
-    token = CancelToken()
-    records: queue.Queue[Any] = queue.Queue()
+    pool: ComputePool = state.pool
+    config, train_config, task = run.config, run.train_config, run.task
     stamp = FrameStamper()
 
-    yield stamp(
-        {
-            "type": "train_config",
-            "config": config.to_dict(),
-            "task": {"name": task.name, **task.spec.params},
-            "steps": train_config.steps,
-            "batch_size": train_config.batch_size,
-            "seed": train_config.seed,
-        }
+    yield encode(
+        stamp(
+            {
+                "type": "train_config",
+                "config": config.to_dict(),
+                "task": {"name": task.name, **task.spec.params},
+                "steps": train_config.steps,
+                "batch_size": train_config.batch_size,
+                "seed": train_config.seed,
+            }
+        )
     )
     finished: Finished | None = None
     pending: Progress | None = None
     last_sent = 0.0
-    try:
-        async with state.pool.limiter:
-            threading.Thread(
-                target=_worker,
-                args=(records, token, config, task, train_config, optimizer, start_params),
-                daemon=True,
-            ).start()
+    # the slot is held until the training thread has ended, however the stream ends
+    async with pool.slot(client, heavy):
+        try:
+            run.thread.start()
             while True:
                 try:
-                    item = records.get_nowait()
+                    item = run.records.get_nowait()
                 except queue.Empty:
                     if await request.is_disconnected():
                         return
-                    await anyio.sleep(0.01)
+                    await anyio.sleep(POLL_S)
                     continue
                 if item is _DONE:
                     break
@@ -270,44 +320,56 @@ async def _frames(
                     pending = item
                     now = time.monotonic()
                     if now - last_sent >= PROGRESS_INTERVAL_S or item.step == train_config.steps:
-                        yield stamp(_progress(pending))
+                        yield encode(stamp(_progress(pending)))
                         pending, last_sent = None, now
                     continue
                 if pending is not None:  # the latest step goes out before anything after it
-                    yield stamp(_progress(pending))
+                    yield encode(stamp(_progress(pending)))
                     pending = None
                 if isinstance(item, Probe):
-                    yield stamp(_probe(item))
+                    # a probe carries a whole trace: build its frame off the event loop
+                    yield await pool.encode(_encode_probe, item, stamp, encode)
                 elif isinstance(item, Finished):
                     finished = item
                 elif isinstance(item, tuple) and item[0] == "eval":
                     assert finished is not None
-                    model_id, note = None, None
-                    store = getattr(state, "store", None)
-                    if store_result and store is not None:
-                        try:
-                            # this task already holds a pool token: store without asking again
-                            model_id = await anyio.to_thread.run_sync(
-                                store.put, config, finished.params
-                            )
-                        except ValueError as exc:  # diverged weights, or over the store cap
-                            note = f"the trained weights were not stored: {exc}"
-                    done = stamp(
-                        {
-                            "type": "done",
-                            "events": 0,
-                            "model_id": model_id,
-                            "eval_loss": item[1] if math.isfinite(item[1]) else None,
-                            "wall_time_s": item[2],
-                            "steps": finished.step,
-                            "stopped": finished.stopped,
-                            "note": note,
-                        }
-                    )
-                    done["events"] = done["id"] + 1
-                    yield done
-    finally:
-        token.cancel()
+                    yield encode(await _done(state, stamp, config, finished, item, store_result))
+        finally:
+            if run.thread.ident is not None:  # started
+                await run.stop()
+
+
+async def _done(
+    state: Any,
+    stamp: FrameStamper,
+    config: ModelConfig,
+    finished: Finished,
+    evaluation: tuple[str, float, float],
+    store_result: bool,
+) -> dict[str, Any]:
+    """The done frame, after storing the trained weights when asked."""
+    model_id, note = None, None
+    store = getattr(state, "store", None)
+    if store_result and store is not None:
+        try:
+            # this run already holds a compute slot: store without asking for another
+            model_id = await anyio.to_thread.run_sync(store.put, config, finished.params)
+        except ValueError as exc:  # diverged weights, or over the store cap
+            note = f"the trained weights were not stored: {exc}"
+    done = stamp(
+        {
+            "type": "done",
+            "events": 0,
+            "model_id": model_id,
+            "eval_loss": evaluation[1] if math.isfinite(evaluation[1]) else None,
+            "wall_time_s": evaluation[2],
+            "steps": finished.step,
+            "stopped": finished.stopped,
+            "note": note,
+        }
+    )
+    done["events"] = done["id"] + 1
+    return done
 
 
 def _progress(record: Progress) -> dict[str, Any]:
@@ -318,6 +380,12 @@ def _progress(record: Progress) -> dict[str, Any]:
         "grad_norm": record.grad_norm if math.isfinite(record.grad_norm) else None,
         "grad_profile": record.grad_profile,
     }
+
+
+def _encode_probe(
+    record: Probe, stamp: FrameStamper, encode: Callable[[dict[str, Any]], bytes]
+) -> bytes:
+    return encode(stamp(_probe(record)))
 
 
 def _probe(record: Probe) -> dict[str, Any]:

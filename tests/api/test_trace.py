@@ -192,14 +192,14 @@ def test_stream_rejects_bad_body_before_streaming(client):
 def test_first_event_leaves_before_the_trace_is_computed(monkeypatch, settings):
     """The config frame reaches the client while the computation is held back."""
     release = threading.Event()
-    real = trace_module.run_sequence
+    real = trace_module.forward_trace
 
     def held(*args, **kwargs):
         if not release.wait(timeout=20):
             raise AssertionError("the config frame never reached the client")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trace_module, "run_sequence", held)
+    monkeypatch.setattr(trace_module, "forward_trace", held)
     with (
         TestClient(create_app(settings)) as client,
         client.stream(
