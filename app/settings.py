@@ -61,7 +61,7 @@ class Settings:
     allowed_origins: str = ""  # comma-separated origins beside the server's own; * for any
     allowed_hosts: str = ""  # comma-separated Host names; empty: loopback names if bound there
     max_sessions: int = 64  # WebSocket sessions open at once, per process
-    max_sessions_per_client: int = 4  # of those, from one client address
+    max_sessions_per_client: int = 8  # of those, from one client address (a class may share one)
     max_pinned_bytes: int = 64 * 1024 * 1024  # models behind shared links, apart from the LRU
     max_pins_per_client: int = 50  # models one client address may pin
     database_connections: int = 4  # PostgreSQL connections per process at most

@@ -2,7 +2,8 @@
 default) or a PostgreSQL database that several servers share.
 
 Safe across threads and processes: every change is one short transaction that holds the
-store's write lock; bounded by a byte cap with least-recently-used eviction.
+store's write lock, while reads take no lock at all; bounded by a byte cap with
+least-recently-used eviction, from which pinned models (behind shared links) are kept apart.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ MODEL_ID = re.compile(r"[0-9a-f]{64}")  # sha256 hex, matched whole
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 BUSY_TIMEOUT = 30.0  # seconds an operation waits for another writer's lock
+TOUCH_TIMEOUT = 0.2  # seconds a read waits to mark its model used; past it, it does not
 CONNECT_TIMEOUT = 10  # seconds to reach the PostgreSQL server
-MAX_IDLE_CONNECTIONS = 4  # PostgreSQL connections kept open per store for reuse
+MAX_CONNECTIONS = 4  # PostgreSQL connections open at once per store; more wait their turn
 SCHEMA_LOCK = 0x756E726F6C6C  # advisory lock key ("unroll"): one process creates the table
 
 _SQLITE_SCHEMA = """
@@ -40,7 +42,8 @@ CREATE TABLE IF NOT EXISTS models (
     size_bytes INTEGER NOT NULL,
     created_at REAL NOT NULL,
     last_used_at REAL NOT NULL,
-    use_seq INTEGER NOT NULL
+    use_seq INTEGER NOT NULL,
+    pinned_by TEXT
 );
 CREATE INDEX IF NOT EXISTS models_use_seq ON models (use_seq);
 """
@@ -53,10 +56,18 @@ _POSTGRES_SCHEMA = (
         size_bytes BIGINT NOT NULL,
         created_at DOUBLE PRECISION NOT NULL,
         last_used_at DOUBLE PRECISION NOT NULL,
-        use_seq BIGINT NOT NULL
+        use_seq BIGINT NOT NULL,
+        pinned_by TEXT
     )""",
     "CREATE INDEX models_use_seq ON models (use_seq)",
 )
+# tables made before pinning existed gain the column (NULL: not pinned) on first use
+_ADD_PINNED_BY = "ALTER TABLE models ADD COLUMN pinned_by TEXT"
+_HAS_PINNED_BY = (
+    "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+    "AND table_name = 'models' AND column_name = 'pinned_by'"
+)
+_LRU = "pinned_by IS NULL"  # the models the byte cap's eviction may drop
 
 
 class ModelTooLarge(ValueError):
@@ -65,6 +76,14 @@ class ModelTooLarge(ValueError):
 
 class StoreUnavailable(RuntimeError):
     """The database server cannot be reached or refused the connection."""
+
+
+class PinRefused(ValueError):
+    """A pin over the pinned models' byte cap, or over the client's own quota."""
+
+    def __init__(self, message: str, per_client: bool):
+        super().__init__(message)
+        self.per_client = per_client  # True: this client's quota; False: the store is full
 
 
 def model_id_for(data: bytes) -> str:
@@ -96,14 +115,19 @@ class _Connection(Protocol):
 
 
 class _Database(Protocol):
-    """Where the models table lives: connections, and write transactions that hold the
-    store's lock from their first statement, so writers queue rather than deadlock."""
+    """Where the models table lives: connections (reads take no lock), and write
+    transactions that hold the store's lock from their first statement, so writers
+    queue rather than deadlock."""
 
     location: str  # a file path, or the URL without its password
 
     def connect(self) -> AbstractContextManager[_Connection]: ...
 
     def transaction(self) -> AbstractContextManager[_Connection]: ...
+
+    def try_write(self, conn: _Connection, sql: str, params: Sequence[Any]) -> bool:
+        """Run one statement unless a lock keeps it waiting past TOUCH_TIMEOUT."""
+        ...
 
     def close(self) -> None: ...
 
@@ -114,19 +138,34 @@ class ModelStore:
     The id is the sha256 of those bytes, which are deterministic for equal config and
     params, so the same weights always get the same id (and `sha256sum` of a downloaded
     .safetensors file gives it back). Every read (`get`, `get_bytes`, `info`) marks the
-    model as used; `put` evicts the least recently used others once the stored weights
-    total over `max_bytes`.
+    model as used, as a cheap best-effort update after a lock-free read; `put` evicts the
+    least recently used others once the stored weights total over `max_bytes`.
+
+    A pinned model (`pin`: the model behind a shared link) is never evicted by `put`: it
+    counts against `max_pinned_bytes` instead, and each client may pin at most
+    `max_pins_per_client` models, so anonymous uploads cannot break shared links.
 
     database: a SQLite file path (created with its directory on first use), or a
     postgresql:// URL (the table is created on first use). Nothing is touched until then.
+    max_connections: PostgreSQL connections this store opens at most at once.
     """
 
-    def __init__(self, database: Path | str, max_bytes: int):
+    def __init__(
+        self,
+        database: Path | str,
+        max_bytes: int,
+        *,
+        max_pinned_bytes: int | None = None,
+        max_pins_per_client: int = 50,
+        max_connections: int = MAX_CONNECTIONS,
+    ):
         if max_bytes < 1:
             raise ValueError(f"max_bytes: must be at least 1, got {max_bytes}")
-        self._db = _open_database(database)
+        self._db = _open_database(database, max_connections)
         self.location = self._db.location
         self.max_bytes = max_bytes
+        self.max_pinned_bytes = max_bytes if max_pinned_bytes is None else max_pinned_bytes
+        self.max_pins_per_client = max_pins_per_client
 
     def put(self, config: ModelConfig, params: Params) -> str:
         """Store a model and return its id; storing the same weights again is a no-op.
@@ -164,6 +203,55 @@ class ModelStore:
             self._evict(conn, keep=model_id)
         return model_id, True
 
+    def pin(self, model_id: str, client: str) -> bool | None:
+        """Keep a stored model out of the LRU eviction, on behalf of `client` (an address).
+
+        True if newly pinned, False if it already was; None for an unknown model. Raises
+        PinRefused when the pinned models would pass `max_pinned_bytes` or the client
+        already pinned `max_pins_per_client`: pinned models are never evicted to make room.
+        """
+        if not is_model_id(model_id):
+            return None
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT size_bytes, pinned_by FROM models WHERE model_id = ?", (model_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            size_bytes, pinned_by = row
+            if pinned_by is not None:
+                return False
+            count = conn.execute(
+                "SELECT COUNT(*) FROM models WHERE pinned_by = ?", (client,)
+            ).fetchone()[0]
+            if count >= self.max_pins_per_client:
+                raise PinRefused(
+                    f"model_id: this client has pinned {count} models, the limit of "
+                    f"{self.max_pins_per_client}",
+                    per_client=True,
+                )
+            pinned = _total_bytes(conn, "pinned_by IS NOT NULL")
+            if pinned + size_bytes > self.max_pinned_bytes:
+                raise PinRefused(
+                    f"model_id: pinned models take {pinned} of {self.max_pinned_bytes} bytes; "
+                    f"this one ({size_bytes} bytes) does not fit",
+                    per_client=False,
+                )
+            conn.execute("UPDATE models SET pinned_by = ? WHERE model_id = ?", (client, model_id))
+        return True
+
+    def unpin(self, model_id: str) -> bool:
+        """Return a pinned model to the LRU (evicted with the others from the next `put`);
+        False if it was not pinned or is unknown."""
+        if not is_model_id(model_id):
+            return False
+        with self._db.transaction() as conn:
+            done = conn.execute(
+                "UPDATE models SET pinned_by = NULL WHERE model_id = ? AND pinned_by IS NOT NULL",
+                (model_id,),
+            )
+            return bool(done.rowcount)
+
     def get(self, model_id: str) -> tuple[ModelConfig, Params] | None:
         """(config, params) of a stored model, params in `param_shapes(config)` order;
         None for an unknown or malformed id."""
@@ -182,11 +270,12 @@ class ModelStore:
 
     def info(self, model_id: str) -> dict[str, Any] | None:
         """model_id, config (a dict), shapes {name: [dims]}, num_params, size_bytes,
-        created_at and last_used_at (Unix seconds); None for an unknown or malformed id."""
-        row = self._read(model_id, "config, size_bytes, created_at, last_used_at")
+        created_at and last_used_at (Unix seconds), pinned; None for an unknown or
+        malformed id."""
+        row = self._read(model_id, "config, size_bytes, created_at, last_used_at, pinned_by")
         if row is None:
             return None
-        config_json, size_bytes, created_at, last_used_at = row
+        config_json, size_bytes, created_at, last_used_at, pinned_by = row
         config = ModelConfig.from_dict(json.loads(config_json))
         shapes = {name: list(shape) for name, shape in param_shapes(config).items()}
         return {
@@ -197,12 +286,18 @@ class ModelStore:
             "size_bytes": size_bytes,
             "created_at": created_at,
             "last_used_at": last_used_at,
+            "pinned": pinned_by is not None,
         }
 
     def total_bytes(self) -> int:
-        """Bytes of stored weights (the database itself takes somewhat more)."""
+        """Bytes of stored weights, pinned or not (the database takes somewhat more)."""
         with self._db.connect() as conn:
             return _total_bytes(conn)
+
+    def pinned_bytes(self) -> int:
+        """Bytes of pinned weights, kept apart from the LRU."""
+        with self._db.connect() as conn:
+            return _total_bytes(conn, "pinned_by IS NOT NULL")
 
     def __contains__(self, model_id: object) -> bool:
         """Whether the model is stored; does not count as a use."""
@@ -217,29 +312,34 @@ class ModelStore:
         self._db.close()
 
     def _read(self, model_id: str, columns: str) -> Any:
-        """Mark a model used and read `columns` of its row (one value or a tuple)."""
+        """Read `columns` of a model's row (one value or a tuple) without taking a lock,
+        then mark it used: one statement, skipped if a writer holds the lock too long."""
         if not is_model_id(model_id):
             return None
-        with self._db.transaction() as conn:
-            touched = conn.execute(
-                "UPDATE models SET use_seq = ?, last_used_at = ? WHERE model_id = ?",
-                (_next_seq(conn), time.time(), model_id),
-            )
-            if not touched.rowcount:
-                return None
+        with self._db.connect() as conn:
             row = conn.execute(
                 f"SELECT {columns} FROM models WHERE model_id = ?", (model_id,)
             ).fetchone()
+            if row is None:
+                return None
+            # concurrent touches on PostgreSQL may share a tick: ties only blur the order
+            self._db.try_write(
+                conn,
+                "UPDATE models SET use_seq = (SELECT MAX(use_seq) + 1 FROM models), "
+                "last_used_at = ? WHERE model_id = ?",
+                (time.time(), model_id),
+            )
         return row[0] if len(row) == 1 else tuple(row)
 
     def _evict(self, conn: _Connection, keep: str) -> None:
-        """Delete least recently used models, never `keep`, until the total fits."""
-        total = _total_bytes(conn)
+        """Delete least recently used unpinned models, never `keep`, until they fit."""
+        total = _total_bytes(conn, _LRU)
         if total <= self.max_bytes:
             return
         victims: list[str] = []
         rows = conn.execute(
-            "SELECT model_id, size_bytes FROM models WHERE model_id != ? ORDER BY use_seq",
+            f"SELECT model_id, size_bytes FROM models WHERE model_id != ? AND {_LRU} "
+            "ORDER BY use_seq",
             (keep,),
         )
         with closing(rows):
@@ -257,9 +357,10 @@ def _next_seq(conn: _Connection) -> int:
     return int(conn.execute("SELECT COALESCE(MAX(use_seq), 0) + 1 FROM models").fetchone()[0])
 
 
-def _total_bytes(conn: _Connection) -> int:
+def _total_bytes(conn: _Connection, where: str = "TRUE") -> int:
     # PostgreSQL sums BIGINT to NUMERIC, which psycopg reads as a Decimal
-    return int(conn.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM models").fetchone()[0])
+    sql = f"SELECT COALESCE(SUM(size_bytes), 0) FROM models WHERE {where}"
+    return int(conn.execute(sql).fetchone()[0])
 
 
 class _SQLite:
@@ -294,6 +395,19 @@ class _SQLite:
                 raise
             conn.execute("COMMIT")
 
+    def try_write(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> bool:
+        """One autocommit statement, waiting at most TOUCH_TIMEOUT for the write lock."""
+        conn.execute(f"PRAGMA busy_timeout = {int(TOUCH_TIMEOUT * 1000)}")  # milliseconds
+        try:
+            conn.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            if not _sqlite_busy(exc):
+                raise
+            return False
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        return True
+
     def close(self) -> None:
         """Nothing to do: every connection is closed after its operation."""
 
@@ -312,10 +426,7 @@ class _SQLite:
                 except sqlite3.OperationalError as exc:
                     # switching to WAL fails at once, without waiting, while another
                     # process holds the file; retry like the busy timeout would
-                    busy = getattr(exc, "sqlite_errorname", "").startswith(
-                        ("SQLITE_BUSY", "SQLITE_LOCKED")
-                    )
-                    if not busy or time.monotonic() > deadline:
+                    if not _sqlite_busy(exc) or time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
             self._ready = True
@@ -327,8 +438,19 @@ class _SQLite:
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SQLITE_SCHEMA)
+            columns = [row[1] for row in conn.execute("PRAGMA table_info(models)")]
+            if "pinned_by" not in columns:
+                try:
+                    conn.execute(_ADD_PINNED_BY)
+                except sqlite3.OperationalError as exc:  # another process was first
+                    if "duplicate column" not in str(exc):
+                        raise
         finally:
             conn.close()
+
+
+def _sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
 class _PostgresConnection:
@@ -344,9 +466,12 @@ class _PostgresConnection:
 class _Postgres:
     """A PostgreSQL database, shared by every process and replica that names it. A write
     transaction starts by locking the table against other writers (plain reads go on);
-    connections are kept for reuse, since each new one costs a password handshake."""
+    at most `max_connections` are open at once, kept for reuse, since each new one costs
+    a password handshake."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, max_connections: int = MAX_CONNECTIONS):
+        if max_connections < 1:
+            raise ValueError(f"max_connections: must be at least 1, got {max_connections}")
         self.location = mask_url(url)
         try:
             import psycopg
@@ -365,6 +490,8 @@ class _Postgres:
                 f"UNROLL_DATABASE_URL: not a valid PostgreSQL URL: {self.location}"
             ) from None
         self._url = url
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)  # open or in use
         self._idle: list[Any] = []
         self._idle_lock = threading.Lock()
         self._ready = False
@@ -374,15 +501,24 @@ class _Postgres:
 
     @contextmanager
     def connect(self) -> Iterator[_PostgresConnection]:
-        """A connection in autocommit mode, kept for reuse unless the operation failed."""
-        self._ensure_schema()
-        conn = self._checkout()
+        """A connection in autocommit mode, kept for reuse unless the operation failed;
+        waits for one of the `max_connections` slots (StoreUnavailable past BUSY_TIMEOUT)."""
+        if not self._slots.acquire(timeout=BUSY_TIMEOUT):
+            raise StoreUnavailable(
+                f"model store {self.location}: all {self.max_connections} connections "
+                f"stayed busy for {BUSY_TIMEOUT:g} s"
+            )
         try:
-            yield _PostgresConnection(conn)
-        except BaseException:
-            conn.close()  # its state is unknown: never hand it out again
-            raise
-        self._checkin(conn)
+            conn = self._checkout()
+            try:
+                self._ensure_schema(conn)
+                yield _PostgresConnection(conn)
+            except BaseException:
+                conn.close()  # its state is unknown: never hand it out again
+                raise
+            self._checkin(conn)
+        finally:
+            self._slots.release()
 
     @contextmanager
     def transaction(self) -> Iterator[_PostgresConnection]:
@@ -391,6 +527,17 @@ class _Postgres:
         with self.connect() as conn, conn.raw.transaction():
             conn.execute("LOCK TABLE models IN EXCLUSIVE MODE")
             yield conn
+
+    def try_write(self, conn: _PostgresConnection, sql: str, params: Sequence[Any]) -> bool:
+        """One statement in its own transaction, waiting at most TOUCH_TIMEOUT for locks."""
+        psycopg = self._psycopg
+        try:
+            with conn.raw.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = {int(TOUCH_TIMEOUT * 1000)}")
+                conn.execute(sql, params)
+        except psycopg.errors.LockNotAvailable:
+            return False
+        return True
 
     def close(self) -> None:
         _close_all(self._idle, self._idle_lock)
@@ -409,7 +556,7 @@ class _Postgres:
 
     def _checkin(self, conn: Any) -> None:
         with self._idle_lock:
-            if len(self._idle) < MAX_IDLE_CONNECTIONS and not conn.closed:
+            if len(self._idle) < self.max_connections and not conn.closed:
                 self._idle.append(conn)
                 return
         conn.close()
@@ -428,24 +575,21 @@ class _Postgres:
             raise
         return conn
 
-    def _ensure_schema(self) -> None:
+    def _ensure_schema(self, conn: Any) -> None:
+        """Create the table (or add what an older one lacks) once per store, on `conn`."""
         if self._ready:
             return
         with self._ready_lock:
             if self._ready:
                 return
-            conn = self._checkout()
-            try:
-                with conn.transaction():
-                    # CREATE TABLE IF NOT EXISTS can still collide between processes
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                    if conn.execute("SELECT to_regclass('models')").fetchone()[0] is None:
-                        for statement in _POSTGRES_SCHEMA:
-                            conn.execute(statement)
-            except BaseException:
-                conn.close()
-                raise
-            self._checkin(conn)
+            with conn.transaction():
+                # CREATE TABLE IF NOT EXISTS can still collide between processes
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                if conn.execute("SELECT to_regclass('models')").fetchone()[0] is None:
+                    for statement in _POSTGRES_SCHEMA:
+                        conn.execute(statement)
+                elif not conn.execute(_HAS_PINNED_BY).fetchone():
+                    conn.execute(_ADD_PINNED_BY)
             self._ready = True
 
 
@@ -457,12 +601,12 @@ def _close_all(connections: list[Any], lock: threading.Lock) -> None:
         conn.close()
 
 
-def _open_database(database: Path | str) -> _Database:
+def _open_database(database: Path | str, max_connections: int = MAX_CONNECTIONS) -> _Database:
     """The backend for a SQLite path, a sqlite:/// URL or a postgresql:// URL."""
     if isinstance(database, Path):
         return _SQLite(database)
     if database.startswith(POSTGRES_PREFIXES):
-        return _Postgres(database)
+        return _Postgres(database, max_connections)
     if database.startswith(SQLITE_PREFIX):
         path = database[len(SQLITE_PREFIX) :]
         if not path or path == ":memory:":
@@ -480,4 +624,10 @@ def open_store(settings: Settings) -> ModelStore:
     """The store the settings describe: `database_url` (sqlite:///path or postgresql://...),
     else the SQLite file data_dir/models.sqlite3. Touches no file or server until used."""
     database = settings.database_url or Path(settings.data_dir) / "models.sqlite3"
-    return ModelStore(database, settings.max_store_bytes)
+    return ModelStore(
+        database,
+        settings.max_store_bytes,
+        max_pinned_bytes=settings.max_pinned_bytes,
+        max_pins_per_client=settings.max_pins_per_client,
+        max_connections=settings.database_connections,
+    )

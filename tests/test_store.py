@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,14 @@ import pytest
 
 from app.rnn import ModelConfig, init_params, param_shapes, weights_from_bytes, weights_to_bytes
 from app.settings import Settings
-from app.store import ModelStore, ModelTooLarge, StoreUnavailable, mask_url, open_store
+from app.store import (
+    ModelStore,
+    ModelTooLarge,
+    PinRefused,
+    StoreUnavailable,
+    mask_url,
+    open_store,
+)
 
 CONFIG = ModelConfig(cell="lstm", input_size=2, hidden_size=3, output_size=1)
 BAD_IDS = [
@@ -367,3 +374,133 @@ def test_two_processes_on_one_database(database, make_store):
     assert store.total_bytes() == 5 * size_of(*model(0))
     queue.close()
     queue.join_thread()
+
+
+@contextmanager
+def writer_holding_the_lock(store: ModelStore) -> Iterator[None]:
+    """Another writer in the middle of its transaction, holding the store's write lock."""
+    with store._db.transaction() as conn:
+        conn.execute("SELECT 1 FROM models")  # SQLite's BEGIN IMMEDIATE already holds it
+        yield
+
+
+def in_thread(call, seconds: float = 10.0):
+    """call() in a thread, failing (not hanging) if it has not returned after `seconds`."""
+    box: dict[str, object] = {}
+    worker = threading.Thread(target=lambda: box.setdefault("value", call()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"blocked for over {seconds} s"
+    return box["value"]
+
+
+def test_reads_go_on_while_a_writer_holds_the_lock(make_store):
+    store = make_store(10**6)
+    config, params = model(0)
+    model_id = store.put(config, params)
+    other = make_store(10**6)  # its own connections, as another process would have
+    before = store._read(model_id, "use_seq")
+    with writer_holding_the_lock(other):
+        # the writer would hold a read for BUSY_TIMEOUT (30 s) if reads took the lock
+        assert in_thread(lambda: store.info(model_id))["model_id"] == model_id
+        got = in_thread(lambda: store.get(model_id))
+        assert_same_params(got[1], params)
+        assert in_thread(lambda: store.get_bytes(model_id, "safetensors")) is not None
+    # the touches gave up while the lock was held; once it is free they count again
+    assert store._read(model_id, "use_seq") == before + 1
+
+
+def test_a_pinned_model_is_never_evicted_by_uploads(make_store):
+    models = [model(seed) for seed in range(6)]
+    size = size_of(*models[0])
+    store = make_store(int(2.5 * size))
+    store.max_pinned_bytes = 2 * size
+    shared = store.put(*models[0])
+    assert store.pin(shared, "teacher") is True
+    assert store.pin(shared, "someone else") is False  # already pinned: a no-op
+    assert store.info(shared)["pinned"] is True
+    for config, params in models[1:]:  # enough anonymous uploads to flush the LRU twice
+        store.put(config, params)
+    assert shared in store
+    assert count_models(store) == 3  # the pinned one and two in the LRU's 2.5 models
+    assert store.pinned_bytes() == size and store.total_bytes() == 3 * size
+    assert store.unpin(shared) is True and store.unpin(shared) is False
+    store.put(*model(10))  # back in the LRU, where it is the least recently used
+    assert shared not in store
+
+
+def test_pins_have_their_own_byte_cap_and_a_quota_per_client(make_store):
+    models = [model(seed) for seed in range(4)]
+    size = size_of(*models[0])
+    store = make_store(10 * size)
+    store.max_pinned_bytes, store.max_pins_per_client = int(2.5 * size), 1
+    ids = [store.put(*m) for m in models]
+    assert store.pin(ids[0], "a") is True
+    with pytest.raises(PinRefused, match="this client has pinned 1 models") as quota:
+        store.pin(ids[1], "a")
+    assert quota.value.per_client
+    assert store.pin(ids[1], "b") is True
+    with pytest.raises(PinRefused, match="does not fit") as full:
+        store.pin(ids[2], "c")  # refused: pinned models never make room for each other
+    assert not full.value.per_client
+    assert [store.info(i)["pinned"] for i in ids] == [True, True, False, False]
+    assert store.pin("f" * 64, "a") is None and store.pin("../x", "a") is None
+    assert store.unpin("../x") is False
+
+
+def test_a_table_made_before_pinning_gains_the_column(database, make_store):
+    """Stores from before pinning (no pinned_by column) keep their models and can pin."""
+    old = "CREATE TABLE models (model_id TEXT PRIMARY KEY, config TEXT NOT NULL, "
+    if isinstance(database, Path):
+        with closing(sqlite3.connect(database)) as conn, conn:
+            conn.execute(
+                old + "data BLOB NOT NULL, size_bytes INTEGER NOT NULL, created_at REAL NOT NULL,"
+                " last_used_at REAL NOT NULL, use_seq INTEGER NOT NULL)"
+            )
+    else:
+        import psycopg
+
+        with psycopg.connect(database, autocommit=True) as conn:
+            conn.execute(
+                old + "data BYTEA NOT NULL, size_bytes BIGINT NOT NULL, created_at DOUBLE "
+                "PRECISION NOT NULL, last_used_at DOUBLE PRECISION NOT NULL, "
+                "use_seq BIGINT NOT NULL)"
+            )
+    store = make_store(10**6)
+    model_id = store.put(*model(1))
+    assert store.pin(model_id, "a") is True and store.info(model_id)["pinned"] is True
+    assert make_store(10**6).info(model_id)["pinned"] is True  # a second opening is fine
+
+
+def test_postgres_connections_are_capped_per_store():
+    with postgres_schema() as url:
+        store = ModelStore(url, 10**7, max_connections=2)
+        model_id = store.put(*model(0))
+        opened: list[int] = []
+        real_open = store._db._open
+
+        def counting_open():
+            opened.append(1)
+            return real_open()
+
+        store._db._open = counting_open
+        store.close()  # from here on, every connection is a new one
+        start = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                start.wait()
+                for _ in range(5):
+                    assert store.get(model_id) is not None
+            except BaseException as exc:  # reported below, on the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert 1 <= len(opened) <= 2  # eight threads, never more than two connections
+        store.close()

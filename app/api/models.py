@@ -17,7 +17,7 @@ from app.api.limits import check_config_limits, check_declared_weights
 from app.api.schemas import BAD_BODY, MODEL_ID_PATTERN, ConfigIn, ErrorOut
 from app.rnn import ModelConfig, weights_from_bytes
 from app.settings import Settings
-from app.store import ModelStore, ModelTooLarge
+from app.store import ModelStore, ModelTooLarge, PinRefused
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -51,6 +51,7 @@ EXAMPLE_MODEL: dict[str, Any] = {
     "size_bytes": 1624,
     "created_at": "2025-01-01T12:00:00Z",
     "last_used_at": "2025-01-01T12:00:00Z",
+    "pinned": False,
 }
 ModelId = Annotated[
     str,
@@ -74,6 +75,9 @@ class ModelOut(BaseModel):
     size_bytes: int = Field(description="bytes of the stored safetensors file")
     created_at: datetime
     last_used_at: datetime
+    pinned: bool = Field(
+        description="kept apart from the least-recently-used eviction (a shared link's model)"
+    )
 
 
 class UploadOut(ModelOut):
@@ -260,3 +264,36 @@ async def get_weights(
         media_type="application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="{model_id[:12]}.{format}"'},
     )
+
+
+def _pin(store: ModelStore, model_id: str, client: str) -> dict[str, Any] | None:
+    """Pin the model and read back its info, in one worker-thread trip."""
+    if store.pin(model_id, client) is None:
+        return None
+    return store.info(model_id)
+
+
+@router.post(
+    "/{model_id}/pin",
+    response_model=ModelOut,
+    responses={
+        **NOT_FOUND,
+        429: {"model": ErrorOut, "description": "this client pinned its quota of models"},
+        507: {"model": ErrorOut, "description": "the pinned models fill their byte cap"},
+    },
+    summary="Keep a stored model for a shared link: never evicted by other uploads",
+)
+async def pin_model(request: Request, model_id: ModelId) -> dict[str, Any]:
+    """Take the model out of the least-recently-used eviction, so a link that names it
+    keeps working however many models others upload. Pinned models have their own byte
+    cap (`max_pinned_bytes`) and each client address may pin `max_pins_per_client` of
+    them; pinning an already pinned model is a no-op. The page pins when it shares a link.
+    """
+    client = request.client.host if request.client else "unknown"
+    try:
+        info = await run_in_threadpool(_pin, request.app.state.store, model_id, client)
+    except PinRefused as exc:
+        raise ApiError(429 if exc.per_client else 507, str(exc), "model_id") from None
+    if info is None:
+        raise ApiError(404, f"model_id: no stored model {model_id}", "model_id")
+    return _model_out(info)

@@ -476,3 +476,36 @@ def test_malformed_archives_are_422_naming_the_entry_and_the_reason(client, name
     data, starts = MALFORMED_ARCHIVES[name]
     assert_error(upload(client, data, filename="w.npz"), 422, "file", detail_starts=starts)
     assert client.app.state.store.total_bytes() == 0
+
+
+def test_a_pinned_model_survives_a_flood_of_uploads(tmp_path):
+    size = len(small_model(0))
+    settings = Settings(
+        data_dir=tmp_path,
+        max_store_bytes=int(2.5 * size),
+        max_pinned_bytes=int(1.5 * size),
+        max_pins_per_client=5,
+    )
+    with TestClient(create_app(settings)) as client:
+        shared = upload(client, small_model(0)).json()["model_id"]
+        r = client.post(f"/api/v1/models/{shared}/pin")
+        assert r.status_code == 200 and r.json()["pinned"] is True, r.text
+        assert client.post(f"/api/v1/models/{shared}/pin").json()["pinned"] is True  # no-op
+        for seed in range(1, 8):  # anonymous uploads that flush the LRU several times
+            assert upload(client, small_model(seed)).json()["pinned"] is False
+        assert client.get(f"/api/v1/models/{shared}").json()["pinned"] is True
+        assert client.get(f"/api/v1/models/{shared}/weights").content == small_model(0)
+        other = upload(client, small_model(20)).json()["model_id"]
+        full = client.post(f"/api/v1/models/{other}/pin")
+        assert_error(full, 507, "model_id", detail_starts="model_id: pinned models take")
+        assert_error(client.post(f"/api/v1/models/{'e' * 64}/pin"), 404, "model_id")
+        assert client.post("/api/v1/models/abc/pin").status_code == 422
+
+
+def test_each_client_pins_at_most_its_quota(tmp_path):
+    settings = Settings(data_dir=tmp_path, max_pins_per_client=1)
+    with TestClient(create_app(settings)) as client:
+        first, second = (upload(client, small_model(s)).json()["model_id"] for s in (1, 2))
+        assert client.post(f"/api/v1/models/{first}/pin").status_code == 200
+        r = client.post(f"/api/v1/models/{second}/pin")
+        assert_error(r, 429, "model_id", detail_starts="model_id: this client has pinned 1")
