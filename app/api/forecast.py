@@ -25,6 +25,9 @@ router = APIRouter(prefix="/forecast", tags=["forecast"])
 
 MAX_EVAL_SIZE = 1000  # held-out windows; 1000 is what training reports its final loss on
 MAX_STEPS = 20  # future values, as far as any task's horizon goes
+# one request's forward passes, at most a few seconds on a small machine
+MAX_MACS = 2e10  # multiply-adds over the batch (~3 s)
+MAX_CELL_STEPS = 200_000  # layer x direction x position steps, each a Python-level call
 ERRORS: dict[int | str, dict[str, Any]] = {
     **BAD_BODY,
     404: {"model": ErrorOut, "description": "no stored model has this id"},
@@ -98,6 +101,23 @@ def stored_model(
     return found
 
 
+def check_work(config: ModelConfig, batch: int, positions: int, field: str) -> None:
+    """422 naming `field` when forward passes over `positions` positions in all (summed over
+    passes run one after another), each over `batch` sequences, would be too much work."""
+    G, H, D, L = config.gate_multiple, config.hidden_size, config.num_directions, config.num_layers
+    inputs = config.input_size + (L - 1) * D * H
+    macs = batch * positions * D * G * H * (L * H + inputs)
+    steps = positions * L * D
+    if macs > MAX_MACS or steps > MAX_CELL_STEPS:
+        raise ApiError(
+            422,
+            f"{field}: {batch} x {positions} positions through this network is over the "
+            f"limit for one request ({macs:.2g} multiply-adds of {MAX_MACS:.0e}, {steps} "
+            f"cell steps of {MAX_CELL_STEPS}); ask for fewer",
+            field,
+        )
+
+
 def _fits(task: Task, config: ModelConfig, field: str) -> None:
     try:
         task.check_config(config)
@@ -132,6 +152,8 @@ async def score(request: Request, body: ScoreRequest) -> JSONBytesResponse:
     if body.model_id is not None:
         model = stored_model(request, body.model_id)
         _fits(task, model[0], "model_id")
+        chunks = -(-body.size // 250)  # held_out_loss runs chunks of 250 one after another
+        check_work(model[0], min(body.size, 250), chunks * task.spec.length, "size")
     answer = await request.app.state.pool.run(_score, task, model, body.seed, body.size)
     return JSONBytesResponse(answer)
 
@@ -158,6 +180,10 @@ async def horizon(request: Request, body: HorizonRequest) -> JSONBytesResponse:
         model_id = getattr(body, mode)
         if model_id is not None:
             config, params = stored_model(request, model_id, mode)
+            T = task.spec.length
+            # recursive: one pass per step over a growing window
+            positions = T if mode == "direct" else body.steps * T + body.steps**2 // 2
+            check_work(config, body.size, positions, "size")
             models[mode] = (mode, config, params)
     run = partial(horizon_errors, task, body.seed, body.steps, models, body.size)
     try:

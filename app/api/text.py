@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.api.encoding import JSONBytesResponse
 from app.api.errors import from_value_error
-from app.api.forecast import ERRORS, stored_model
+from app.api.forecast import ERRORS, check_work, stored_model
 from app.api.limits import check_length
 from app.api.schemas import MODEL_ID_PATTERN, Number
 from app.rnn.sample import MAX_TEMPERATURE, next_char_guesses, sample_text
@@ -58,6 +58,7 @@ async def guesses(request: Request, body: GuessesRequest) -> JSONBytesResponse:
     their probabilities, likeliest first: `chars[t]` and `probs[t]` follow `text[t]`."""
     check_length(len(body.text), request.app.state.settings, "text")
     config, params = stored_model(request, body.model_id)
+    check_work(config, 1, len(body.text), "text")
     vocabulary = _vocabulary()
     run = partial(next_char_guesses, config, params, vocabulary, body.text, body.top)
     try:
@@ -77,6 +78,8 @@ async def sample(request: Request, body: SampleTextRequest) -> JSONBytesResponse
     settings = request.app.state.settings
     check_length(body.context, settings, "context")
     config, params = stored_model(request, body.model_id)
+    # one pass per drawn character over at most `context` characters
+    check_work(config, 1, body.length * min(body.context, len(body.prompt) + body.length), "length")
     vocabulary = _vocabulary()
     run = partial(
         sample_text,

@@ -151,14 +151,19 @@ def held_out_loss(
     return float(np.sum(losses) / size)
 
 
-def _memoryless(config: ModelConfig, params: Params) -> list[str]:
-    """Zero every W_hh in place and name them; ValueError for a gated cell, whose cell
-    state (LSTM) or update gate (GRU) would still carry memory without W_hh."""
+def check_memoryless(config: ModelConfig) -> None:
+    """ValueError unless W_hh at zero leaves `config` without memory: a gated cell's cell
+    state (LSTM) or update gate (GRU) would still carry it."""
     if config.cell not in ("rnn_tanh", "rnn_relu"):
         raise ValueError(
             f"memoryless: needs an Elman cell (rnn_tanh or rnn_relu), got {config.cell}: an "
             "LSTM's cell state and a GRU's update gate carry memory even with W_hh at zero"
         )
+
+
+def _memoryless(config: ModelConfig, params: Params) -> list[str]:
+    """Zero every W_hh in place and name them."""
+    check_memoryless(config)
     held = [name for name in params if ".weight_hh_" in name]
     for name in held:
         params[name][...] = 0.0
