@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,9 +21,9 @@ from app.rnn import ModelConfig, init_params, weights_to_bytes
 from app.rnn.tasks import describe_tasks
 from app.settings import Settings
 
-# the generated tests stop sending requests past this, so the file stays well under a minute
-TIME_BUDGET_S = 35.0
-MAX_EXAMPLES = 50  # per operation, besides schemathesis' own examples and boundary cases
+# Counted in examples, not seconds, so that every operation is fuzzed on every run however
+# busy the machine is; besides these, schemathesis sends its own examples and boundary cases.
+MAX_EXAMPLES = 30
 
 _DATA_DIR = tempfile.TemporaryDirectory(prefix="unroll-fuzz-")
 SETTINGS = Settings(
@@ -41,6 +40,8 @@ SETTINGS = Settings(
     max_body_bytes=256 * 1024,
     max_store_bytes=1024 * 1024,
 )
+# Built at import, as schemathesis' parametrize needs the operations at collection (its
+# fixture-based lazy loader fails under pytest 9); the app itself costs ~2 ms, the schema ~0.4 s.
 APP = create_app(SETTINGS)
 SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
@@ -54,19 +55,10 @@ SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
 EXCLUDED = [schemathesis.checks.positive_data_acceptance]
 REQUEST_TIMEOUT_S = 20  # one request; far above what a capped request takes
 
-_started: list[float] = []
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _data_dir():
     yield
     _DATA_DIR.cleanup()
-
-
-def _over_budget() -> bool:
-    if not _started:
-        _started.append(time.monotonic())
-    return time.monotonic() - _started[0] > TIME_BUDGET_S
 
 
 # Both stream endpoints are fuzzed too: schemathesis reads Server-Sent Events up to a cap.
@@ -85,8 +77,6 @@ def _over_budget() -> bool:
     ],
 )
 def test_api_answers_every_generated_request_as_documented(case):
-    if _over_budget():
-        pytest.skip(f"fuzzing time budget of {TIME_BUDGET_S:.0f} s spent")
     response = case.call_and_validate(excluded_checks=EXCLUDED, timeout=REQUEST_TIMEOUT_S)
     assert response.status_code < 500
 
@@ -119,7 +109,7 @@ NDJSON = {"Accept": "application/x-ndjson"}
 
 def _sample_params(name: str) -> dict:
     if name == "custom":
-        return {"series": [0.1 * i for i in range(12)], "length": 5}
+        return {"series": [0.1 * i for i in range(40)], "length": 5}
     return {}
 
 
