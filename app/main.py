@@ -8,7 +8,7 @@ import plotly
 import swagger_ui
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -18,9 +18,11 @@ from app.api.compute import ComputePool
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
 from app.headers import SecurityHeaders
+from app.origin import OriginGuard
 from app.ratelimit import RateLimit
 from app.settings import Settings
-from app.store import open_store
+from app.store import StoreUnavailable, open_store
+from app.wsguard import SessionLimit
 
 ROOT = Path(__file__).resolve().parent.parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -41,7 +43,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pool = ComputePool(settings.max_concurrent, settings.max_queue)
     app.state.store = open_store(settings)
     install_error_handlers(app)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # the database is down or saturated: the client may retry, the request was fine
+        body = {"detail": f"model store: unavailable ({exc})", "field": None}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        SessionLimit,
+        max_sessions=settings.max_sessions,
+        per_client=settings.max_sessions_per_client,
+    )
+    app.add_middleware(OriginGuard, settings=settings)  # outside: refused ones count nowhere
     app.add_middleware(SecurityHeaders)
     if settings.rate_limit_per_minute > 0:
         app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute)
@@ -79,4 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+def __getattr__(name: str) -> FastAPI:
+    """`app.main:app` for uvicorn, built on first use: importing this module (as every test
+    does) opens no store and creates no data directory."""
+    if name == "app":
+        globals()["app"] = built = create_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
