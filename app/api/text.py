@@ -3,7 +3,7 @@ along a text, and text sampled from it at a temperature."""
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -14,7 +14,7 @@ from app.api.forecast import ERRORS, check_work, stored_model
 from app.api.limits import check_length
 from app.api.schemas import MODEL_ID_PATTERN, Number
 from app.rnn.sample import MAX_TEMPERATURE, next_char_guesses, sample_text
-from app.rnn.tasks import make_task
+from app.rnn.tasks import TextTask
 
 router = APIRouter(prefix="/text", tags=["text"])
 
@@ -48,8 +48,10 @@ class SampleTextRequest(BaseModel):
     )
 
 
+@lru_cache(maxsize=1)
 def _vocabulary() -> str:
-    return "".join(make_task("text").vocabulary)
+    """The characters of the text task, in code order: what a character model reads."""
+    return "".join(TextTask().vocabulary)
 
 
 @router.post("/guesses", responses=ERRORS, summary="Top next-character guesses along a text")

@@ -30,13 +30,13 @@ class _SeriesForecast(Task):
     value is a change from the previous raw value (it reads one raw value more), else 0.
     """
 
-    forecast = "level"
+    forecast: str | None = "level"
     _raw: Array
     _dates: list[str] | None
     _cut: int
     _offset = 0
 
-    def _values(self, index: Array) -> Array:
+    def _values(self, index: np.ndarray) -> Array:
         """Model values at raw indices (B, n), for windows starting at index[:, 0]."""
         raise NotImplementedError
 
@@ -83,7 +83,7 @@ class _SeriesForecast(Task):
                     f"{where}{hint}"
                 )
 
-    def _window_index(self, rng: np.random.Generator, batch_size: int, split: str) -> Array:
+    def _window_index(self, rng: np.random.Generator, batch_size: int, split: str) -> np.ndarray:
         lo, hi = self._start_range(split)
         starts = rng.integers(lo, hi + 1, size=batch_size)
         n = _int(self, "length") + _int(self, "horizon")
@@ -104,7 +104,7 @@ class _SeriesForecast(Task):
             info["dates"] = [[self._dates[i] for i in row] for row in index.tolist()]
         return inputs, targets, info
 
-    def _windows(self, index: Array) -> tuple[Array, Array]:
+    def _windows(self, index: np.ndarray) -> tuple[Array, Array]:
         T, k = _int(self, "length"), _int(self, "horizon")
         values = self._values(index)  # (B, T + k)
         # target at t: the k values after position t
@@ -172,7 +172,8 @@ class StocksTask(_SeriesForecast):
         self.params["split"] = split
         listed = int(np.argmax(np.isfinite(prices[ticker])))  # first day with a price
         self._raw = prices[ticker][listed:]
-        self._dates = dates[listed:]
+        self.days = dates[listed:]  # trading days from the listing on
+        self._dates = self.days
         self._log = np.log(self._raw)
         self._cut = bisect.bisect_left(self._dates, split)
         self._offset = 1 if normalisation == "log_returns" else 0
@@ -181,7 +182,7 @@ class StocksTask(_SeriesForecast):
         # the unit: the typical daily move, measured on training days only
         self.scale = float(np.std(np.diff(self._log[: self._cut])))
 
-    def _values(self, index: Array) -> Array:
+    def _values(self, index: np.ndarray) -> Array:
         if self._offset:  # log return into each day
             return (self._log[index] - self._log[index - 1]) / self.scale
         return (self._log[index] - self._log[index[:, :1]]) / self.scale
@@ -191,10 +192,10 @@ class StocksTask(_SeriesForecast):
             **self.params,
             "tickers": list(load_stocks()[1]),
             "scale": self.scale,
-            "first_date": self._dates[0],
-            "last_date": self._dates[-1],
+            "first_date": self.days[0],
+            "last_date": self.days[-1],
             "train_days": self._cut,
-            "test_days": len(self._dates) - self._cut,
+            "test_days": len(self.days) - self._cut,
         }
 
 
@@ -274,7 +275,7 @@ class CustomTask(_SeriesForecast):
         spread = float(train_part.std()) if standard else 1.0
         self.scale = spread if spread > 0 else 1.0
 
-    def _values(self, index: Array) -> Array:
+    def _values(self, index: np.ndarray) -> Array:
         return (self._raw[index] - self.shift) / self.scale
 
     @property

@@ -277,7 +277,7 @@ class GapTask(Task):
             self.name, 2, 1, "regression", "sequence", _int(self, "length"), self.params
         )
 
-    def gap_mask(self, inputs: Array) -> Array:
+    def gap_mask(self, inputs: Array) -> np.ndarray:
         """(B, T) True inside the gap, read from the mask channel of inputs (B, T, 2)."""
         return inputs[:, :, 1] > 0.5
 
