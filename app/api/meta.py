@@ -99,6 +99,11 @@ class SampleOut(BaseModel):
     params: dict[str, Any]
     inputs: list[Any] = Field(description="(count, T, input_size)")
     targets: list[Any] = Field(description="per sequence, shaped for the head and output mode")
+    forecast: str | None = Field(
+        None,
+        description="forecasting tasks: level (an input is the value: tomorrow = today "
+        "repeats it) or change (an input is a step's change: tomorrow = today predicts 0)",
+    )
     dates: list[list[str]] | None = Field(
         None, description="real series: (count, T + horizon) ISO dates of each window's values"
     )
@@ -141,6 +146,7 @@ def sample_task(request: Request, name: str, body: SampleRequest) -> JSONBytesRe
             "params": spec.params,
             "inputs": inputs,
             "targets": [plain(t) for t in targets],
+            "forecast": task.forecast,
             **info,
         }
     )

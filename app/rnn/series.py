@@ -73,6 +73,10 @@ def parse_numbers(value: Any, field: str = "series", max_values: int = MAX_VALUE
         raise ValueError(f"{field}: no numbers given")
     if len(items) > max_values:
         raise ValueError(f"{field}: {len(items)} values is over the limit of {max_values}")
+    if all(type(v) is float or type(v) is int for v in items):
+        values = np.array(items, dtype=np.float64)  # the common case, without a loop per value
+        if np.all(np.isfinite(values)):
+            return values
     values = np.empty(len(items))
     problems: list[tuple[int, str]] = []
     for i, item in enumerate(items):

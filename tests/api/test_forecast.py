@@ -93,6 +93,10 @@ def test_sample_route_returns_dates_for_real_prices(client):
     assert np.asarray(answer["dates"]).shape == (2, 11)
     assert min(min(d) for d in answer["dates"]) >= "2011-01-01"
     assert np.asarray(answer["values"]).shape == (2, 11)
+    assert answer["forecast"] == "change"  # log returns: tomorrow = today predicts 0
+    sine = client.post("/api/v1/tasks/sine/sample", json={}).json()
+    assert sine["forecast"] == "level" and "dates" not in sine
+    assert client.post("/api/v1/tasks/adding/sample", json={}).json()["forecast"] is None
 
 
 def test_csv_upload(client):
