@@ -117,6 +117,24 @@ def cmd_export_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+WS_FRAME_MARGIN = 16 * 1024  # bytes over max_ws_message_bytes uvicorn still reads: the
+# app answers those with an error frame; anything larger is refused before it is buffered
+
+
+def uvicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The keyword arguments `unroll serve` gives uvicorn.run (and uvicorn.Config)."""
+    return {
+        "app": "app.main:app",
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "proxy_headers": args.proxy_headers,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+        "ws_max_size": settings.max_ws_message_bytes + WS_FRAME_MARGIN,
+        "log_level": "info",
+    }
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the page and the API with uvicorn; worker processes share the model store."""
     import os
@@ -128,6 +146,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["UNROLL_DEMO"] = "1"
     if args.data_dir:
         os.environ["UNROLL_DATA_DIR"] = str(args.data_dir)
+    # the bound address decides which Host names are served by default (app/origin.py)
+    os.environ["UNROLL_HOST"] = args.host
     try:
         settings = Settings.from_env()
     except ValueError as exc:
@@ -135,15 +155,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     mode = " (public demo settings)" if settings.demo else ""
     print(f"Unroll on http://{args.host}:{args.port}{mode}", file=sys.stderr)
-    uvicorn.run(
-        "app.main:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=args.proxy_headers,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-        log_level="info",
-    )
+    uvicorn.run(**uvicorn_options(args, settings))
     return 0
 
 

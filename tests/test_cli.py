@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -76,3 +77,24 @@ def test_export_schema_matches_the_committed_snapshot(tmp_path):
         "the frame schema changed: run `unroll export-schema --out docs/frame-schema.json` "
         "and bump SCHEMA_VERSION if the change is not backwards compatible"
     )
+
+
+def test_serve_gives_uvicorn_the_websocket_size_cap_and_the_bound_host(monkeypatch, tmp_path):
+    import uvicorn
+
+    from app.cli import WS_FRAME_MARGIN
+
+    # cmd_serve writes these for uvicorn's workers; monkeypatch restores them afterwards
+    monkeypatch.setenv("UNROLL_HOST", "127.0.0.1")
+    monkeypatch.setenv("UNROLL_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("UNROLL_MAX_WS_MESSAGE_BYTES", "5000")
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda **options: calls.append(options))
+    assert main(["serve", "--host", "0.0.0.0", "--port", "8123"]) == 0
+    (options,) = calls
+    assert options["ws_max_size"] == 5000 + WS_FRAME_MARGIN
+    config = uvicorn.Config(**options)  # uvicorn takes every option as given
+    assert config.ws_max_size == 5000 + WS_FRAME_MARGIN
+    assert (config.host, config.port) == ("0.0.0.0", 8123)
+    # workers build the app from the environment: they must know the bound address
+    assert os.environ["UNROLL_HOST"] == "0.0.0.0"

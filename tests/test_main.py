@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
@@ -36,3 +37,126 @@ def test_page_has_no_inline_scripts_or_handlers():
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "inline <script> found"
     assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler found"
     assert "cdn" not in html.lower()
+
+
+# ---------------------------------------------------------------- origins and hosts
+TRACE = {"config": {"cell": "rnn_tanh", "hidden_size": 1}, "inputs": [[0.5]]}
+SESSION = "/api/v1/session"
+
+
+def app_with(tmp_path, **settings):
+    from app.settings import Settings
+
+    return create_app(Settings(data_dir=tmp_path, **settings))
+
+
+def assert_refused(response, status: int, field: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["field"] == field and body["detail"].startswith(f"{field}: "), body
+
+
+def test_a_page_elsewhere_cannot_post_but_the_servers_own_page_can(tmp_path):
+    client = TestClient(app_with(tmp_path))  # Host: testserver
+    evil = {"Origin": "http://evil.example"}
+    r = client.post("/api/v1/trace", json=TRACE, headers=evil)
+    assert_refused(r, 403, "origin")
+    assert "evil.example" in r.json()["detail"]
+    assert "content-security-policy" in r.headers  # still inside the security headers
+    for path in ("/api/v1/models", "/api/v1/train/stream", "/api/v1/models/" + "a" * 64 + "/pin"):
+        assert_refused(client.post(path, headers=evil), 403, "origin")
+    # same origin, no Origin at all (curl, scripts), and reads from anywhere all pass
+    assert client.post(
+        "/api/v1/trace", json=TRACE, headers={"Origin": "http://testserver"}
+    ).is_success
+    assert client.post("/api/v1/trace", json=TRACE).is_success
+    assert client.get("/api/v1/cells", headers=evil).is_success
+    # another port or scheme-default port mismatch is another origin
+    for origin in ("http://testserver:8080", "null", "file://", "http://testserver.evil.example"):
+        r = client.post("/api/v1/trace", json=TRACE, headers={"Origin": origin})
+        assert_refused(r, 403, "origin")
+
+
+def test_allowed_origins_widen_the_check(tmp_path):
+    client = TestClient(app_with(tmp_path, allowed_origins="https://teach.example, http://x:9"))
+    for origin in ("https://teach.example", "http://x:9", "https://TEACH.example/"):
+        r = client.post("/api/v1/trace", json=TRACE, headers={"Origin": origin})
+        assert r.status_code == 200, (origin, r.text)
+    r = client.post("/api/v1/trace", json=TRACE, headers={"Origin": "http://teach.example"})
+    assert_refused(r, 403, "origin")
+    anywhere = TestClient(app_with(tmp_path, allowed_origins="*"))
+    assert anywhere.post("/api/v1/trace", json=TRACE, headers={"Origin": "http://a.b"}).is_success
+
+
+def test_a_cross_origin_websocket_is_refused_before_it_opens(tmp_path):
+    from starlette.websockets import WebSocketDisconnect
+
+    client = TestClient(app_with(tmp_path))
+    evil = {"Origin": "http://evil.example"}
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect(SESSION, headers=evil),
+    ):
+        pass
+    assert refused.value.code == 1008 and "evil.example" in refused.value.reason
+    with client.websocket_connect(SESSION, headers={"Origin": "http://testserver"}) as ws:
+        ws.send_json({"type": "configure", **TRACE})
+        assert ws.receive_json()["type"] != "error"
+
+
+def test_a_loopback_server_answers_loopback_names_only(tmp_path):
+    # a client whose connection arrives on 127.0.0.1, as on a server bound there
+    client = TestClient(app_with(tmp_path), base_url="http://127.0.0.1:8000")
+    for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "localhost", "127.0.0.2"):
+        assert client.get("/api/v1/cells", headers={"Host": host}).is_success, host
+    # DNS rebinding: evil.example resolved to 127.0.0.1 after the page loaded
+    r = client.get("/api/v1/cells", headers={"Host": "evil.example:8000"})
+    assert_refused(r, 400, "host")
+    assert "UNROLL_ALLOWED_HOSTS" in r.json()["detail"]
+    assert client.get("/healthz", headers={"Host": "evil.example"}).is_success  # probes pass
+    # bound to every interface (Docker, hosting): any name, unless configured
+    anywhere = TestClient(app_with(tmp_path, host="0.0.0.0"), base_url="http://127.0.0.1:8000")
+    assert anywhere.get("/api/v1/cells", headers={"Host": "unroll.example"}).is_success
+
+
+def test_allowed_hosts_names_the_hosts_served(tmp_path):
+    client = TestClient(
+        app_with(tmp_path, host="0.0.0.0", allowed_hosts="unroll.example, *.school.example")
+    )
+    for host in ("unroll.example", "unroll.example:443", "a.school.example", "b.a.school.example"):
+        assert client.get("/api/v1/cells", headers={"Host": host}).is_success, host
+    for host in ("evil.example", "school.example.evil", "testserver"):
+        assert_refused(client.get("/", headers={"Host": host}), 400, "host")
+    any_host = TestClient(app_with(tmp_path, allowed_hosts="*"), base_url="http://127.0.0.1:80")
+    assert any_host.get("/api/v1/cells", headers={"Host": "evil.example"}).is_success
+
+
+# ---------------------------------------------------------------- session caps
+def test_sessions_are_capped_per_client_and_in_all(tmp_path):
+    from starlette.websockets import WebSocketDisconnect
+
+    app = app_with(tmp_path, max_sessions=2, max_sessions_per_client=1)
+    first = TestClient(app, client=("10.0.0.1", 1000))
+    second = TestClient(app, client=("10.0.0.2", 1000))
+    third = TestClient(app, client=("10.0.0.3", 1000))
+
+    def refused(client: TestClient) -> WebSocketDisconnect:
+        with client.websocket_connect(SESSION) as ws, pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        return closed.value
+
+    with first.websocket_connect(SESSION) as ws:
+        ws.send_json({"type": "configure", **TRACE})
+        assert ws.receive_json()["type"] != "error"
+        again = refused(first)  # the same client's second session
+        assert again.code == 1013 and "this client has 1 open" in again.reason
+        with second.websocket_connect(SESSION) as other:
+            other.send_json({"type": "configure", **TRACE})
+            assert other.receive_json()["type"] != "error"
+            full = refused(third)
+            assert full.code == 1013 and "2 open on this server" in full.reason
+    # closed sessions are counted out: everyone may open one again
+    for client in (first, second, third):
+        with client.websocket_connect(SESSION) as ws:
+            ws.send_json({"type": "configure", **TRACE})
+            assert ws.receive_json()["type"] != "error"
