@@ -106,8 +106,8 @@ def parse_csv(text: str, field: str = "file", max_values: int = MAX_VALUES) -> S
     has_header = any(parse_number(c) is None and _parse_date(c) is None for c in first)
     names = [c.strip() for c in first] if has_header else []
     body = rows[1:] if has_header else rows
-    if not body:
-        raise ValueError(f"{field}: a header but no rows of values")
+    if len(body) < 2:  # one value is no series: nothing comes after it
+        raise ValueError(f"{field}: a series needs at least two rows of values, got {len(body)}")
     width = len(first)
     date_col = _date_column(names, body[0][1], width)
     if not names:

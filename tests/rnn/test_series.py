@@ -41,8 +41,13 @@ def test_every_bad_line_is_named_by_its_number():
 
 @pytest.mark.parametrize("cell", ["nan", "inf", "1_000", "1,000", "0x10", "--1"])
 def test_only_plain_finite_decimals_count_as_numbers(cell):
-    with pytest.raises(SeriesError, match="line 2"):
-        parse_csv(f'x\n"{cell}"\n')
+    with pytest.raises(SeriesError, match="^file: line 3: "):
+        parse_csv(f'x\n1\n"{cell}"\n')
+
+
+def test_one_row_is_no_series():
+    with pytest.raises(ValueError, match="at least two rows of values, got 1"):
+        parse_csv("price\n5\n")
 
 
 def test_size_cap():
