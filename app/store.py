@@ -125,8 +125,9 @@ class _Database(Protocol):
 
     def transaction(self) -> AbstractContextManager[_Connection]: ...
 
-    def try_write(self, conn: _Connection, sql: str, params: Sequence[Any]) -> bool:
-        """Run one statement unless a lock keeps it waiting past TOUCH_TIMEOUT."""
+    def try_write(self, conn: Any, sql: str, params: Sequence[Any]) -> bool:
+        """Run one statement on a connection of this database's `connect`, unless a lock
+        keeps it waiting past TOUCH_TIMEOUT."""
         ...
 
     def close(self) -> None: ...

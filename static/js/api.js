@@ -57,6 +57,8 @@ export const sampleTask = (name, params, seed) =>
   postJSON(`/tasks/${encodeURIComponent(name)}/sample`, { params, seed, count: 1 });
 export const runTrace = (body) => postJSON("/trace", body);
 export const modelInfo = (id) => getJSON(`/models/${encodeURIComponent(id)}`);
+// keep the model of a shared link out of the store's eviction (its own byte cap and quota)
+export const pinModel = (id) => postJSON(`/models/${encodeURIComponent(id)}/pin`, {});
 
 /** Download the current trace as .npz (the server builds it from the same body). */
 export async function downloadTraceNpz(body) {

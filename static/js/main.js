@@ -335,11 +335,19 @@ class App {
 
   async share() {
     const url = new URL(serialize(this.state), location.href).toString();
+    let kept = "";
+    if (this.state.modelId) {
+      try {
+        await api.pinModel(this.state.modelId);
+      } catch (error) {
+        kept = ` The weights could not be kept for good (${error.message}): the link works while the store still holds them.`;
+      }
+    }
     try {
       await navigator.clipboard.writeText(url);
-      this.notice("Link copied: it opens this exact network, input, seed and weights.");
+      this.notice(`Link copied: it opens this exact network, input, seed and weights.${kept}`);
     } catch {
-      this.notice(`Share this link: ${url}`);
+      this.notice(`Share this link: ${url}${kept}`);
     }
   }
 

@@ -188,3 +188,24 @@ def test_export_json(page):
 
     data = json.loads(Path(download.value.path()).read_text())
     assert data["config"]["cell"] == "lstm" and len(data["inputs"]) == 12
+
+
+def test_share_pins_the_uploaded_weights_it_links_to(page, tmp_path):
+    import httpx
+
+    from app.rnn import ModelConfig, init_params, save_weights
+
+    config = ModelConfig(cell="gru", input_size=1, hidden_size=4, output_size=1)
+    path = tmp_path / "shared.safetensors"
+    save_weights(path, config, init_params(config, seed=12))
+    open_page(page)
+    page.locator("#upload").set_input_files(str(path))
+    page.wait_for_function("() => new URL(location.href).searchParams.get('model')", timeout=20_000)
+    model_id = page.evaluate("() => new URL(location.href).searchParams.get('model')")
+    assert httpx.get(f"{page.base_url}/api/v1/models/{model_id}").json()["pinned"] is False
+    page.get_by_role("button", name="Share").click()
+    page.wait_for_function(
+        f"() => fetch('/api/v1/models/{model_id}').then(r => r.json()).then(m => m.pinned)",
+        timeout=20_000,
+    )
+    assert_clean(page)
