@@ -14,7 +14,13 @@ from app.api.errors import ApiError, from_value_error
 from app.api.limits import check_length
 from app.api.schemas import BAD_BODY, MODEL_ID_PATTERN, ErrorOut
 from app.rnn import ModelConfig
-from app.rnn.forecast import BASELINES, baseline_losses, gap_losses, horizon_errors
+from app.rnn.forecast import (
+    BASELINES,
+    baseline_losses,
+    gap_baselines,
+    gap_losses,
+    horizon_errors,
+)
 from app.rnn.task import Task
 from app.rnn.tasks import make_task
 from app.rnn.train import held_out_loss
@@ -135,6 +141,8 @@ def _score(task: Task, model: tuple[ModelConfig, Params] | None, seed: int, size
         answer["loss"] = held_out_loss(config, params, task, seed, size)
         if task.name == "gap":
             answer["gap"] = gap_losses(config, params, task, seed, size)
+    if task.name == "gap":
+        answer["gap_baselines"] = gap_baselines(task, seed, size)
     return answer
 
 
@@ -144,7 +152,9 @@ async def score(request: Request, body: ScoreRequest) -> JSONBytesResponse:
     same windows, positions, normalisation and loss as training's final `eval_loss` for
     the same seed: the model's (given `model_id`) and, for a forecasting task, the naive
     forecast's ("tomorrow = today") and the window mean's. On the gap task, also the loss
-    inside the gap alone. If the network does not beat the naive forecast, it has not
+    inside the gap alone, and two guesses without a network: the last value before the gap
+    carried across it (one direction's knowledge) and a straight line between its edges
+    (both directions'). If the network does not beat the naive forecast, it has not
     learned anything the last value did not already say."""
     settings = request.app.state.settings
     task = build_task(body.task, settings)

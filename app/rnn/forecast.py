@@ -145,6 +145,36 @@ def gap_losses(
     }
 
 
+def gap_baselines(task: Task, seed: int, size: int = 1000) -> dict[str, dict[str, float]]:
+    """What needs no network, on the same held-out set as `gap_losses`: carry the last value
+    before the gap across it (all one direction can know), and draw a straight line between
+    the values on either side (what both directions together can know)."""
+    if not hasattr(task, "gap_mask"):
+        raise ValueError(f"task.name: the {task.name} task has no gap")
+    inputs, targets = held_out(task, seed, size)
+    values, gap = inputs[:, :, 0], task.gap_mask(inputs)  # (B, T)
+    T = values.shape[1]
+    start = np.argmax(gap, axis=1)  # first masked position
+    end = start + gap.sum(axis=1)  # first visible position after the gap
+    rows = np.arange(len(values))
+    before, after = values[rows, start - 1], values[rows, end]
+    fraction = (np.arange(T) - start[:, None] + 1) / (end - start + 1)[:, None]  # (B, T)
+    line = before[:, None] + fraction * (after - before)[:, None]  # (B, T)
+    guesses = {
+        "carry_forward": np.where(gap, before[:, None], values),
+        "interpolate": np.where(gap, line, values),
+    }
+    scores = {}
+    for name, guess in guesses.items():
+        squared = (guess - targets[:, :, 0]) ** 2
+        scores[name] = {
+            "loss": float(squared.mean()),
+            "gap_loss": float(squared[gap].mean()),
+            "outside_loss": float(squared[~gap].mean()),
+        }
+    return scores
+
+
 def _check_model(config: ModelConfig) -> None:
     if config.input_size != 1 or config.head != "regression" or config.output_mode != "sequence":
         raise ValueError(

@@ -40,6 +40,8 @@ def test_score_without_a_model_gives_the_baselines_and_gap_scores_its_gap(client
     body = {"task": {"name": "gap", "length": 12, "gap": 3}, "model_id": model_id, "size": 20}
     gap = client.post("/api/v1/forecast/score", json=body).json()["gap"]
     assert set(gap) == {"loss", "gap_loss", "outside_loss"}
+    baselines = client.post("/api/v1/forecast/score", json=body).json()["gap_baselines"]
+    assert set(baselines) == {"carry_forward", "interpolate"}
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from app.rnn.forecast import (
     baseline_losses,
     baseline_predictions,
     direct_forecast,
+    gap_baselines,
     gap_losses,
     held_out_rng,
     horizon_errors,
@@ -109,6 +110,24 @@ def test_bidirectional_fills_a_gap_better_with_the_same_budget():
     both_ways = gap_losses(*trained(task, steps=150, bidirectional=True), task, seed=0, size=300)
     assert both_ways["loss"] < 0.7 * one_way["loss"]
     assert both_ways["gap_loss"] < 0.7 * one_way["gap_loss"]
+
+
+def test_gap_baselines_carry_forward_and_interpolate(monkeypatch):
+    task = make_task("gap", length=8, gap=2)
+    values = np.array([[0.0, 1.0, 2.0, 0.0, 0.0, 8.0, 6.0, 7.0]])
+    mask = np.array([[0.0, 0, 0, 1, 1, 0, 0, 0]])
+    truth = np.array([[0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 6.0, 7.0]])
+    fixed = (np.stack([values, mask], axis=2), truth[:, :, None])
+    monkeypatch.setattr("app.rnn.forecast.held_out", lambda task, seed, size: fixed)
+    scores = gap_baselines(task, seed=0, size=1)
+    assert scores["interpolate"]["loss"] == 0.0  # 2, [4, 6], 8 lies on a line
+    assert scores["carry_forward"]["gap_loss"] == pytest.approx((2**2 + 4**2) / 2)
+
+
+def test_a_straight_line_across_the_gap_beats_carrying_the_last_value():
+    scores = gap_baselines(make_task("gap", length=16, gap=4), seed=0, size=500)
+    assert scores["interpolate"]["gap_loss"] < 0.5 * scores["carry_forward"]["gap_loss"]
+    assert scores["carry_forward"]["outside_loss"] == 0.0
 
 
 def test_memoryless_training_keeps_every_recurrent_weight_at_zero():
