@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from app.api.encoding import JSONBytesResponse, plain
 from app.api.errors import ApiError, from_value_error
@@ -86,6 +86,11 @@ class SampleRequest(BaseModel):
     split: Literal["train", "test"] = Field(
         "train", description="real series: windows before the split date, or after it"
     )
+    probe: StrictBool = Field(
+        False,
+        description="the sequence a training run with this seed probes and shows (count 1, "
+        "held out), with its dates for a real series",
+    )
 
 
 class SampleOut(BaseModel):
@@ -123,6 +128,7 @@ def sample_task(request: Request, name: str, body: SampleRequest) -> JSONBytesRe
     it shows for a task, and how a shared link reproduces it."""
     import numpy as np
 
+    from app.rnn.forecast import probe_rng
     from app.rnn.tasks import make_task
 
     try:
@@ -133,9 +139,10 @@ def sample_task(request: Request, name: str, body: SampleRequest) -> JSONBytesRe
         raise ApiError(422, f"params: {exc}", "params") from None
     spec = task.spec
     check_length(spec.length, request.app.state.settings, "params.length")
-    inputs, targets, info = task.sample_info(
-        np.random.default_rng(body.seed), body.count, body.split
-    )
+    if body.probe and (body.count != 1 or body.split != "test"):
+        raise ApiError(422, "probe: a training run probes one held-out sequence", "probe")
+    rng = probe_rng(body.seed) if body.probe else np.random.default_rng(body.seed)
+    inputs, targets, info = task.sample_info(rng, body.count, body.split)
     return JSONBytesResponse(
         {
             "task": name,

@@ -127,6 +127,12 @@ def held_out_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
 
 
+def probe_rng(seed: int) -> np.random.Generator:
+    """The generator `train` draws its probe sequence from (its first draw, one held-out
+    sequence): how the page finds the dates of the sequence a training run shows."""
+    return np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+
+
 def gap_losses(
     config: ModelConfig, params: Params, task: Task, seed: int, size: int = 1000
 ) -> dict[str, float]:

@@ -158,3 +158,16 @@ def test_too_much_work_is_refused_before_it_starts(client):
     r = client.post("/api/v1/text/sample", json=body)
     assert r.status_code == 422 and r.json()["field"] == "length"
     assert "over the limit for one request" in r.json()["detail"]
+
+
+def test_sample_route_gives_the_training_probe_with_its_dates(client):
+    task = make_task("stocks", length=12)
+    config = task.config(cell="gru", hidden_size=3)
+    settings = TrainConfig(batch_size=2, steps=1, seed=9, probe_every=10**6, eval_size=2)
+    probe = next(iter(train(config, task, OptimizerConfig(), settings)))
+    body = {"params": {"length": 12}, "seed": 9, "probe": True, "split": "test"}
+    answer = client.post("/api/v1/tasks/stocks/sample", json=body).json()
+    np.testing.assert_array_equal(answer["inputs"][0], probe.trace.inputs)
+    assert len(answer["dates"][0]) == 13 and answer["dates"][0][0] >= "2011-01-01"
+    r = client.post("/api/v1/tasks/stocks/sample", json={**body, "split": "train"})
+    assert r.status_code == 422 and r.json()["field"] == "probe"
