@@ -103,7 +103,8 @@ class Budget:
             f"about {_duration(estimate.seconds)}, {_size(estimate.memory_bytes)} of memory "
             f"and a {_size(estimate.response_bytes)} answer"
         )
-        advice = " or ".join(estimate.reduce) or "a smaller request"
+        fields = list(estimate.reduce[:3]) or ["the request's sizes"]
+        advice = fields[0] if len(fields) == 1 else f"{', '.join(fields[:-1])} or {fields[-1]}"
         return f"{cost}, over this server's budget of {', '.join(over)}: reduce {advice}"
 
 

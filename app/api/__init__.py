@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from app.api import forecast, meta, models, series, session, text, trace, training
+from app.api import estimate, forecast, meta, models, series, session, text, trace, training
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(meta.router)
@@ -10,6 +10,7 @@ api_router.include_router(models.router)
 api_router.include_router(trace.router)
 api_router.include_router(session.router)
 api_router.include_router(training.router)
+api_router.include_router(estimate.router)
 api_router.include_router(forecast.router)
 api_router.include_router(series.router)
 api_router.include_router(text.router)

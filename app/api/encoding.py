@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import numpy as np
 import orjson
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from fastapi.sse import format_sse_event
+from starlette.types import Receive, Scope, Send
 
 from app.rnn import ModelConfig, SpectrumBlock, Trace
 
@@ -39,6 +41,21 @@ def sse_event(frame: dict[str, Any]) -> bytes:
     if frame["type"] == "error":
         return format_sse_event(data_str=data, event="error")
     return format_sse_event(data_str=data, event=frame["type"], id=str(frame["id"]))
+
+
+class FrameStream(StreamingResponse):
+    """A streaming answer that always closes its frame generator when it ends, however it
+    ends: a client that leaves while a chunk is being sent would otherwise leave the
+    generator suspended, and the work its `finally` stops running, until garbage collection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()
 
 
 class JSONBytesResponse(Response):

@@ -55,11 +55,11 @@ class TraceJob:
 COSTS = {"trace": trace_cost, "npz": trace_cost, "stream": stream_cost, "session": session_cost}
 
 
-def check_trace_request(
+def estimate_trace_request(
     body: TraceRequest, settings: Settings, kind: TraceKind = "trace"
 ) -> tuple[ModelConfig, Estimate]:
-    """The config checked against the core and the caps, and the request's estimate
-    against the budget: 4xx ApiError naming the field otherwise. Arithmetic only."""
+    """The config checked against the core and the caps (4xx ApiError naming the field
+    otherwise), and the request's estimate. Arithmetic only."""
     try:
         config = body.config.to_core()
     except ValueError as exc:
@@ -71,6 +71,14 @@ def check_trace_request(
         config, len(body.inputs), body.targets is not None, body.jacobians, body.truncate
     )
     estimate = trace_cost(shape, npz=True) if kind == "npz" else COSTS[kind](shape)
+    return config, estimate
+
+
+def check_trace_request(
+    body: TraceRequest, settings: Settings, kind: TraceKind = "trace"
+) -> tuple[ModelConfig, Estimate]:
+    """`estimate_trace_request`, and a 422 when the estimate is over the budget."""
+    config, estimate = estimate_trace_request(body, settings, kind)
     check_budget(estimate, settings)
     return config, estimate
 

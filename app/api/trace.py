@@ -14,11 +14,17 @@ from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
-from fastapi.sse import EventSourceResponse
+from fastapi.responses import Response
 
 from app.api.compute import CancelToken, ComputePool
-from app.api.encoding import dumps, ndjson_line, sse_event, trace_to_dict, trace_to_npz_arrays
+from app.api.encoding import (
+    FrameStream,
+    dumps,
+    ndjson_line,
+    sse_event,
+    trace_to_dict,
+    trace_to_npz_arrays,
+)
 from app.api.errors import ApiError
 from app.api.events import (
     FrameStamper,
@@ -161,9 +167,11 @@ async def trace_stream(request: Request, body: TraceRequest) -> Response:
     ndjson = NDJSON in request.headers.get("accept", "")
     chunks = _stream(request, job, ndjson_line if ndjson else sse_event)
     if ndjson:
-        return StreamingResponse(chunks, media_type=NDJSON)
-    return EventSourceResponse(
-        chunks, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return FrameStream(chunks, media_type=NDJSON)
+    return FrameStream(
+        chunks,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 

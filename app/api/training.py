@@ -11,12 +11,11 @@ from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
-from fastapi.sse import EventSourceResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from app.api.compute import CancelToken, ComputePool
-from app.api.encoding import ndjson_line, sse_event, trace_to_dict
+from app.api.encoding import FrameStream, ndjson_line, sse_event, trace_to_dict
 from app.api.errors import ApiError, from_value_error
 from app.api.events import FrameStamper
 from app.api.inputs import check_budget, client_of, is_heavy, resolve_params
@@ -98,7 +97,7 @@ class TrainRequest(BaseModel):
     store: StrictBool = Field(True, description="store the trained weights as a model")
 
 
-def _fit(
+def fit_request(
     body: TrainRequest, settings: Settings
 ) -> tuple[ModelConfig, Task, TrainConfig, OptimizerConfig]:
     """Validate the request against the task, the core and the caps."""
@@ -191,7 +190,7 @@ def estimate_training(config: ModelConfig, task: Task, train_config: TrainConfig
 async def train_stream(request: Request, body: TrainRequest) -> Response:
     """Train and stream. Closing the connection stops training (its evaluation too)."""
     state = request.app.state
-    config, task, train_config, optimizer = _fit(body, state.settings)
+    config, task, train_config, optimizer = fit_request(body, state.settings)
     estimate = estimate_training(config, task, train_config)
     check_budget(estimate, state.settings, training=True)
     start_params = None
@@ -211,9 +210,11 @@ async def train_stream(request: Request, body: TrainRequest) -> Response:
     ndjson = NDJSON in request.headers.get("accept", "")
     chunks = _frames(request, run, client, heavy, body.store, ndjson_line if ndjson else sse_event)
     if ndjson:
-        return StreamingResponse(chunks, media_type=NDJSON)
-    return EventSourceResponse(
-        chunks, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return FrameStream(chunks, media_type=NDJSON)
+    return FrameStream(
+        chunks,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
