@@ -200,6 +200,7 @@ async def horizon(request: Request, body: HorizonRequest) -> JSONBytesResponse:
         answer = await request.app.state.pool.run(run)
     except ValueError as exc:
         raise from_value_error(exc) from None
-    return JSONBytesResponse(
-        {"task": task.name, "steps": body.steps, "labels": BASELINES, **answer}
-    )
+    # params carry the normalisation (scale, shift) that turns forecasts back into prices
+    head = {"task": task.name, "steps": body.steps, "labels": BASELINES}
+    extra = {"forecast": task.forecast, "params": task.spec.params}
+    return JSONBytesResponse({**head, **extra, **answer})
