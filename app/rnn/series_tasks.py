@@ -266,7 +266,8 @@ class CustomTask(_SeriesForecast):
         self._cut = N - int(round(N * fraction))
         held = f"in the held-out last {N - self._cut} values (test_fraction {fraction:g})"
         if self._cut < N:
-            self._check_fits(f"in the first {self._cut} of {N} values, before them", held)
+            before = f"in the first {self._cut} of {N} values (before the held-out part)"
+            self._check_fits(before, held)
         else:
             self._check_fits(f"in the {N} values", held)
         train_part = self._raw[: self._cut]
