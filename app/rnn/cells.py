@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.rnn.cancel import CancelCheck, polled
-from app.rnn.types import Array
+from app.rnn.types import Array, Positions
 
 BackwardStep = Callable[[Array, int], tuple[Array, Array, Array]]
+JacobianProduct = Callable[[Array, Positions], Array]
+"""(v (N, S), positions (N,)) -> (N, S): J_t v (or J_t^T v) at each row's position."""
 
 
 @dataclass
@@ -69,6 +71,17 @@ class Cell:
     def jacobians(self, rec: SequenceRecord, Whh: Array) -> Array:
         """(T, B, S, S): d state_t / d state_prev at every position."""
         raise NotImplementedError
+
+    def jacobian_products(
+        self, rec: SequenceRecord, Whh: Array
+    ) -> tuple[JacobianProduct, JacobianProduct]:
+        """(J v, J^T v) for sequence 0 of the record, without forming any J: each costs
+        one (N, H) x (H, G*H) product plus elementwise scalings."""
+        raise NotImplementedError
+
+    def times_jacobian(self, P: Array, J: Array) -> Array:
+        """P (M, S) @ J (S, S), one Jacobian from `jacobians`."""
+        return P @ J
 
     def gates(self, rec: SequenceRecord) -> tuple[Array, ...]:
         """Gate activations, each (T, B, H), in PyTorch's order."""
@@ -125,6 +138,12 @@ class RNNCell(Cell):
         h = rec.states
         return (h > 0.0).astype(np.float64) if self.relu else 1.0 - h * h
 
+    def _jacobian_act_grad(self, rec: SequenceRecord) -> Array:
+        """act'(a_t), but NaN where h_t overflowed: `h > 0` would read 0 there and report
+        an exploded network as vanishing."""
+        grad = self._act_grad(rec)
+        return np.where(np.isfinite(rec.states), grad, np.nan) if self.relu else grad
+
     def backward_step(self, rec: SequenceRecord, Whh: Array, bhh: Array) -> BackwardStep:
         act_grad = self._act_grad(rec)  # (T, B, H)
 
@@ -135,7 +154,21 @@ class RNNCell(Cell):
         return step
 
     def jacobians(self, rec: SequenceRecord, Whh: Array) -> Array:
-        return _diag_scale(self._act_grad(rec), Whh)
+        return _diag_scale(self._jacobian_act_grad(rec), Whh)
+
+    def jacobian_products(
+        self, rec: SequenceRecord, Whh: Array
+    ) -> tuple[JacobianProduct, JacobianProduct]:
+        act_grad = self._jacobian_act_grad(rec)[:, 0]  # (T, H)
+        WT = np.ascontiguousarray(Whh.T)
+
+        def jvp(v: Array, pos: Positions) -> Array:
+            return act_grad[pos] * (v @ WT)
+
+        def vjp(u: Array, pos: Positions) -> Array:
+            return (u * act_grad[pos]) @ Whh
+
+        return jvp, vjp
 
 
 # ----------------------------------------------------------------------------- LSTM
@@ -232,6 +265,50 @@ class LSTMCell(Cell):
         J[..., H + idx, H + idx] = f
         return J
 
+    def jacobian_products(
+        self, rec: SequenceRecord, Whh: Array
+    ) -> tuple[JacobianProduct, JacobianProduct]:
+        acts, tc = rec.acts, rec.extra["tanh_c"]
+        assert acts is not None
+        H = tc.shape[-1]
+        i, f, g, o = (acts[:, 0, k * H : (k + 1) * H] for k in range(4))
+        tc = tc[:, 0]
+        dh_dc = o * (1 - tc * tc)  # (T, H)
+        # d c_t / d h_prev = sum over i, f, g of diag(partner) W_gate, as in the backward step
+        partner = np.concatenate(
+            [i * (1 - i) * g, f * (1 - f) * rec.states_prev[:, 0, H:], (1 - g * g) * i],
+            axis=-1,
+        )  # (T, 3H)
+        out_scale = o * (1 - o) * tc
+        WT = np.ascontiguousarray(Whh.T)  # (H, 4H)
+
+        def jvp(v: Array, pos: Positions) -> Array:
+            a = v[:, :H] @ WT  # (N, 4H)
+            p = partner[pos]
+            dc = p[:, :H] * a[:, :H] + p[:, H : 2 * H] * a[:, H : 2 * H]
+            dc += p[:, 2 * H :] * a[:, 2 * H : 3 * H]
+            dc += f[pos] * v[:, H:]
+            return np.concatenate([out_scale[pos] * a[:, 3 * H :] + dh_dc[pos] * dc, dc], axis=1)
+
+        def vjp(u: Array, pos: Positions) -> Array:
+            dc = u[:, H:] + dh_dc[pos] * u[:, :H]
+            da = np.concatenate([dc, dc, dc, u[:, :H]], axis=1)
+            da[:, : 3 * H] *= partner[pos]
+            da[:, 3 * H :] *= out_scale[pos]
+            return np.concatenate([da @ Whh, f[pos] * dc], axis=1)
+
+        return jvp, vjp
+
+    def times_jacobian(self, P: Array, J: Array) -> Array:
+        # the right half of J is two diagonals (d s_t / d c_prev): S*S*H, not S^3
+        H = J.shape[-1] // 2
+        idx = np.arange(H)
+        out = np.empty_like(P)
+        np.matmul(P, J[:, :H], out=out[:, :H])
+        np.multiply(P[:, :H], J[idx, H + idx], out=out[:, H:])
+        out[:, H:] += P[:, H:] * J[H + idx, H + idx]
+        return out
+
 
 # ----------------------------------------------------------------------------- GRU
 
@@ -322,6 +399,33 @@ class GRUCell(Cell):
         idx = np.arange(H)
         J[..., idx, idx] += z
         return J
+
+    def jacobian_products(
+        self, rec: SequenceRecord, Whh: Array
+    ) -> tuple[JacobianProduct, JacobianProduct]:
+        acts, hn = rec.acts, rec.extra["hn"]
+        assert acts is not None
+        H = hn.shape[-1]
+        r, z, n = (acts[:, 0, k * H : (k + 1) * H] for k in range(3))
+        dn_pre = (1 - z) * (1 - n * n)
+        partner = np.concatenate(
+            [
+                dn_pre * hn[:, 0] * r * (1 - r),
+                (rec.states_prev[:, 0] - n) * z * (1 - z),
+                dn_pre * r,
+            ],
+            axis=-1,
+        )  # (T, 3H): d h_t / d (W_hh h_prev) per gate, as in the backward step
+        WT = np.ascontiguousarray(Whh.T)  # (H, 3H)
+
+        def jvp(v: Array, pos: Positions) -> Array:
+            a = (v @ WT) * partner[pos]  # (N, 3H)
+            return a[:, :H] + a[:, H : 2 * H] + a[:, 2 * H :] + z[pos] * v
+
+        def vjp(u: Array, pos: Positions) -> Array:
+            return (np.concatenate([u, u, u], axis=1) * partner[pos]) @ Whh + z[pos] * u
+
+        return jvp, vjp
 
 
 CELL_OPS: dict[str, Cell] = {

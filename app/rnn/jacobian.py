@@ -1,19 +1,46 @@
-"""Jacobians of the recurrent state: one-step factors, and the products that vanish or explode."""
+"""Jacobians of the recurrent state: one-step factors, and the products that vanish or explode.
+
+Both norms are exact largest singular values (relative error far below 1e-6), found without
+stacking T Jacobians or calling an SVD per position:
+
+- one-step ||J_t||_2: Lanczos on J_t^T J_t for a block of positions at once, J_t applied
+  through the cell's structure (`Cell.jacobian_products`: a few scalings and one matrix
+  product with W_hh for the whole block);
+- product ||P_t||_2, P_t = d s_last / d s_t: one running S x S matrix P updated by
+  `Cell.times_jacobian`, and Lanczos on P_t P_t^T warm-started from the top left singular
+  vector of the previous chunk (it settles quickly as the product grows).
+
+A position whose Lanczos run has not converged (residual check) falls back to the SVD of
+its one explicit matrix. States that overflowed give NaN, never a finite number.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from app.rnn.cancel import CancelCheck, check, polled
+from app.rnn.cancel import CancelCheck, check
+from app.rnn.cells import Cell, SequenceRecord
 from app.rnn.layer import LayerCache, layer_jacobians
-from app.rnn.types import Array
+from app.rnn.types import Array, Mask, Positions
+
+ONE_STEP_CHUNK = 128  # positions per Lanczos block for the one-step norms
+PRODUCT_CHUNK = 16  # running products held at once, S x S each
+SUBSPACE = 8  # tracked left singular directions of the running product
+POWER_STEPS = 3  # subspace iterations per chunk that keep them on the newest product
+TOLERANCE = 1e-10  # Lanczos stops when its eigenvalue error bound is below this, relatively
+MAX_STEPS = 96  # Lanczos steps before a position falls back to its SVD
+
+Gram = Callable[[Array, Positions], Array]
+"""(v (N, n), rows (N,)) -> (N, n): the symmetric operator M^T M applied row by row."""
 
 
 def spectral_norms(matrices: Array) -> Array:
-    """Largest singular value of each matrix: (..., M, N) -> (...).
+    """Largest singular value of each matrix by SVD: (..., M, N) -> (...).
 
     NaN where a matrix holds NaN, inf where it holds inf: an overflowed Jacobian is
-    reported, never a LinAlgError.
+    reported, never a LinAlgError. The exact reference the fast paths fall back to.
     """
     out = np.full(matrices.shape[:-2], np.nan)
     finite = np.all(np.isfinite(matrices), axis=(-2, -1))
@@ -33,18 +60,262 @@ def jacobian_norms(
       direction's order (the zero initial state for the first step);
     - product: ||d s_last / d s_t||, s_last the state this direction computes last
       (position T-1 forward, 0 reverse); 1 at s_last itself.
-    s is h, or [h, c] for the LSTM.
+    s is h, or [h, c] for the LSTM. NaN wherever the chain passes an overflowed state.
+    Memory: O(T*S + chunk*S*S); `cancel` is polled between chunks.
     """
-    check(cancel)
-    J = layer_jacobians(cache)[:, batch_index]  # (T, S, S), indexed by position
-    one_step = spectral_norms(J)
+    rec = _one_sequence(cache.record, batch_index)
+    # an overflowed state (or the one before it) makes that step's Jacobian meaningless
+    overflowed = ~(
+        np.all(np.isfinite(rec.states[:, 0]), axis=1)
+        & np.all(np.isfinite(rec.states_prev[:, 0]), axis=1)
+    )  # (T,)
+    one_step = _one_step_norms(cache.cell, rec, cache.Whh, overflowed, cancel)
+    product = _product_norms(cache.cell, rec, cache.Whh, list(cache.order), overflowed, cancel)
+    return one_step, product
+
+
+def explicit_jacobian_norms(cache: LayerCache, batch_index: int = 0) -> tuple[Array, Array]:
+    """`jacobian_norms` the slow, obvious way: (T, S, S) stacks and an SVD each. For tests
+    and benchmarks only."""
+    J = layer_jacobians(cache)[:, batch_index]
     order = list(cache.order)
-    S = J.shape[-1]
-    products = np.empty((len(order), S, S))
-    P = np.eye(S)
+    products = np.empty_like(J)
+    P = np.eye(J.shape[-1])
     products[order[-1]] = P
-    # walk back from the last-computed state: P_t = P_{t+1} J_{t+1} in processing order
-    for k in polled(range(len(order) - 1, 0, -1), cancel):
+    for k in range(len(order) - 1, 0, -1):
         P = P @ J[order[k]]
         products[order[k - 1]] = P
-    return one_step, spectral_norms(products)
+    return spectral_norms(J), spectral_norms(products)
+
+
+def _one_sequence(rec: SequenceRecord, b: int) -> SequenceRecord:
+    """Sequence b of a record as a record with a batch of one: (T, 1, ...) views."""
+    pick = slice(b, b + 1)
+    return SequenceRecord(
+        rec.states[:, pick],
+        rec.states_prev[:, pick],
+        None if rec.acts is None else rec.acts[:, pick],
+        {k: v[:, pick] for k, v in rec.extra.items()},
+    )
+
+
+def _positions(rec: SequenceRecord, positions: Positions) -> SequenceRecord:
+    """The record restricted to some positions (every Jacobian is position-wise)."""
+    return SequenceRecord(
+        rec.states[positions],
+        rec.states_prev[positions],
+        None if rec.acts is None else rec.acts[positions],
+        {k: v[positions] for k, v in rec.extra.items()},
+    )
+
+
+def _start_vector(n: int) -> Array:
+    """A fixed generic start vector: the same on every run, so results are bit-identical."""
+    v = np.random.default_rng(0).standard_normal(n)
+    return v / np.linalg.norm(v)
+
+
+def _one_step_norms(
+    cell: Cell, rec: SequenceRecord, Whh: Array, overflowed: Mask, cancel: CancelCheck
+) -> Array:
+    """(T,) ||J_t||_2 by blocked Lanczos through the cell's structure."""
+    T, S = rec.states.shape[0], rec.states.shape[-1]
+    out = np.full(T, np.nan)
+    jvp, vjp = cell.jacobian_products(rec, Whh)
+    start = _start_vector(S)
+    todo = np.flatnonzero(~overflowed)
+    for first in range(0, len(todo), ONE_STEP_CHUNK):
+        check(cancel)
+        pos = todo[first : first + ONE_STEP_CHUNK]
+
+        def gram(v: Array, rows: Positions, pos: Positions = pos) -> Array:
+            return vjp(jvp(v, pos[rows]), pos[rows])
+
+        theta, _, converged = _lanczos(gram, np.broadcast_to(start, (len(pos), S)), min_steps=16)
+        out[pos] = np.sqrt(theta)
+        retry = pos[~converged]
+        if len(retry):
+            J = cell.jacobians(_positions(rec, retry), Whh)[:, 0]
+            out[retry] = spectral_norms(J)
+    return out
+
+
+def _product_norms(
+    cell: Cell,
+    rec: SequenceRecord,
+    Whh: Array,
+    order: list[int],
+    overflowed: Mask,
+    cancel: CancelCheck,
+) -> Array:
+    """(T,) ||d s_last / d s_t||_2 from one running product, walking back from s_last.
+
+    The top left singular vectors of P_t settle as the product grows, so a tracked
+    subspace U (S, k) usually holds P_t's top one: Rayleigh-Ritz on U^T P_t (a k x S
+    matrix) gives the norm, certified by its residual; misses go to Lanczos.
+    """
+    T, S = rec.states.shape[0], rec.states.shape[-1]
+    out = np.full(T, np.nan)
+    back = order[::-1]  # back[0] is s_last; back[m] needs the Jacobians of back[:m]
+    out[back[0]] = 1.0
+    P = np.eye(S)
+    U = np.linalg.qr(np.random.default_rng(0).standard_normal((S, min(S, SUBSPACE))))[0]
+    for first in range(1, T, PRODUCT_CHUNK):
+        check(cancel)
+        steps = range(first, min(first + PRODUCT_CHUNK, T))
+        needed = np.array([back[m - 1] for m in steps])
+        if np.any(overflowed[needed]):
+            # past an overflowed state every product is NaN: nothing left to compute
+            break
+        J = cell.jacobians(_positions(rec, needed), Whh)[:, 0]  # (chunk, S, S)
+        products = np.empty((len(steps), S, S))
+        for k in range(len(steps)):
+            P = cell.times_jacobian(P, J[k])
+            products[k] = P
+        where = np.array([back[m] for m in steps])
+        out[where] = _tracked_norms(products, U)
+        U = _follow(P, U)
+    return out
+
+
+def _follow(P: Array, U: Array) -> Array:
+    """A few steps of subspace iteration on P P^T from U (S, k): the next chunk's U."""
+    scale = np.max(np.abs(P))
+    if not (np.isfinite(scale) and scale > 0):
+        return U
+    Ps = P / scale
+    for _ in range(POWER_STEPS):
+        U = np.linalg.qr(Ps @ (Ps.T @ U))[0]
+    return U
+
+
+def _tracked_norms(products: Array, U: Array) -> Array:
+    """(N,) ||P||_2 of each (N, S, S) product by Rayleigh-Ritz on span(U), U (S, k)
+    orthonormal; rows the residual does not certify go to `_matrix_norms`."""
+    with np.errstate(all="ignore"):
+        B = np.matmul(U.T, products)  # (N, k, S)
+        scale = np.max(np.abs(B), axis=(1, 2))
+        usable = np.isfinite(scale) & (scale > 0)  # the others go to the fallback
+        Bs = np.where(usable[:, None, None], B, 0.0) / np.where(usable, scale, 1.0)[:, None, None]
+        values, ritz = np.linalg.eigh(np.matmul(Bs, Bs.transpose(0, 2, 1)))  # (N, k)
+        sigma = np.sqrt(np.maximum(values[:, -1], 0.0)) * scale  # Ritz singular value
+        y = ritz[:, :, -1]  # (N, k)
+        u = y @ U.T  # (N, S) Ritz left vector
+        v = np.einsum("nk,nks->ns", y, B) / sigma[:, None]  # P^T u / sigma, unit
+        Pv = np.matmul(products, v[:, :, None])[..., 0]
+        rel_residual = np.linalg.norm(Pv - sigma[:, None] * u, axis=1) / sigma
+        rel_gap = 1.0 - values[:, -2] / values[:, -1] if values.shape[1] > 1 else 0.0
+        bound = np.minimum(rel_residual, rel_residual * rel_residual / rel_gap)
+        ok = usable & np.isfinite(sigma) & (sigma > 0) & (bound <= TOLERANCE)
+    out = np.where(ok, sigma, np.nan)
+    retry = np.flatnonzero(~ok)
+    if len(retry):
+        start = u[retry[-1]] if np.all(np.isfinite(u[retry[-1]])) else U[:, 0]
+        out[retry] = _matrix_norms(products[retry], start)
+    return out
+
+
+def _matrix_norms(matrices: Array, start: Array) -> Array:
+    """(N,) largest singular values of explicit (N, S, S) matrices by Lanczos on M M^T
+    from `start` (S,); SVD where Lanczos does not converge."""
+    N, S = matrices.shape[0], matrices.shape[-1]
+    out = np.full(N, np.nan)
+    scale = np.max(np.abs(matrices), axis=(1, 2))  # (N,) NaN if any NaN
+    finite = np.isfinite(scale)
+    out[finite & (scale == 0)] = 0.0
+    rows = np.flatnonzero(finite & (scale > 0))
+    if len(rows) < N:
+        bad = np.flatnonzero(~finite)
+        out[bad] = spectral_norms(matrices[bad])
+    if len(rows) == 0:
+        return out
+    # scaled to max entry 1, so vanished or exploded products neither under- nor overflow
+    M = matrices[rows] / scale[rows, None, None]
+
+    running = [np.arange(len(rows)), M]  # rows still in the Lanczos block, and their matrices
+
+    def gram(u: Array, sub: Positions) -> Array:
+        if len(sub) != len(running[0]):
+            running[:] = [sub, M[sub]]  # the block shrank: copy its matrices once
+        w = np.matmul(u[:, None, :], running[1])  # (n, 1, S): (M^T u)^T
+        return np.matmul(running[1], w.transpose(0, 2, 1))[..., 0]
+
+    nudge = 1e-2 * _start_vector(S)  # keeps the Krylov space from collapsing on `start`
+    theta, _, converged = _lanczos(
+        gram, np.broadcast_to(start + nudge, (len(rows), S)), min_steps=3, check_every=2
+    )
+    out[rows] = np.sqrt(theta) * scale[rows]
+    retry = rows[~converged]
+    if len(retry):
+        out[retry] = spectral_norms(matrices[retry])
+    return out
+
+
+def _lanczos(
+    gram: Gram, start: Array, min_steps: int, check_every: int = 8
+) -> tuple[Array, Array, Mask]:
+    """Largest eigenvalue of N symmetric positive semi-definite operators at once.
+
+    gram applies them row by row; start (N, n). Returns (theta (N,), top Ritz vectors
+    (N, n), converged (N,)). Full reorthogonalisation; a row stops when the bound
+    min(r, r^2 / gap) on its eigenvalue error is below TOLERANCE * theta (r the Ritz
+    residual, gap to the next Ritz value), or when its Krylov space is exhausted.
+    Rows leave the block at the checks, so the work is about the sum of their own steps.
+    """
+    N, n = start.shape
+    steps = min(n, MAX_STEPS)
+    theta = np.full(N, np.nan)
+    vectors = np.zeros((N, n))
+    converged = np.zeros(N, dtype=bool)
+    rows = np.arange(N)  # original index of each row still running
+    basis = np.empty((N, steps, n))  # (Na, k, n) for the rows still running
+    basis[:, 0] = start / np.linalg.norm(start, axis=1, keepdims=True)
+    alpha = np.zeros((N, steps))
+    beta = np.zeros((N, steps))
+    for j in range(steps):
+        q = basis[:, j]
+        w = gram(q, rows)
+        alpha[:, j] = np.einsum("ni,ni->n", w, q)
+        Q = basis[:, : j + 1]  # (Na, j+1, n)
+        # one classical Gram-Schmidt pass against the whole basis keeps it orthogonal
+        w -= np.matmul(np.matmul(Q, w[:, :, None]).transpose(0, 2, 1), Q)[:, 0]
+        b = np.linalg.norm(w, axis=1)
+        beta[:, j] = b
+        k = j + 1
+        last = k == steps
+        exhausted = np.any(b <= 1e-12 * np.max(alpha[:, :k], axis=1))
+        if last or exhausted or (k >= min_steps and (k - min_steps) % check_every == 0):
+            top, ritz_last, ritz_top, gap = _ritz(alpha[:, :k], beta[:, : k - 1])
+            with np.errstate(all="ignore"):
+                residual = b * np.abs(ritz_last)
+                bound = np.minimum(residual, residual * residual / gap)
+                done = (bound <= TOLERANCE * top) | (b <= 1e-12 * top)
+            finished = done | last
+            if np.any(finished):
+                out = rows[finished]
+                theta[out] = np.maximum(top[finished], 0.0)
+                converged[out] = done[finished] & np.isfinite(top[finished])
+                vectors[out] = np.matmul(ritz_top[finished][:, None, :], Q[finished])[:, 0]
+                keep = ~finished
+                rows, basis, alpha, beta = rows[keep], basis[keep], alpha[keep], beta[keep]
+                w, b = w[keep], b[keep]
+        if len(rows) == 0 or last:
+            break
+        with np.errstate(all="ignore"):
+            basis[:, j + 1] = w / b[:, None]
+    return theta, vectors, converged
+
+
+def _ritz(alpha: Array, beta: Array) -> tuple[Array, Array, Array, Array]:
+    """Top Ritz value of each Lanczos tridiagonal (N, k): its value, the last and all
+    components of its eigenvector, and the gap to the next Ritz value (0 if k = 1)."""
+    N, k = alpha.shape
+    tri = np.zeros((N, k, k))
+    idx = np.arange(k)
+    tri[:, idx, idx] = alpha
+    tri[:, idx[1:], idx[:-1]] = beta
+    tri[:, idx[:-1], idx[1:]] = beta
+    values, vectors = np.linalg.eigh(tri)  # ascending
+    # one Ritz value says nothing about the gap: 0 leaves the plain residual bound
+    gap = values[:, -1] - values[:, -2] if k > 1 else np.zeros(N)
+    return values[:, -1], vectors[:, -1, -1], vectors[:, :, -1], gap

@@ -10,3 +10,9 @@ Array = npt.NDArray[np.float64]
 
 Params = dict[str, Any]
 """PyTorch-style parameter name -> array, e.g. 'rnn.weight_hh_l0' -> (G*H, H)."""
+
+Positions = npt.NDArray[np.intp]
+"""Integer indices of positions (or rows), e.g. (N,)."""
+
+Mask = npt.NDArray[np.bool_]
+"""A boolean array, e.g. (T,) positions that overflowed."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.rnn import CELLS, ModelConfig, init_params, run_sequence
+from app.rnn import CELLS, ModelConfig, init_params, jacobian, run_sequence
 from app.rnn.cells import CELL_OPS
+from app.rnn.jacobian import explicit_jacobian_norms, jacobian_norms
 from app.rnn.network import network_forward
 from app.rnn.params import direction_suffix
 from tests.rnn.reference import reference_step, state_size
@@ -63,6 +64,45 @@ def test_jacobian_norms_match_finite_differences(cell, bidirectional):
                     trace.jacobian_product_norm[layer, d, t], np.linalg.norm(prod, 2), rtol=1e-6
                 )
             assert trace.jacobian_product_norm[layer, d, order[-1]] == pytest.approx(1.0)
+
+
+def relative_errors(fast, exact):
+    """Max relative error of fast norms against exact ones (exact zeros must be exact)."""
+    nonzero = exact != 0
+    assert np.array_equal(fast[~nonzero], exact[~nonzero])
+    return float(np.max(np.abs(fast[nonzero] - exact[nonzero]) / exact[nonzero], initial=0.0))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(("H", "T", "scale"), [(64, 200, 1.0), (16, 60, 3.0), (5, 9, 0.3)])
+def test_fast_norms_equal_the_svd_of_explicit_matrices(cell, H, T, scale):
+    """Lanczos through the cell's structure and the running product against an SVD of
+    every explicit (S, S) matrix, both directions."""
+    config = ModelConfig(cell=cell, input_size=2, hidden_size=H, bidirectional=True)
+    params = init_params(config, seed=2, scale=scale)
+    x = np.random.default_rng(5).standard_normal((1, T, 2))
+    _, cache = network_forward(config, params, x)
+    for lc in cache.layers[0]:
+        one_step, product = jacobian_norms(lc)
+        exact_one, exact_product = explicit_jacobian_norms(lc)
+        assert relative_errors(one_step, exact_one) < 1e-6
+        assert relative_errors(product, exact_product) < 1e-6
+
+
+def test_unconverged_positions_fall_back_to_the_svd(monkeypatch):
+    """When Lanczos and the tracked subspace certify nothing, every position takes the
+    exact fallback (an SVD of its one matrix)."""
+    config = ModelConfig(cell="lstm", input_size=2, hidden_size=6)
+    params = init_params(config, seed=1)
+    x = np.random.default_rng(2).standard_normal((1, 40, 2))
+    _, cache = network_forward(config, params, x)
+    lc = cache.layers[0][0]
+    monkeypatch.setattr(jacobian, "MAX_STEPS", 2)
+    monkeypatch.setattr(jacobian, "TOLERANCE", -1.0)  # nothing is ever certified
+    one_step, product = jacobian_norms(lc)
+    exact_one, exact_product = explicit_jacobian_norms(lc)
+    assert relative_errors(one_step, exact_one) < 1e-12
+    assert relative_errors(product, exact_product) < 1e-12
 
 
 @pytest.mark.parametrize("cell", CELLS)
