@@ -290,7 +290,7 @@ def _lanczos(
                 residual = b * np.abs(ritz_last)
                 bound = np.minimum(residual, residual * residual / gap)
                 done = (bound <= TOLERANCE * top) | (b <= 1e-12 * top)
-            finished = done | last
+            finished = done | last | ~np.isfinite(top)
             if np.any(finished):
                 out = rows[finished]
                 theta[out] = np.maximum(top[finished], 0.0)
@@ -315,7 +315,12 @@ def _ritz(alpha: Array, beta: Array) -> tuple[Array, Array, Array, Array]:
     tri[:, idx, idx] = alpha
     tri[:, idx[1:], idx[:-1]] = beta
     tri[:, idx[:-1], idx[1:]] = beta
-    values, vectors = np.linalg.eigh(tri)  # ascending
+    # an overflowed operator (weights near the float limit) gives NaN: its SVD decides
+    finite = np.all(np.isfinite(tri), axis=(1, 2))
+    values = np.full((N, k), np.nan)
+    vectors = np.full((N, k, k), np.nan)
+    if np.any(finite):
+        values[finite], vectors[finite] = np.linalg.eigh(tri[finite])  # ascending
     # one Ritz value says nothing about the gap: 0 leaves the plain residual bound
     gap = values[:, -1] - values[:, -2] if k > 1 else np.zeros(N)
     return values[:, -1], vectors[:, -1, -1], vectors[:, :, -1], gap
