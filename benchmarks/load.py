@@ -27,6 +27,16 @@ the server is always stopped (SIGTERM, then SIGKILL of its own process group). O
 127.0.0.1 is contacted; proxy settings in the environment are ignored. The whole run is
 bounded by about startup + idle probes + --duration + --drain.
 
+With --hangup (issue 10) the mix is different: --heavy clients, each from its own
+loopback address (127.0.0.2, 127.0.0.3, ...: a client is an address to the server's
+admission control), send the heaviest requests the default budget admits (a trace, a
+trace stream, a session configure, a training run) and hang up after --hangup-after
+seconds, over and over, while --clients small-trace clients (from 127.0.0.1) send the
+small trace back to back. Small-trace latencies are compared with the same small trace
+sent alone on an idle server before the load (--idle-traces of them): the goal is a p95
+within 3x of idle. Heavy answers are counted by status (a 429 is the second heavy
+request of a client whose first is still being stopped; 422 is over the budget).
+
 This is a measurement, not a test: it exits 0 whether or not anything failed (1 only if
 the server cannot be started).
 """
@@ -355,6 +365,192 @@ def report(args: argparse.Namespace, result: LoadResult, idle: list[float], extr
 # ---------------------------------------------------------------------------- main
 
 
+# ---------------------------------------------------------------------------- hang-ups
+
+HEAVY = {
+    "config": {
+        "cell": "lstm",
+        "input_size": 1,
+        "hidden_size": 128,
+        "num_layers": 4,
+        "bidirectional": True,
+    },
+    "inputs": [[round(float(np.sin(t / 7)), 4)] for t in range(1000)],
+    "targets": [[0.0]] * 1000,
+}
+HEAVY_TRAIN = {
+    "config": {"cell": "lstm", "hidden_size": 128, "num_layers": 2},
+    "task": {"name": "adding", "length": 200},
+    "batch_size": 32,
+    "steps": 100,
+    "probe_every": 50,
+    "store": False,
+}
+HEAVY_KINDS = ("trace", "stream", "session", "train")
+
+
+async def heavy_body(client: httpx.AsyncClient) -> dict:
+    """The heaviest trace body the server's budget admits: Jacobians on if they fit."""
+    for body in (HEAVY, {**HEAVY, "jacobians": False}):
+        r = await client.post("/api/v1/estimate/trace", json=body)
+        if r.status_code == 200 and r.json()["within_budget"]:
+            return body
+    return {
+        **HEAVY,
+        "jacobians": False,
+        "inputs": HEAVY["inputs"][:300],
+        "targets": HEAVY["targets"][:300],
+    }
+
+
+async def heavy_once(base_url: str, address: str, kind: str, body: dict, hangup: float) -> str:
+    """One heavy request from `address`, abandoned after `hangup` seconds: its outcome."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(
+        base_url=base_url, transport=transport, timeout=60.0, trust_env=False
+    ) as client:
+        try:
+            async with asyncio.timeout(hangup):
+                if kind == "session":
+                    return await _session_configure(base_url, address, body)
+                path = {
+                    "trace": "/api/v1/trace",
+                    "stream": "/api/v1/trace/stream",
+                    "train": "/api/v1/train/stream",
+                }[kind]
+                payload = HEAVY_TRAIN if kind == "train" else body
+                async with client.stream("POST", path, json=payload, headers=NDJSON) as r:
+                    async for _ in r.aiter_bytes():
+                        pass
+                    return f"{kind} HTTP {r.status_code} (finished before the hang-up)"
+        except TimeoutError:
+            return f"{kind} hung up"
+        except (httpx.HTTPError, OSError) as exc:
+            return f"{kind} {type(exc).__name__}"
+
+
+async def _session_configure(base_url: str, address: str, body: dict) -> str:
+    import websockets  # the server's own WebSocket dependency
+
+    url = base_url.replace("http://", "ws://") + "/api/v1/session"
+    async with websockets.connect(
+        url, local_addr=(address, 0), max_size=None, open_timeout=10
+    ) as ws:
+        await ws.send(json.dumps({"type": "configure", **body}))
+        while True:
+            frame = json.loads(await ws.recv())
+            if frame["type"] in ("session", "error"):
+                return f"session {frame['type']} {frame.get('status', '')}".strip()
+
+
+async def heavy_loop(
+    base_url: str, index: int, body: dict, deadline: float, hangup: float, outcomes: Counter
+) -> None:
+    """One heavy client: its own address; a heavy request, a hang-up, again."""
+    address = f"127.0.0.{index + 2}"
+    rng = random.Random(1000 + index)
+    while time.monotonic() < deadline:
+        kind = rng.choice(HEAVY_KINDS)
+        outcomes[await heavy_once(base_url, address, kind, body, hangup)] += 1
+
+
+async def small_traces(
+    client: httpx.AsyncClient, deadline: float, latencies: list[float], errors: Counter
+) -> None:
+    while time.monotonic() < deadline:
+        outcome = await one_request(client, "trace", 30.0)
+        if outcome.error is None:
+            latencies.append(outcome.latency)
+        else:
+            errors[outcome.error] += 1
+
+
+async def run_hangups(base_url: str, args: argparse.Namespace) -> dict:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0, trust_env=False) as probe:
+        body = await heavy_body(probe)
+        estimate = (await probe.post("/api/v1/estimate/trace", json=body)).json()
+        idle: list[float] = []
+        for _ in range(args.idle_traces):
+            outcome = await one_request(probe, "trace", 30.0)
+            if outcome.error is None:
+                idle.append(outcome.latency)
+    clients = [
+        httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits, trust_env=False)
+        for _ in range(args.clients)
+    ]
+    loaded: list[float] = []
+    errors: Counter[str] = Counter()
+    heavy: Counter[str] = Counter()
+    try:
+        deadline = time.monotonic() + args.duration
+        tasks = [small_traces(c, deadline, loaded, errors) for c in clients]
+        tasks += [
+            heavy_loop(base_url, i, body, deadline, args.hangup_after, heavy)
+            for i in range(args.heavy)
+        ]
+        await asyncio.gather(*tasks)
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
+    return {
+        "heavy_trace": {"jacobians": body.get("jacobians", True), "estimate": estimate},
+        "idle_ms": [x * 1000 for x in idle],
+        "loaded_ms": [x * 1000 for x in loaded],
+        "small_errors": dict(errors),
+        "heavy_outcomes": dict(heavy),
+    }
+
+
+def report_hangups(args: argparse.Namespace, result: dict, extra: dict) -> dict:
+    idle, loaded = result["idle_ms"], result["loaded_ms"]
+
+    def pct(values: list[float], q: float) -> float | None:
+        return float(np.percentile(values, q)) if values else None
+
+    summary = {
+        **result,
+        "idle_p50_ms": pct(idle, 50),
+        "idle_p95_ms": pct(idle, 95),
+        "loaded_p50_ms": pct(loaded, 50),
+        "loaded_p95_ms": pct(loaded, 95),
+        **extra,
+    }
+    ratio = (
+        summary["loaded_p95_ms"] / summary["idle_p95_ms"]
+        if summary["loaded_p95_ms"] and summary["idle_p95_ms"]
+        else None
+    )
+    summary["p95_ratio"] = ratio
+    estimate = result["heavy_trace"]["estimate"]
+    print()
+    print(
+        f"{args.heavy} heavy clients hanging up after {args.hangup_after:g} s, "
+        f"{args.clients} small-trace clients, {args.duration:.0f} s"
+    )
+    print(
+        f"heavy trace: LSTM H=128, 4 layers, bidirectional, T=1000, jacobians "
+        f"{result['heavy_trace']['jacobians']}; estimated {estimate.get('seconds')} s, "
+        f"{estimate.get('memory_bytes', 0) / 1e9:.2f} GB"
+    )
+    print()
+    print("| small trace | count | p50 ms | p95 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, values in (("idle", idle), ("with heavy hang-ups", loaded)):
+        print(
+            f"| {name} | {len(values)} | {ms_fine([v / 1000 for v in values], 50)} | "
+            f"{ms_fine([v / 1000 for v in values], 95)} | "
+            f"{ms_fine([v / 1000 for v in values], 99)} | "
+            f"{ms_fine([v / 1000 for v in values], 100)} |"
+        )
+    print()
+    print(f"p95 loaded / idle: {ratio:.2f}x (goal: at most 3x)" if ratio else "p95: -")
+    print("small-trace errors:", result["small_errors"] or "none")
+    print("heavy outcomes:", result["heavy_outcomes"])
+    for key, value in extra.items():
+        print(f"{key}: {value}")
+    return summary
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=100, help="concurrent clients (100)")
@@ -365,6 +561,10 @@ def main() -> int:
     parser.add_argument("--idle-probes", type=int, default=50, help="idle /healthz probes (50)")
     parser.add_argument("--probe-interval", type=float, default=0.5, help="seconds (0.5)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--hangup", action="store_true", help="heavy clients that hang up")
+    parser.add_argument("--heavy", type=int, default=2, help="heavy clients (2), --hangup")
+    parser.add_argument("--hangup-after", type=float, default=3.0, help="seconds (3)")
+    parser.add_argument("--idle-traces", type=int, default=100, help="idle small traces")
     args = parser.parse_args()
 
     try:
@@ -385,13 +585,39 @@ def main() -> int:
         try:
             base_url = f"http://{HOST}:{port}"
             print(f"server: python -m app.cli serve --host {HOST} --port {port} (pid {proc.pid})")
-            idle, idle_failures = probe_healthz(base_url, args.idle_probes, 0, None)
-            cpu0 = (cpu_seconds(proc.pid), cpu_seconds(), cpu_seconds(-1))
-            result = asyncio.run(run_load(base_url, args))
-            cpu1 = (cpu_seconds(proc.pid), cpu_seconds(), cpu_seconds(-1))
+            if args.hangup:
+                cpu0 = (cpu_seconds(proc.pid), cpu_seconds(), cpu_seconds(-1))
+                started = time.monotonic()
+                hangups = asyncio.run(run_hangups(base_url, args))
+                wall = time.monotonic() - started
+                cpu1 = (cpu_seconds(proc.pid), cpu_seconds(), cpu_seconds(-1))
+            else:
+                idle, idle_failures = probe_healthz(base_url, args.idle_probes, 0, None)
+                cpu0 = (cpu_seconds(proc.pid), cpu_seconds(), cpu_seconds(-1))
+                result = asyncio.run(run_load(base_url, args))
+                cpu1 = (cpu_seconds(proc.pid), cpu_seconds(), cpu_seconds(-1))
         finally:
             stop_server(proc)
         log = log_path.read_text(errors="replace").splitlines()
+    if args.hangup:
+        statuses = Counter(
+            line.rsplit('" ', 1)[-1].split()[0]
+            for line in log
+            if '" ' in line and "HTTP/1.1" in line
+        )
+        extra_h: dict = {"server access log statuses": dict(statuses)}
+        if None not in cpu0 and None not in cpu1:
+            extra_h["server cores used"] = f"{(cpu1[0] - cpu0[0]) / wall:.2f}"  # type: ignore[operator]
+        extra_h["server log lines with Traceback or ERROR"] = sum(
+            1 for line in log if "Traceback" in line or "ERROR" in line
+        )
+        first = next((i for i, line in enumerate(log) if "Traceback" in line), None)
+        if first is not None:
+            print("\n".join(log[first : first + 40]))
+        summary = report_hangups(args, hangups, extra_h)
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=1))
+        return 0
     extra: dict = {"idle healthz failures": dict(idle_failures)}
     if None not in cpu0 and None not in cpu1:
         server, client, total = (b - a for a, b in zip(cpu0, cpu1, strict=True))  # type: ignore[operator]

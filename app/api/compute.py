@@ -83,12 +83,7 @@ class ComputePool:
         """Hold one compute slot for the block; waits its turn, or raises Busy (429/503)."""
         if heavy:
             if client in self._heavy_clients:
-                raise Busy(
-                    429,
-                    "compute: this client already runs a heavy computation; wait for it to "
-                    "finish, or cancel it, then retry",
-                    self.retry_after,
-                )
+                raise self._second_heavy()
             self._heavy_clients.add(client)
         try:
             await self._acquire(client, heavy)
@@ -99,6 +94,34 @@ class ComputePool:
         finally:
             if heavy:
                 self._heavy_clients.discard(client)
+
+    async def hold(self, client: str = "", heavy: bool = False) -> Callable[[], Awaitable[None]]:
+        """Take a slot now (waiting its turn, or Busy) for work that outlives this call, such
+        as a stream's; the returned coroutine function gives it back, once."""
+        held = self.slot(client, heavy)
+        await held.__aenter__()
+        released = False
+
+        async def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                await held.__aexit__(None, None, None)
+
+        return release
+
+    def check_heavy(self, client: str) -> None:
+        """Busy (429) now, before a stream starts, if this client already runs heavy work."""
+        if client in self._heavy_clients:
+            raise self._second_heavy()
+
+    def _second_heavy(self) -> Busy:
+        return Busy(
+            429,
+            "compute: this client already runs a heavy computation; wait for it to "
+            "finish, or cancel it, then retry",
+            self.retry_after,
+        )
 
     def _free_for(self, heavy: bool) -> bool:
         if self.running >= self.max_concurrent:

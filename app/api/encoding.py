@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -46,16 +47,29 @@ def sse_event(frame: dict[str, Any]) -> bytes:
 class FrameStream(StreamingResponse):
     """A streaming answer that always closes its frame generator when it ends, however it
     ends: a client that leaves while a chunk is being sent would otherwise leave the
-    generator suspended, and the work its `finally` stops running, until garbage collection."""
+    generator suspended, and the work its `finally` stops running, until garbage collection.
+    `on_close` runs after that (e.g. giving back a compute slot taken before the stream)."""
+
+    def __init__(
+        self,
+        content: Any,
+        *,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(content, **kwargs)
+        self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            close = getattr(self.body_iterator, "aclose", None)
-            if close is not None:
-                with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                close = getattr(self.body_iterator, "aclose", None)
+                if close is not None:
                     await close()
+                if self.on_close is not None:
+                    await self.on_close()
 
 
 class JSONBytesResponse(Response):

@@ -6,7 +6,7 @@ import math
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Literal
 
 import anyio
@@ -206,16 +206,13 @@ async def train_stream(request: Request, body: TrainRequest) -> Response:
             client=client,
         )
     run = _Run(config, task, train_config, optimizer, start_params)
-    heavy = is_heavy(estimate, state.settings)
+    # the slot is taken before the answer starts, so a refusal (429, 503) is a plain answer
+    release = await state.pool.hold(client, is_heavy(estimate, state.settings))
     ndjson = NDJSON in request.headers.get("accept", "")
-    chunks = _frames(request, run, client, heavy, body.store, ndjson_line if ndjson else sse_event)
-    if ndjson:
-        return FrameStream(chunks, media_type=NDJSON)
-    return FrameStream(
-        chunks,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    chunks = _frames(request, run, release, body.store, ndjson_line if ndjson else sse_event)
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    media_type = NDJSON if ndjson else "text/event-stream"
+    return FrameStream(chunks, media_type=media_type, headers=headers, on_close=release)
 
 
 class _Run:
@@ -275,12 +272,12 @@ class _Run:
 async def _frames(
     request: Request,
     run: _Run,
-    client: str,
-    heavy: bool,
+    release: Callable[[], Awaitable[None]],
     store_result: bool,
     encode: Callable[[dict[str, Any]], bytes],
 ) -> AsyncIterator[bytes]:
-    """The stream's frames, encoded; probes (a whole trace each) in a worker thread."""
+    """The stream's frames, encoded; probes (a whole trace each) in a worker thread.
+    `release` gives back the compute slot, once the training thread has ended."""
     state = request.app.state
     pool: ComputePool = state.pool
     config, train_config, task = run.config, run.train_config, run.task
@@ -301,43 +298,42 @@ async def _frames(
     finished: Finished | None = None
     pending: Progress | None = None
     last_sent = 0.0
-    # the slot is held until the training thread has ended, however the stream ends
-    async with pool.slot(client, heavy):
-        try:
-            run.thread.start()
-            while True:
-                try:
-                    item = run.records.get_nowait()
-                except queue.Empty:
-                    if await request.is_disconnected():
-                        return
-                    await anyio.sleep(POLL_S)
-                    continue
-                if item is _DONE:
-                    break
-                if isinstance(item, Exception):
-                    raise item
-                if isinstance(item, Progress):
-                    pending = item
-                    now = time.monotonic()
-                    if now - last_sent >= PROGRESS_INTERVAL_S or item.step == train_config.steps:
-                        yield encode(stamp(_progress(pending)))
-                        pending, last_sent = None, now
-                    continue
-                if pending is not None:  # the latest step goes out before anything after it
+    try:  # the slot is held until the training thread has ended, however the stream ends
+        run.thread.start()
+        while True:
+            try:
+                item = run.records.get_nowait()
+            except queue.Empty:
+                if await request.is_disconnected():
+                    return
+                await anyio.sleep(POLL_S)
+                continue
+            if item is _DONE:
+                break
+            if isinstance(item, Exception):
+                raise item
+            if isinstance(item, Progress):
+                pending = item
+                now = time.monotonic()
+                if now - last_sent >= PROGRESS_INTERVAL_S or item.step == train_config.steps:
                     yield encode(stamp(_progress(pending)))
-                    pending = None
-                if isinstance(item, Probe):
-                    # a probe carries a whole trace: build its frame off the event loop
-                    yield await pool.encode(_encode_probe, item, stamp, encode)
-                elif isinstance(item, Finished):
-                    finished = item
-                elif isinstance(item, tuple) and item[0] == "eval":
-                    assert finished is not None
-                    yield encode(await _done(state, stamp, config, finished, item, store_result))
-        finally:
-            if run.thread.ident is not None:  # started
-                await run.stop()
+                    pending, last_sent = None, now
+                continue
+            if pending is not None:  # the latest step goes out before anything after it
+                yield encode(stamp(_progress(pending)))
+                pending = None
+            if isinstance(item, Probe):
+                # a probe carries a whole trace: build its frame off the event loop
+                yield await pool.encode(_encode_probe, item, stamp, encode)
+            elif isinstance(item, Finished):
+                finished = item
+            elif isinstance(item, tuple) and item[0] == "eval":
+                assert finished is not None
+                yield encode(await _done(state, stamp, config, finished, item, store_result))
+    finally:
+        if run.thread.ident is not None:  # started
+            await run.stop()
+        await release()
 
 
 async def _done(

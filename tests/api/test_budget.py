@@ -173,3 +173,31 @@ def test_a_session_over_its_message_rate_gets_429_frames(tmp_path):
         assert 15 <= len(refused) <= 21
         assert all(e["status"] == 429 and e["field"] == "message" for e in refused)
         assert ends[0]["type"] == "session"
+
+
+def test_a_second_heavy_training_is_refused_before_its_stream_starts(tmp_path, monkeypatch):
+    from app.api import training as training_module
+
+    started, release = threading.Event(), threading.Event()
+    real = training_module.train
+
+    def held(*args, **kwargs):
+        started.set()
+        assert release.wait(20)
+        yield from real(*args, **kwargs)
+
+    monkeypatch.setattr(training_module, "train", held)
+    with TestClient(app_with(tmp_path, heavy_request_seconds=0.0)) as client:
+        result = {}
+        first = threading.Thread(
+            target=lambda: result.update(
+                r=client.post("/api/v1/train/stream", json={**TRAIN, "store": False})
+            )
+        )
+        first.start()
+        assert started.wait(20)
+        r = client.post("/api/v1/train/stream", json=TRAIN)
+        assert r.status_code == 429 and r.headers["content-type"] == "application/json"
+        release.set()
+        first.join(20)
+        assert result["r"].status_code == 200 and '"type":"done"' in result["r"].text
