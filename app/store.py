@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
@@ -29,7 +30,12 @@ MODEL_ID = re.compile(r"[0-9a-f]{64}")  # sha256 hex, matched whole
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 BUSY_TIMEOUT = 30.0  # seconds an operation waits for another writer's lock
-TOUCH_TIMEOUT = 0.2  # seconds a read waits to mark its model used; past it, it does not
+TOUCH_TIMEOUT = 0.02  # seconds a read waits to mark its model used; past it, later
+MAX_PENDING_USES = 1000  # uses not yet written (a writer held the lock), kept per store
+_TOUCH = (
+    "UPDATE models SET use_seq = (SELECT MAX(use_seq) + 1 FROM models), last_used_at = ? "
+    "WHERE model_id = ?"
+)
 CONNECT_TIMEOUT = 10  # seconds to reach the PostgreSQL server
 MAX_CONNECTIONS = 4  # PostgreSQL connections open at once per store; more wait their turn
 SCHEMA_LOCK = 0x756E726F6C6C  # advisory lock key ("unroll"): one process creates the table
@@ -125,9 +131,9 @@ class _Database(Protocol):
 
     def transaction(self) -> AbstractContextManager[_Connection]: ...
 
-    def try_write(self, conn: Any, sql: str, params: Sequence[Any]) -> bool:
-        """Run one statement on a connection of this database's `connect`, unless a lock
-        keeps it waiting past TOUCH_TIMEOUT."""
+    def try_write(self, conn: Any, statements: Sequence[tuple[str, Sequence[Any]]]) -> bool:
+        """Run (sql, params) statements in one transaction on a connection of `connect`,
+        or nothing if a lock keeps them waiting past TOUCH_TIMEOUT."""
         ...
 
     def close(self) -> None: ...
@@ -167,6 +173,10 @@ class ModelStore:
         self.max_bytes = max_bytes
         self.max_pinned_bytes = max_bytes if max_pinned_bytes is None else max_pinned_bytes
         self.max_pins_per_client = max_pins_per_client
+        # model id -> time of a use not yet written, in order of use
+        self._pending_uses: dict[str, float] = {}
+        self._pending_lock = threading.Lock()
+        self._marking = threading.Lock()  # held by the one thread writing pending uses
 
     def put(self, config: ModelConfig, params: Params) -> str:
         """Store a model and return its id; storing the same weights again is a no-op.
@@ -186,6 +196,7 @@ class ModelStore:
         model_id = model_id_for(data)
         now = time.time()
         with self._db.transaction() as conn:
+            self._write_uses(conn)  # the eviction below sees every read's use
             seq = _next_seq(conn)
             touched = conn.execute(
                 "UPDATE models SET use_seq = ?, last_used_at = ? WHERE model_id = ?",
@@ -314,23 +325,57 @@ class ModelStore:
 
     def _read(self, model_id: str, columns: str) -> Any:
         """Read `columns` of a model's row (one value or a tuple) without taking a lock,
-        then mark it used: one statement, skipped if a writer holds the lock too long."""
+        then mark it used unless it already is the most recently used model (a link a
+        whole class opens at once writes nothing)."""
         if not is_model_id(model_id):
             return None
         with self._db.connect() as conn:
             row = conn.execute(
-                f"SELECT {columns} FROM models WHERE model_id = ?", (model_id,)
+                f"SELECT {columns}, use_seq >= (SELECT MAX(use_seq) FROM models) "
+                "FROM models WHERE model_id = ?",
+                (model_id,),
             ).fetchone()
             if row is None:
                 return None
-            # concurrent touches on PostgreSQL may share a tick: ties only blur the order
-            self._db.try_write(
-                conn,
-                "UPDATE models SET use_seq = (SELECT MAX(use_seq) + 1 FROM models), "
-                "last_used_at = ? WHERE model_id = ?",
-                (time.time(), model_id),
-            )
-        return row[0] if len(row) == 1 else tuple(row)
+            *values, newest = row
+            if not newest or self._pending_uses:
+                self._mark_used(conn, model_id)
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def _mark_used(self, conn: _Connection, model_id: str) -> None:
+        """Write this use and any earlier ones still pending, unless a writer holds the
+        lock: then they wait for the next read or the next `put`, which writes them first.
+        One thread at a time writes them; the others leave theirs to it."""
+        with self._pending_lock:
+            self._pending_uses.pop(model_id, None)  # re-inserted last: the newest use
+            self._pending_uses[model_id] = time.time()
+            while len(self._pending_uses) > MAX_PENDING_USES:
+                del self._pending_uses[next(iter(self._pending_uses))]
+        # threads writing the same rows at once would only wait on each other's row locks
+        if not self._marking.acquire(blocking=False):
+            return
+        try:
+            with self._pending_lock:
+                pending = list(self._pending_uses.items())
+            # marks from other processes may share a tick: ties only blur the order
+            if self._db.try_write(conn, [(_TOUCH, (used, mid)) for mid, used in pending]):
+                self._forget_uses(pending)
+        finally:
+            self._marking.release()
+
+    def _write_uses(self, conn: _Connection) -> None:
+        """Write the pending uses inside a write transaction, which holds the lock."""
+        with self._pending_lock:
+            pending = list(self._pending_uses.items())
+        for model_id, used in pending:
+            conn.execute(_TOUCH, (used, model_id))
+        self._forget_uses(pending)
+
+    def _forget_uses(self, written: list[tuple[str, float]]) -> None:
+        with self._pending_lock:
+            for model_id, used in written:
+                if self._pending_uses.get(model_id) == used:  # not used again since
+                    del self._pending_uses[model_id]
 
     def _evict(self, conn: _Connection, keep: str) -> None:
         """Delete least recently used unpinned models, never `keep`, until they fit."""
@@ -396,17 +441,26 @@ class _SQLite:
                 raise
             conn.execute("COMMIT")
 
-    def try_write(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> bool:
-        """One autocommit statement, waiting at most TOUCH_TIMEOUT for the write lock."""
+    def try_write(
+        self, conn: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> bool:
+        """One transaction, waiting at most TOUCH_TIMEOUT for the write lock."""
         conn.execute(f"PRAGMA busy_timeout = {int(TOUCH_TIMEOUT * 1000)}")  # milliseconds
         try:
-            conn.execute(sql, params)
+            conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if not _sqlite_busy(exc):
                 raise
             return False
         finally:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        try:
+            for sql, params in statements:
+                conn.execute(sql, params)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
         return True
 
     def close(self) -> None:
@@ -492,7 +546,7 @@ class _Postgres:
             ) from None
         self._url = url
         self.max_connections = max_connections
-        self._slots = threading.BoundedSemaphore(max_connections)  # open or in use
+        self._slots = _FairSlots(max_connections)  # connections open and in use
         self._idle: list[Any] = []
         self._idle_lock = threading.Lock()
         self._ready = False
@@ -529,13 +583,16 @@ class _Postgres:
             conn.execute("LOCK TABLE models IN EXCLUSIVE MODE")
             yield conn
 
-    def try_write(self, conn: _PostgresConnection, sql: str, params: Sequence[Any]) -> bool:
-        """One statement in its own transaction, waiting at most TOUCH_TIMEOUT for locks."""
+    def try_write(
+        self, conn: _PostgresConnection, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> bool:
+        """One transaction, waiting at most TOUCH_TIMEOUT for each lock it needs."""
         psycopg = self._psycopg
         try:
             with conn.raw.transaction():
                 conn.execute(f"SET LOCAL lock_timeout = {int(TOUCH_TIMEOUT * 1000)}")
-                conn.execute(sql, params)
+                for sql, params in statements:
+                    conn.execute(sql, params)
         except psycopg.errors.LockNotAvailable:
             return False
         return True
@@ -592,6 +649,39 @@ class _Postgres:
                 elif not conn.execute(_HAS_PINNED_BY).fetchone():
                     conn.execute(_ADD_PINNED_BY)
             self._ready = True
+
+
+class _FairSlots:
+    """A semaphore that hands free slots out in order of asking: with threads reading in
+    a loop, a plain one lets them win every release and starves a lone writer."""
+
+    def __init__(self, count: int):
+        self._free = count
+        self._waiters: deque[threading.Lock] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self, timeout: float) -> bool:
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        if waiter.acquire(timeout=timeout):
+            return True
+        with self._lock:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                return False
+        return True  # a slot was handed over just as the wait ran out
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().release()  # the slot passes straight to the next
+            else:
+                self._free += 1
 
 
 def _close_all(connections: list[Any], lock: threading.Lock) -> None:
