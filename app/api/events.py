@@ -14,7 +14,7 @@ import numpy as np
 
 from app.api.encoding import config_to_dict, plain, spectrum_to_dict
 from app.api.frames import SCHEMA_VERSION
-from app.rnn import SpectrumBlock, Trace, param_shapes
+from app.rnn import ModelConfig, SpectrumBlock, Trace, param_shapes
 
 
 def _num(value: Any) -> float | None:
@@ -69,68 +69,84 @@ def _output_ready(trace: Trace, layer: int, d: int, t: int) -> bool:
     return config.output_mode == "sequence" or t == trace.sequence_length - 1
 
 
+def forward_frame(trace: Trace, layer: int, d: int, t: int, step: int) -> dict[str, Any]:
+    """The ForwardFrame body of one (layer, direction, position), its `step`-th computed."""
+    seq = trace.config.output_mode == "sequence"
+    # layer 0 reads x_t; a layer above reads [forward h_t, reverse h_t] from below
+    layer_input = trace.inputs[t] if layer == 0 else trace.hidden[layer - 1, :, t].reshape(-1)
+    frame: dict[str, Any] = {
+        "type": "forward",
+        "layer": layer,
+        "direction": d,
+        "position": t,
+        "step": step,
+        "input": layer_input,
+        "hidden": trace.hidden[layer, d, t],
+        "cell": None if trace.cell is None else trace.cell[layer, d, t],
+        "gates": {k: v[layer, d, t] for k, v in trace.gates.items()} or None,
+        "output": None,
+        "target": None,
+        "loss": None,
+    }
+    if _output_ready(trace, layer, d, t):
+        frame["output"] = trace.outputs[t] if seq else trace.outputs
+        if trace.targets is not None:
+            frame["target"] = trace.targets[t] if seq else plain(trace.targets)
+        if trace.loss is not None:
+            per_step = trace.loss_per_step
+            frame["loss"] = _num(per_step[t] if per_step is not None else trace.loss)
+    return frame
+
+
+def backward_frame(trace: Trace, layer: int, d: int, t: int, step: int) -> dict[str, Any]:
+    """The BackwardFrame body of one (layer, direction, position), its `step`-th visited;
+    `trace` must have gradients."""
+    assert trace.grad_hidden is not None and trace.grad_step_norms is not None
+    g = trace.grad_hidden[layer, d, t]
+    return {
+        "type": "backward",
+        "layer": layer,
+        "direction": d,
+        "position": t,
+        "step": step,
+        "grad_hidden": g,
+        "grad_hidden_norm": _num(np.linalg.norm(g)),
+        "grad_cell": None if trace.grad_cell is None else trace.grad_cell[layer, d, t],
+        "grad_step_norm": _num(trace.grad_step_norms[layer, d, t]),
+        "jacobian_norm": None
+        if trace.jacobian_norm is None
+        else _num(trace.jacobian_norm[layer, d, t]),
+        "jacobian_product_norm": None
+        if trace.jacobian_product_norm is None
+        else _num(trace.jacobian_product_norm[layer, d, t]),
+    }
+
+
 def forward_frames(trace: Trace) -> Iterator[dict[str, Any]]:
     """ForwardFrame bodies in compute order; output, target and loss where they are known."""
-    seq = trace.config.output_mode == "sequence"
-    source = trace
-    steps: dict[tuple[int, int], int] = {}
-    for layer, d, t in compute_order(trace):
-        key = (layer, d)
-        step = steps.get(key, 0)
-        steps[key] = step + 1
-        # layer 0 reads x_t; a layer above reads [forward h_t, reverse h_t] from below
-        below = trace.hidden[layer - 1, :, t].reshape(-1) if layer else None
-        layer_input = trace.inputs[t] if layer == 0 else below
-        frame: dict[str, Any] = {
-            "type": "forward",
-            "layer": layer,
-            "direction": d,
-            "position": t,
-            "step": step,
-            "input": layer_input,
-            "hidden": trace.hidden[layer, d, t],
-            "cell": None if trace.cell is None else trace.cell[layer, d, t],
-            "gates": {k: v[layer, d, t] for k, v in trace.gates.items()} or None,
-            "output": None,
-            "target": None,
-            "loss": None,
-        }
-        if _output_ready(trace, layer, d, t):
-            frame["output"] = trace.outputs[t] if seq else trace.outputs
-            if source.targets is not None:
-                frame["target"] = source.targets[t] if seq else plain(source.targets)
-            if source.loss is not None:
-                per_step = source.loss_per_step
-                frame["loss"] = _num(per_step[t] if per_step is not None else source.loss)
-        yield frame
+    T = trace.sequence_length
+    for index, (layer, d, t) in enumerate(compute_order(trace)):
+        yield forward_frame(trace, layer, d, t, index % T)
 
 
 def backward_frames(trace: Trace) -> Iterator[dict[str, Any]]:
     """BackwardFrame bodies in BPTT order; `trace` must have gradients."""
-    assert trace.grad_hidden is not None and trace.grad_step_norms is not None
-    steps: dict[tuple[int, int], int] = {}
-    for layer, d, t in backward_order(trace):
-        key = (layer, d)
-        step = steps.get(key, 0)
-        steps[key] = step + 1
-        g = trace.grad_hidden[layer, d, t]
-        yield {
-            "type": "backward",
-            "layer": layer,
-            "direction": d,
-            "position": t,
-            "step": step,
-            "grad_hidden": g,
-            "grad_hidden_norm": _num(np.linalg.norm(g)),
-            "grad_cell": None if trace.grad_cell is None else trace.grad_cell[layer, d, t],
-            "grad_step_norm": _num(trace.grad_step_norms[layer, d, t]),
-            "jacobian_norm": None
-            if trace.jacobian_norm is None
-            else _num(trace.jacobian_norm[layer, d, t]),
-            "jacobian_product_norm": None
-            if trace.jacobian_product_norm is None
-            else _num(trace.jacobian_product_norm[layer, d, t]),
-        }
+    T = trace.sequence_length
+    for index, (layer, d, t) in enumerate(backward_order(trace)):
+        yield backward_frame(trace, layer, d, t, index % T)
+
+
+def timeline_at(config: ModelConfig, T: int, index: int, backward: bool) -> tuple[int, int, int]:
+    """(layer, direction, position) of the `index`-th forward frame (compute order), or of
+    the `index`-th backward frame (BPTT order); the step is `index % T`. The inverse of the
+    cursor formulas in docs/session-protocol.md."""
+    D = config.num_directions
+    block, k = divmod(index, T)
+    if not backward:
+        layer, d = divmod(block, D)
+        return layer, d, k if d == 0 else T - 1 - k
+    layer, d = config.num_layers - 1 - block // D, block % D
+    return layer, d, T - 1 - k if d == 0 else k
 
 
 def summary_frame(trace: Trace) -> dict[str, Any]:

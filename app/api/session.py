@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -30,10 +31,11 @@ from app.api.encoding import dumps, trace_to_dict
 from app.api.errors import ApiError, validation_detail
 from app.api.events import (
     FrameStamper,
-    backward_frames,
+    backward_frame,
     config_frame,
-    forward_frames,
+    forward_frame,
     summary_frame,
+    timeline_at,
 )
 from app.api.inputs import TraceJob, client_of, is_heavy, resolve_trace_request
 from app.api.schemas import TraceRequest
@@ -134,13 +136,34 @@ COMMAND_TYPES = (
 
 @dataclass
 class _Timeline:
-    """One computed trace and the frames the session walks through."""
+    """One computed trace and the timeline the session walks through: forward frames,
+    backward frames (with targets), summary. Frames are built when they are sent, never
+    held: a long timeline would otherwise keep thousands of dicts per session."""
 
     trace: Trace
     spectrum: list[SpectrumBlock]
-    frames: list[dict[str, Any]]  # forward..., backward..., summary; unstamped
     forward_count: int
     backward_count: int
+
+    def __len__(self) -> int:
+        return self.forward_count + self.backward_count + 1
+
+    def frame(self, index: int) -> dict[str, Any]:
+        """The frame at `index` (0 .. len - 1), unstamped."""
+        trace, T = self.trace, self.trace.sequence_length
+        if index < self.forward_count:
+            layer, d, t = timeline_at(trace.config, T, index, backward=False)
+            return forward_frame(trace, layer, d, t, index % T)
+        index -= self.forward_count
+        if index < self.backward_count:
+            layer, d, t = timeline_at(trace.config, T, index, backward=True)
+            return backward_frame(trace, layer, d, t, index % T)
+        return summary_frame(trace)
+
+    def kind(self, index: int) -> str:
+        if index < self.forward_count:
+            return "forward"
+        return "backward" if index < self.forward_count + self.backward_count else "summary"
 
 
 def _compute(
@@ -150,7 +173,7 @@ def _compute(
     spectrum: list[SpectrumBlock] | None,
     cancel: CancelCheck = None,
 ) -> _Timeline:
-    """Run the sequence and lay out its frames; inputs (T, I). Runs in the worker pool."""
+    """Run the sequence; inputs (T, I). Runs in the worker pool."""
     trace = run_sequence(
         job.config,
         params,
@@ -162,10 +185,10 @@ def _compute(
     )
     if spectrum is None:
         spectrum = recurrent_spectrum(job.config, params)
-    forward = list(forward_frames(trace))
-    backward = list(backward_frames(trace)) if trace.grad_hidden is not None else []
-    frames = [*forward, *backward, summary_frame(trace)]
-    return _Timeline(trace, spectrum, frames, len(forward), len(backward))
+    config = job.config
+    steps = config.num_layers * config.num_directions * trace.sequence_length
+    backward = steps if trace.grad_hidden is not None else 0
+    return _Timeline(trace, spectrum, steps, backward)
 
 
 def _parse(message: str | bytes) -> Any:
@@ -201,9 +224,50 @@ def _error_frame(exc: ApiError) -> dict[str, Any]:
     return {"type": "error", "status": exc.status, "detail": exc.detail, "field": exc.field}
 
 
-def _encode(frames: list[dict[str, Any]], stamp: FrameStamper) -> list[str]:
-    """Stamp (on copies: timeline frames are shared) and encode frames, in order."""
-    return [dumps(stamp(dict(frame))).decode() for frame in frames]
+Frames = Sequence["dict[str, Any] | _Slice"]
+
+
+@dataclass
+class _Slice:
+    """Timeline frames start .. stop - 1, built and encoded when they are sent."""
+
+    timeline: _Timeline
+    start: int
+    stop: int
+
+
+def _encode(frames: Frames, stamp: FrameStamper) -> list[str]:
+    """Build, stamp and encode frames, in order."""
+    out = []
+    for item in frames:
+        if isinstance(item, _Slice):
+            out += [
+                dumps(stamp(item.timeline.frame(i))).decode() for i in range(item.start, item.stop)
+            ]
+        else:
+            out.append(dumps(stamp(item)).decode())
+    return out
+
+
+def _chunks(frames: Frames, size: int) -> list[list[dict[str, Any] | _Slice]]:
+    """The frames in chunks of about `size`, long slices cut into pieces."""
+    chunks: list[list[dict[str, Any] | _Slice]] = [[]]
+    count = 0
+    for item in frames:
+        pieces: list[Any] = [item]
+        if isinstance(item, _Slice):
+            pieces = [
+                _Slice(item.timeline, i, min(i + size, item.stop))
+                for i in range(item.start, item.stop, size)
+            ]
+        for piece in pieces:
+            n = piece.stop - piece.start if isinstance(piece, _Slice) else 1
+            if count and count + n > size:
+                chunks.append([])
+                count = 0
+            chunks[-1].append(piece)
+            count += n
+    return chunks
 
 
 class _MessageRate:
@@ -336,16 +400,17 @@ class _Session:
                 await self.send_all(frames)
                 self.busy = False
 
-    async def send_all(self, frames: list[dict[str, Any]]) -> None:
-        """Stamp, encode and send frames in order; big answers are encoded in worker
-        threads, FRAMES_PER_CHUNK at a time, so the event loop stays free."""
-        small = len(frames) <= INLINE_FRAMES and all(f["type"] != "trace" for f in frames)
+    async def send_all(self, frames: Frames) -> None:
+        """Build, stamp, encode and send frames in order; big answers are encoded in
+        worker threads, FRAMES_PER_CHUNK at a time, so the event loop stays free."""
+        small = len(frames) <= INLINE_FRAMES and all(
+            isinstance(f, dict) and f["type"] != "trace" for f in frames
+        )
         if small:
             for text in _encode(frames, self.stamp):
                 await self.websocket.send_text(text)
             return
-        for start in range(0, len(frames), FRAMES_PER_CHUNK):
-            chunk = frames[start : start + FRAMES_PER_CHUNK]
+        for chunk in _chunks(frames, FRAMES_PER_CHUNK):
             for text in await self.pool.encode(_encode, chunk, self.stamp):
                 await self.websocket.send_text(text)
 
@@ -381,11 +446,11 @@ class _Session:
             )
         return _parse(raw)
 
-    async def handle(self, raw: str | bytes) -> list[dict[str, Any]] | None:
+    async def handle(self, raw: str | bytes) -> Frames | None:
         """The frames answering one message (None for close); ApiError if it is refused."""
         return await self.handle_command(self.parse(raw))
 
-    async def handle_command(self, command: Any) -> list[dict[str, Any]] | None:
+    async def handle_command(self, command: Any) -> Frames | None:
         """The frames answering one command (None for close); ApiError if it is refused."""
         if isinstance(command, CloseCommand):
             return None
@@ -394,7 +459,7 @@ class _Session:
         if self.current is None:
             raise ApiError(409, f"{command.type}: send configure first", "type")
         if isinstance(command, StepForwardCommand):
-            if self.cursor == len(self.current.frames) - 1:
+            if self.cursor == len(self.current) - 1:
                 raise ApiError(
                     409, f"cursor: already at the end of the timeline ({self.cursor})", "cursor"
                 )
@@ -404,13 +469,13 @@ class _Session:
                 raise ApiError(409, "cursor: already at the start of the timeline (0)", "cursor")
             return self.move(command.type, self.cursor - 1)
         if isinstance(command, SeekCommand):
-            _check_index("cursor", command.cursor, len(self.current.frames))
+            _check_index("cursor", command.cursor, len(self.current))
             return self.move(command.type, command.cursor)
         if isinstance(command, RunCommand):
-            end = len(self.current.frames) - 1
-            frames = self.current.frames[self.cursor + 1 :]  # copied as they are encoded
+            end = len(self.current) - 1
+            rest = _Slice(self.current, self.cursor + 1, end + 1)  # built as it is sent
             self.cursor = end
-            return [*frames, self.session_frame(command.type)]
+            return [rest, self.session_frame(command.type)]
         if isinstance(command, EditInputCommand):
             return await self.edit_input(command)
         if isinstance(command, EditWeightCommand):
@@ -512,16 +577,16 @@ class _Session:
 
     def frame_at_cursor(self) -> dict[str, Any]:
         assert self.current is not None
-        return self.current.frames[self.cursor]  # copied when it is stamped
+        return self.current.frame(self.cursor)
 
     def session_frame(self, command: str) -> dict[str, Any]:
         assert self.current is not None
-        kind = self.current.frames[self.cursor]["type"]
+        kind = self.current.kind(self.cursor)
         return {
             "type": "session",
             "command": command,
             "cursor": self.cursor,
-            "timeline_length": len(self.current.frames),
+            "timeline_length": len(self.current),
             "phase": "done" if kind == "summary" else kind,
             "forward_frames": self.current.forward_count,
             "backward_frames": self.current.backward_count,
