@@ -518,3 +518,17 @@ def test_a_server_fault_is_an_error_frame_and_the_session_goes_on(session, monke
     frame, state = session.command("step_forward")
     assert state["cursor"] == 1 and state["edits"] == 0
     check_forward(frame, reference(UNI))
+
+
+def test_timeline_at_inverts_the_cursor_formulas():
+    from app.api.events import backward_order, compute_order, timeline_at
+
+    ref = reference(BIDI)
+    config, T = ref.config, ref.sequence_length
+    L, D = config.num_layers, config.num_directions
+    for index, (layer, d, t) in enumerate(compute_order(ref)):
+        assert timeline_at(config, T, index, backward=False) == (layer, d, t)
+        assert cursor_of("forward", layer, d, t, L, D, T) == index
+    for index, (layer, d, t) in enumerate(backward_order(ref)):
+        assert timeline_at(config, T, index, backward=True) == (layer, d, t)
+        assert cursor_of("backward", layer, d, t, L, D, T) == L * D * T + index
