@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import ApiError
+from app.cost import Budget, upload_cost
 from app.rnn import ModelConfig, param_shapes
 from app.rnn.weights import read_declared
 from app.settings import Settings
@@ -51,12 +52,15 @@ def check_truncate(truncate: int | None, settings: Settings) -> None:
         )
 
 
-def check_declared_weights(data: bytes, settings: Settings, explicit: bool = False) -> None:
+def check_declared_weights(
+    data: bytes, settings: Settings, explicit: ModelConfig | None = None
+) -> None:
     """Refuse a weights file by what its headers declare, before any tensor is allocated:
     more or larger tensors than the largest model within the caps could have, a layer
-    index or a stored config over the caps (422 naming the field), or an .npz whose
+    index or a stored config over the caps (422 naming the field), a config whose upload
+    costs more than the budget (422, field "file", with the estimate), or an .npz whose
     entries unpack past that model (413: a 200 KB zip of zeros unpacks to gigabytes).
-    `explicit`: the request gives its own config, so the stored one is not used."""
+    `explicit`: the request's own config (already within the caps), used over the stored one."""
     widest = _widest_shapes(settings)
     _check_unpacked_size(data, 8 * sum(math.prod(s) for s in widest.values()) + 65536)
     try:
@@ -88,12 +92,17 @@ def check_declared_weights(data: bytes, settings: Settings, explicit: bool = Fal
                 f"limit of {settings.max_num_layers}",
                 "config.num_layers",
             )
-    if declared.config is not None and not explicit:
+    config = explicit
+    if config is None and declared.config is not None:
         try:
-            stored = ModelConfig.from_dict(json.loads(declared.config))
+            config = ModelConfig.from_dict(json.loads(declared.config))
         except (ValueError, TypeError, RecursionError):
             return  # unreadable: the weights reader names the problem
-        check_config_limits(stored, settings, prefix="config.")
+        check_config_limits(config, settings, prefix="config.")
+    if config is not None:
+        refusal = Budget.from_settings(settings).refusal(upload_cost(config, len(data)))
+        if refusal is not None:
+            raise ApiError(422, f"file: {refusal}", "file")
 
 
 def _widest_shapes(settings: Settings) -> dict[str, tuple[int, ...]]:

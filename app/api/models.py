@@ -117,7 +117,7 @@ def _parse_config(text: str | None) -> ModelConfig | None:
 
 def _read_weights(data: bytes, settings: Settings, **options: Any) -> tuple[ModelConfig, Any]:
     """`weights_from_bytes`, once the file's headers declare nothing past the caps."""
-    check_declared_weights(data, settings, explicit=options.get("config") is not None)
+    check_declared_weights(data, settings, explicit=options.get("config"))
     return weights_from_bytes(data, **options)
 
 

@@ -545,6 +545,33 @@ case(
     json={**TRAIN, "model_id": "../x"},
 )
 
+# ---------------------------------------------------------------- other sites' pages
+EVIL = {"Origin": "http://evil.example"}
+case("trace from a page on another site", 403, "origin", json=TRACE, headers=EVIL)
+case(
+    "upload from a page on another site",
+    403,
+    "origin",
+    url="/api/v1/models",
+    files={"file": ("w.safetensors", GOOD)},
+    headers=EVIL,
+)
+case(
+    "training from a sandboxed page (Origin: null)",
+    403,
+    "origin",
+    url="/api/v1/train/stream",
+    json=TRAIN,
+    headers={"Origin": "null"},
+)
+case(
+    "pin from a page on another site",
+    403,
+    "origin",
+    url=f"/api/v1/models/{'e' * 64}/pin",
+    headers=EVIL,
+)
+
 
 @pytest.mark.parametrize(
     ("request_kwargs", "status", "field"),

@@ -509,3 +509,16 @@ def test_each_client_pins_at_most_its_quota(tmp_path):
         assert client.post(f"/api/v1/models/{first}/pin").status_code == 200
         r = client.post(f"/api/v1/models/{second}/pin")
         assert_error(r, 429, "model_id", detail_starts="model_id: this client has pinned 1")
+
+
+def test_an_upload_over_the_budget_is_refused_from_its_declared_config(tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the weights were read before the budget was checked")
+
+    monkeypatch.setattr("app.api.models.weights_from_bytes", never)
+    # a budget of 20 kB: less than this small model's float64 copies and file together
+    with TestClient(create_app(Settings(data_dir=tmp_path, max_request_bytes=20_000))) as client:
+        for form in ({}, {"config": json.dumps(CONFIG.to_dict())}):  # stored, then explicit
+            r = upload(client, SAFETENSORS, **form)
+            body = assert_error(r, 422, "file", detail_starts="file: about ")
+            assert "over this server's budget" in body["detail"], body
