@@ -81,14 +81,11 @@ def layer_forward(
     return record.states, cache
 
 
-def layer_backward(
-    dh_ext: Array, cache: LayerCache, truncate: int | None = None, cancel: CancelCheck = None
-) -> LayerGrads:
-    """BPTT through one layer-direction.
+def layer_backward(dh_ext: Array, cache: LayerCache, cancel: CancelCheck = None) -> LayerGrads:
+    """Full BPTT through one layer-direction.
 
     dh_ext (T, B, H): gradient reaching each h_t from outside the recurrence (the head or
-    the layer above). With `truncate=k`, a gradient injected at position t flows back
-    through at most k recurrent steps (BPTT(k) of Williams and Peng); None is full BPTT.
+    the layer above). Truncated BPTT lives in `truncation.py`: its budget spans layers.
     """
     H, Whh = cache.hidden_size, cache.Whh
     T, B, S = cache.states.shape
@@ -98,32 +95,29 @@ def layer_backward(
     da_x = np.empty((T, B, GH))
     shared = cache.cell.shared_preactivation
     da_h = da_x if shared else np.empty((T, B, GH))
-    if truncate is None:
-        carry = np.zeros((B, S))  # gradient reaching the state from the step after it
-        for t in polled(reversed(cache.order), cancel):
-            ds = ds_total[t]
-            np.add(carry[:, :H], dh_ext[t], out=ds[:, :H])
-            ds[:, H:] = carry[:, H:]
-            carry, dax, dah = step(ds, t)
-            da_x[t] = dax
-            if not shared:
-                da_h[t] = dah
-    else:
-        # one slot per age (recurrent steps crossed so far); the oldest drops out each step
-        ages = np.zeros((truncate + 1, B, S))
-        for t in polled(reversed(cache.order), cancel):
-            ds = np.empty_like(ages)
-            ds[1:] = ages[:-1]
-            ds[0] = 0.0
-            ds[0, :, :H] = dh_ext[t]
-            ds_total[t] = ds.sum(axis=0)
-            ages, dax, dah = step(ds, t)
-            da_x[t] = dax.sum(axis=0)
-            if not shared:
-                da_h[t] = dah.sum(axis=0)
+    carry = np.zeros((B, S))  # gradient reaching the state from the step after it
+    for t in polled(reversed(cache.order), cancel):
+        ds = ds_total[t]
+        np.add(carry[:, :H], dh_ext[t], out=ds[:, :H])
+        ds[:, H:] = carry[:, H:]
+        carry, dax, dah = step(ds, t)
+        da_x[t] = dax
+        if not shared:
+            da_h[t] = dah
+    return layer_grads(cache, da_x, da_h, ds_total)
+
+
+def layer_grads(cache: LayerCache, da_x: Array, da_h: Array, ds_total: Array) -> LayerGrads:
+    """Weight and input gradients from the pre-activation gradients of every position.
+
+    da_x, da_h (T, B, G*H) (the same array for all cells but the GRU); ds_total (T, B, S).
+    """
+    T, B, _ = ds_total.shape
+    H, GH = cache.hidden_size, cache.Whh.shape[0]
     h_prev = cache.states_prev[:, :, :H]
     flat_ax = da_x.reshape(T * B, GH)
     dbih = flat_ax.sum(axis=0)
+    shared = da_h is da_x
     return LayerGrads(
         dxs=da_x @ cache.Wih,
         dWih=flat_ax.T @ cache.xs.reshape(T * B, -1),

@@ -14,6 +14,7 @@ from app.rnn.cancel import CancelCheck, check
 from app.rnn.config import ModelConfig
 from app.rnn.layer import LayerCache, LayerGrads, layer_backward, layer_forward
 from app.rnn.params import direction_suffix
+from app.rnn.truncation import effective_truncate, truncated_backward
 from app.rnn.types import Array, Params
 
 
@@ -79,7 +80,11 @@ def network_backward(
     truncate: int | None = None,
     cancel: CancelCheck = None,
 ) -> NetworkGrads:
-    """d_outputs like the outputs -> gradients of every parameter, the inputs and every state."""
+    """d_outputs like the outputs -> gradients of every parameter, the inputs and every state.
+
+    `truncate=k` is BPTT(k) as `truncation.py` defines it across layers and directions;
+    None, or any k at or beyond the longest path, is full BPTT.
+    """
     config, params = cache.config, cache.params
     H, D = config.hidden_size, config.num_directions
     top = cache.top  # (T, B, D*H)
@@ -97,26 +102,32 @@ def network_backward(
         d_top = np.zeros_like(top)
         d_top[-1] = d_outputs @ W
 
-    layer_grads: list[list[LayerGrads]] = [[] for _ in range(config.num_layers)]
-    d_above = d_top
-    for layer in reversed(range(config.num_layers)):
-        d_below = None
-        for direction in range(D):
-            check(cancel)
-            lg = layer_backward(
-                d_above[:, :, direction * H : (direction + 1) * H],
-                cache.layers[layer][direction],
-                truncate,
-                cancel,
-            )
-            layer_grads[layer].append(lg)
+    k = effective_truncate(truncate, config.num_layers, config.bidirectional, T)
+    if k is None:
+        layer_grads: list[list[LayerGrads]] = [[] for _ in range(config.num_layers)]
+        d_above = d_top
+        for layer in reversed(range(config.num_layers)):
+            d_below = None
+            for direction in range(D):
+                check(cancel)
+                lg = layer_backward(
+                    d_above[:, :, direction * H : (direction + 1) * H],
+                    cache.layers[layer][direction],
+                    cancel,
+                )
+                layer_grads[layer].append(lg)
+                d_below = lg.dxs if d_below is None else d_below + lg.dxs
+            assert d_below is not None
+            d_above = d_below
+        d_inputs = d_above
+    else:
+        layer_grads, d_inputs = truncated_backward(d_top, cache.layers, k, cancel)
+    for layer, per_direction in enumerate(layer_grads):
+        for direction, lg in enumerate(per_direction):
             sfx = f"l{layer}{direction_suffix(direction)}"
             grads[f"rnn.weight_ih_{sfx}"] = lg.dWih
             grads[f"rnn.weight_hh_{sfx}"] = lg.dWhh
             grads[f"rnn.bias_ih_{sfx}"] = lg.dbih
             grads[f"rnn.bias_hh_{sfx}"] = lg.dbhh
-            d_below = lg.dxs if d_below is None else d_below + lg.dxs
-        assert d_below is not None
-        d_above = d_below
     ordered = {name: grads[name] for name in params}
-    return NetworkGrads(ordered, d_above.transpose(1, 0, 2), layer_grads)
+    return NetworkGrads(ordered, d_inputs.transpose(1, 0, 2), layer_grads)

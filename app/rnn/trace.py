@@ -15,6 +15,7 @@ from app.rnn.layer import LayerCache, layer_gates, step_weight_grad_norms
 from app.rnn.loss import loss_and_grad
 from app.rnn.network import NetworkCache, network_backward, network_forward
 from app.rnn.params import check_params
+from app.rnn.truncation import effective_truncate
 from app.rnn.types import Array, Params
 
 
@@ -51,7 +52,7 @@ class Trace:
     grad_step_norms: Array | None = None  # (L, D, T) ||step t's share of dL/dW_hh||_F
     jacobian_norm: Array | None = None  # (L, D, T) ||ds_t / ds_{t-1}||_2
     jacobian_product_norm: Array | None = None  # (L, D, T) ||ds_last / ds_t||_2
-    truncate: int | None = None
+    truncate: int | None = None  # the truncation that ran; None is full BPTT
     finite: bool = True
     jacobian_layers: tuple[int, ...] = ()  # layers whose Jacobian norms are filled in
     engine: ForwardRecord | None = field(default=None, repr=False, compare=False)
@@ -171,6 +172,8 @@ def backward_trace(
     """Stage 2: BPTT (full, or truncated to `truncate` steps) on a `forward_trace` record.
 
     Fills every gradient field in place and returns the same trace. Needs targets.
+    `trace.truncate` is the truncation that ran: None when `truncate` is at or beyond the
+    longest path (`truncation.longest_path`), where it equals full BPTT.
     """
     record = _engine(trace, "backward_trace")
     if record.d_outputs is None:
@@ -183,7 +186,7 @@ def backward_trace(
         layers = _layer_caches(record.cache)
         layer_grads = [back.layers[layer][d] for layer in range(L) for d in range(D)]
         ds_total = np.stack([lg.ds_total[:, 0] for lg in layer_grads]).reshape(L, D, T, -1)
-        trace.truncate = truncate
+        trace.truncate = effective_truncate(truncate, L, config.bidirectional, T)
         trace.grads = back.grads
         trace.grad_inputs = back.d_inputs[0]
         trace.grad_hidden = ds_total[..., :H]
@@ -255,7 +258,8 @@ def run_sequence(
     if trace.targets is not None:
         backward_trace(trace, truncate, cancel=cancel)
     else:
-        trace.truncate = truncate
+        L, bidirectional = trace.config.num_layers, trace.config.bidirectional
+        trace.truncate = effective_truncate(truncate, L, bidirectional, trace.sequence_length)
     if jacobians:
         diagnose_trace(trace, cancel=cancel)
     trace.engine = None  # the forward record is only for the stages: free it
