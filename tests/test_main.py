@@ -160,3 +160,13 @@ def test_sessions_are_capped_per_client_and_in_all(tmp_path):
         with client.websocket_connect(SESSION) as ws:
             ws.send_json({"type": "configure", **TRACE})
             assert ws.receive_json()["type"] != "error"
+
+
+def test_an_unreachable_store_is_503_not_500(tmp_path):
+    url = "postgresql://unroll:s3cret@127.0.0.1:1/unroll"  # nothing listens on port 1
+    client = TestClient(app_with(tmp_path, database_url=url))
+    r = client.get(f"/api/v1/models/{'a' * 64}")
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    body = r.json()
+    assert body["field"] is None and body["detail"].startswith("model store: unavailable")
+    assert "s3cret" not in body["detail"] and "unroll:***@127.0.0.1:1" in body["detail"]
