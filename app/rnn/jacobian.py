@@ -157,6 +157,8 @@ def _product_norms(
     T, S = rec.states.shape[0], rec.states.shape[-1]
     out = np.full(T, np.nan)
     back = order[::-1]  # back[0] is s_last; back[m] needs the Jacobians of back[:m]
+    if overflowed[back[0]]:
+        return out  # d s_last / d s_t read through an overflowed s_last: nothing is known
     out[back[0]] = 1.0
     P = np.eye(S)
     U = np.linalg.qr(np.random.default_rng(0).standard_normal((S, min(S, SUBSPACE))))[0]

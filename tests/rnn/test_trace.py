@@ -105,6 +105,26 @@ def test_exploding_gradients_are_reported_not_raised():
     assert not np.all(np.isfinite(tr.hidden))
 
 
+def test_an_exploded_relu_network_reads_overflowed_not_vanishing():
+    """Identity init at scale 100: h grows 100x a step until it overflows. The Jacobian
+    norms there are NaN (null on the page), never the 0 that `h > 0` gives for NaN."""
+    config = ModelConfig(cell="rnn_relu", input_size=1, hidden_size=4)
+    params = init_params(config, seed=0, scheme="identity", scale=100.0)
+    T = 200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr = run_sequence(config, params, np.ones((T, 1)), np.zeros((T, 1)), jacobians=True)
+    assert not tr.finite
+    finite_states = np.all(np.isfinite(tr.hidden[0, 0]), axis=1)
+    overflow = int(np.argmin(finite_states))
+    assert 0 < overflow < T and not finite_states[overflow:].any()
+    one_step, product = tr.jacobian_norm[0, 0], tr.jacobian_product_norm[0, 0]
+    np.testing.assert_allclose(one_step[:overflow], 100.0, rtol=1e-12)
+    assert np.all(np.isnan(one_step[overflow:]))
+    assert np.all(np.isnan(product))  # every product to s_last crosses the overflow
+    assert not np.any(one_step == 0) and not np.any(product == 0)
+
+
 def test_vanishing_gradients_are_visible():
     config = ModelConfig(cell="rnn_tanh", input_size=1, hidden_size=8)
     params = init_params(config, seed=0, scheme="orthogonal", scale=0.5)
