@@ -137,8 +137,10 @@ export class Session {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.socket = new WebSocket(`${scheme}://${location.host}${BASE}/session`);
     this.socket.addEventListener("message", (event) => this._receive(JSON.parse(event.data)));
-    this.socket.addEventListener("close", () => {
-      for (const p of this.pending) p.reject(new ApiError("The session was closed by the server."));
+    this.socket.addEventListener("close", (event) => {
+      // e.g. 1013 "sessions: this client has 8 open, the limit of 8; close one ..."
+      const why = event.reason ? `: ${event.reason}` : " by the server.";
+      for (const p of this.pending) p.reject(new ApiError(`The session was closed${why}`));
       this.pending = [];
       this.frames = [];
     });

@@ -209,3 +209,38 @@ def test_share_pins_the_uploaded_weights_it_links_to(page, tmp_path):
         timeout=20_000,
     )
     assert_clean(page)
+
+
+def test_a_session_over_the_per_client_cap_says_why_it_closed(page):
+    open_page(page)
+    result = page.evaluate(
+        """async () => {
+          const { Session } = await import("/static/js/api.js");
+          const url = `ws://${location.host}/api/v1/session`;
+          const extra = [];
+          let refused = null;
+          while (!refused && extra.length < 20) {  // the page holds one already
+            const ws = new WebSocket(url);
+            extra.push(ws);
+            refused = await new Promise((settle) => {
+              ws.addEventListener("close", (e) => settle({ code: e.code, reason: e.reason }));
+              ws.addEventListener("open", () => setTimeout(() => settle(null), 300));
+            });
+          }
+          let message = "";
+          try {
+            await new Session().send({ type: "reset" });
+          } catch (error) {
+            message = error.message;
+          }
+          extra.forEach((ws) => ws.close());
+          return { opened: extra.length, refused, message };
+        }"""
+    )
+    assert result["refused"] is not None, result
+    assert result["refused"]["code"] == 1013, result
+    assert "this client has 8 open" in result["refused"]["reason"], result
+    assert result["opened"] == 8, (
+        result
+    )  # seven more beside the page's own: the 8th is one too many
+    assert result["message"].startswith("The session was closed: sessions: this client"), result
