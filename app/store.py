@@ -144,9 +144,11 @@ class ModelStore:
 
     The id is the sha256 of those bytes, which are deterministic for equal config and
     params, so the same weights always get the same id (and `sha256sum` of a downloaded
-    .safetensors file gives it back). Every read (`get`, `get_bytes`, `info`) marks the
-    model as used, as a cheap best-effort update after a lock-free read; `put` evicts the
-    least recently used others once the stored weights total over `max_bytes`.
+    .safetensors file gives it back). Every read (`get`, `get_bytes`, `info`) takes no
+    lock and marks the model as used: at once if the store's lock is free within
+    TOUCH_TIMEOUT, else with this store's next read or `put`. `put` writes pending uses,
+    then evicts the least recently used others once the stored weights total over
+    `max_bytes`.
 
     A pinned model (`pin`: the model behind a shared link) is never evicted by `put`: it
     counts against `max_pinned_bytes` instead, and each client may pin at most
