@@ -131,6 +131,8 @@ def uvicorn_options(args: argparse.Namespace, settings: Settings) -> dict[str, A
         "proxy_headers": args.proxy_headers,
         "forwarded_allow_ips": args.forwarded_allow_ips,
         "ws_max_size": settings.max_ws_message_bytes + WS_FRAME_MARGIN,
+        # deflating a multi-megabyte trace frame would run on the event loop, for seconds
+        "ws_per_message_deflate": False,
         "log_level": "info",
     }
 
