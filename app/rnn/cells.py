@@ -79,9 +79,14 @@ class Cell:
         one (N, H) x (H, G*H) product plus elementwise scalings."""
         raise NotImplementedError
 
-    def times_jacobian(self, P: Array, J: Array) -> Array:
-        """P (M, S) @ J (S, S), one Jacobian from `jacobians`."""
-        return P @ J
+    def chain_factors(self, rec: SequenceRecord, Whh: Array) -> tuple[Array, ...]:
+        """What `times_jacobian` needs of each position's J (sequence 0): by default the
+        explicit (T, S, S) Jacobians of the (few) positions in the record."""
+        return (self.jacobians(rec, Whh)[:, 0],)
+
+    def times_jacobian(self, P: Array, factors: tuple[Array, ...], k: int) -> Array:
+        """P (M, S) @ J_k (S, S), J_k the k-th position of `chain_factors`."""
+        return P @ factors[0][k]
 
     def gates(self, rec: SequenceRecord) -> tuple[Array, ...]:
         """Gate activations, each (T, B, H), in PyTorch's order."""
@@ -299,14 +304,35 @@ class LSTMCell(Cell):
 
         return jvp, vjp
 
-    def times_jacobian(self, P: Array, J: Array) -> Array:
+    def chain_factors(self, rec: SequenceRecord, Whh: Array) -> tuple[Array, ...]:
+        # J = [[A, diag(dh_dc f)], [C, diag(f)]]: only the left block [A; C] is dense
+        acts, tc = rec.acts, rec.extra["tanh_c"]
+        assert acts is not None
+        H = tc.shape[-1]
+        i, f, g, o = (acts[:, 0, k * H : (k + 1) * H] for k in range(4))
+        tc = tc[:, 0]
+        Wi, Wf, Wg, Wo = (Whh[k * H : (k + 1) * H] for k in range(4))
+        dh_dc = o * (1 - tc * tc)  # (T, H)
+        left = np.empty((len(tc), 2 * H, H))  # (T, 2H, H) = [A; C]
+        C = left[:, H:]
+        np.multiply((f * (1 - f) * rec.states_prev[:, 0, H:])[:, :, None], Wf, out=C)
+        C += (g * i * (1 - i))[:, :, None] * Wi
+        C += (i * (1 - g * g))[:, :, None] * Wg
+        A = left[:, :H]
+        np.multiply(dh_dc[:, :, None], C, out=A)
+        A += (tc * o * (1 - o))[:, :, None] * Wo
+        return left, dh_dc, f
+
+    def times_jacobian(self, P: Array, factors: tuple[Array, ...], k: int) -> Array:
         # the right half of J is two diagonals (d s_t / d c_prev): S*S*H, not S^3
-        H = J.shape[-1] // 2
-        idx = np.arange(H)
+        left, dh_dc, f = factors
+        H = dh_dc.shape[-1]
         out = np.empty_like(P)
-        np.matmul(P, J[:, :H], out=out[:, :H])
-        np.multiply(P[:, :H], J[idx, H + idx], out=out[:, H:])
-        out[:, H:] += P[:, H:] * J[H + idx, H + idx]
+        np.matmul(P, left[k], out=out[:, :H])
+        right = out[:, H:]  # P_h diag(dh_dc f) + P_c diag(f) = (P_h dh_dc + P_c) f
+        np.multiply(P[:, :H], dh_dc[k], out=right)
+        right += P[:, H:]
+        right *= f[k]
         return out
 
 
