@@ -18,6 +18,8 @@ DEMO_OVERRIDES: dict[str, object] = {
     "max_upload_bytes": 1024 * 1024,
     "max_body_bytes": 2 * 1024 * 1024,
     "max_store_bytes": 64 * 1024 * 1024,
+    "max_pinned_bytes": 16 * 1024 * 1024,
+    "max_pins_per_client": 10,
     "rate_limit_per_minute": 120,
 }
 
