@@ -216,7 +216,7 @@ def test_a_page_elsewhere_cannot_open_a_session_through_the_proxy(deployment):
     assert refused.value.response.status_code == 403
 
 
-def test_an_sse_stream_passes_through_the_proxy_unbuffered(deployment):
+def test_an_sse_stream_passes_through_the_proxy(deployment):
     url = f"{deployment.proxy}/api/v1/trace/stream"
     events = []
     with httpx.stream("POST", url, json=BODY, timeout=30) as response:
