@@ -12,7 +12,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # change nothing: no Origin check
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 UNCHECKED_PATHS = frozenset({"/healthz"})  # load balancers probe it under any name
 
