@@ -161,6 +161,14 @@ class RNNCell(Cell):
     def jacobians(self, rec: SequenceRecord, Whh: Array) -> Array:
         return _diag_scale(self._jacobian_act_grad(rec), Whh)
 
+    def chain_factors(self, rec: SequenceRecord, Whh: Array) -> tuple[Array, ...]:
+        # J = diag(act') W: the scalings and W, no explicit J
+        return self._jacobian_act_grad(rec)[:, 0], Whh
+
+    def times_jacobian(self, P: Array, factors: tuple[Array, ...], k: int) -> Array:
+        act_grad, Whh = factors
+        return (P * act_grad[k]) @ Whh
+
     def jacobian_products(
         self, rec: SequenceRecord, Whh: Array
     ) -> tuple[JacobianProduct, JacobianProduct]:
@@ -426,9 +434,9 @@ class GRUCell(Cell):
         J[..., idx, idx] += z
         return J
 
-    def jacobian_products(
-        self, rec: SequenceRecord, Whh: Array
-    ) -> tuple[JacobianProduct, JacobianProduct]:
+    def _jacobian_partner(self, rec: SequenceRecord) -> tuple[Array, Array]:
+        """(partner (T, 3H), z (T, H)) of sequence 0: J_t = sum over gates of
+        diag(partner_gate) W_gate, plus diag(z), as in the backward step."""
         acts, hn = rec.acts, rec.extra["hn"]
         assert acts is not None
         H = hn.shape[-1]
@@ -441,7 +449,25 @@ class GRUCell(Cell):
                 dn_pre * r,
             ],
             axis=-1,
-        )  # (T, 3H): d h_t / d (W_hh h_prev) per gate, as in the backward step
+        )
+        return partner, z
+
+    def chain_factors(self, rec: SequenceRecord, Whh: Array) -> tuple[Array, ...]:
+        partner, z = self._jacobian_partner(rec)
+        H = z.shape[-1]
+        J = np.empty((len(z), H, H))  # (T, H, H), built in place: no temporaries
+        np.multiply(partner[:, :H, None], Whh[:H], out=J)
+        J += partner[:, H : 2 * H, None] * Whh[H : 2 * H]
+        J += partner[:, 2 * H :, None] * Whh[2 * H :]
+        idx = np.arange(H)
+        J[:, idx, idx] += z
+        return (J,)
+
+    def jacobian_products(
+        self, rec: SequenceRecord, Whh: Array
+    ) -> tuple[JacobianProduct, JacobianProduct]:
+        partner, z = self._jacobian_partner(rec)
+        H = z.shape[-1]
         WT = np.ascontiguousarray(Whh.T)  # (H, 3H)
 
         def jvp(v: Array, pos: Positions) -> Array:

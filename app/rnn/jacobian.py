@@ -26,10 +26,10 @@ from app.rnn.layer import LayerCache, layer_jacobians
 from app.rnn.types import Array, Mask, Positions
 
 ONE_STEP_CHUNK = 128  # positions per Lanczos block for the one-step norms
-PRODUCT_CHUNK = 32  # running products held at once, S x S each
+PRODUCT_CHUNK = 16  # running products held at once, S x S each
 SUBSPACE = 8  # tracked left singular directions of the running product
 POWER_STEPS = 3  # subspace iterations per chunk that keep them on the newest product
-TOLERANCE = 1e-10  # Lanczos stops when its eigenvalue error bound is below this, relatively
+TOLERANCE = 1e-8  # Lanczos stops when its eigenvalue error bound is below this, relatively
 MAX_STEPS = 96  # Lanczos steps before a position falls back to its SVD
 SAMPLE = 8  # rows whose convergence decides whether a whole block is checked
 
