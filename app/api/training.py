@@ -18,14 +18,22 @@ from app.api.compute import CancelToken, ComputePool
 from app.api.encoding import FrameStream, ndjson_line, sse_event, trace_to_dict
 from app.api.errors import ApiError, from_value_error
 from app.api.events import FrameStamper
-from app.api.inputs import check_budget, client_of, is_heavy, resolve_params
+from app.api.inputs import check_budget, client_of, is_heavy, resolve_params, time_limit
 from app.api.limits import check_config_limits, check_length, check_truncate
 from app.api.schemas import BAD_BODY, ConfigIn, ErrorOut, InitIn, Number
 from app.cost import Estimate, TrainShape, train_cost
 from app.rnn import Cancelled, ModelConfig
 from app.rnn.optim import OptimizerConfig
 from app.rnn.tasks import Task, make_task
-from app.rnn.train import Finished, Probe, Progress, TrainConfig, held_out_loss, train
+from app.rnn.train import (
+    Finished,
+    Probe,
+    Progress,
+    TrainConfig,
+    check_memoryless,
+    held_out_loss,
+    train,
+)
 from app.settings import Settings
 
 router = APIRouter(prefix="/train", tags=["train"])
@@ -95,6 +103,11 @@ class TrainRequest(BaseModel):
     model_id: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="continue from")
     probe_every: StrictInt = Field(50, ge=1, description="a full probe trace every this many steps")
     store: StrictBool = Field(True, description="store the trained weights as a model")
+    memoryless: StrictBool = Field(
+        False,
+        description="hold every W_hh at zero (Elman cells only): each output sees only its "
+        "own input, the article's regular model that sees only today's value",
+    )
 
 
 def fit_request(
@@ -123,6 +136,11 @@ def fit_request(
                 f"got {getattr(body.config, name)!r}",
                 f"config.{name}",
             )
+    if body.memoryless:
+        try:
+            check_memoryless(config)
+        except ValueError as exc:
+            raise from_value_error(exc) from None
     check_config_limits(config, settings)
     check_length(task.spec.length, settings, "task.length")
     check_truncate(body.truncate, settings)
@@ -147,6 +165,7 @@ def fit_request(
             init_scheme=body.init.scheme,
             init_scale=body.init.scale,
             probe_every=body.probe_every,
+            memoryless=body.memoryless,
         )
         optimizer = OptimizerConfig(**body.optimizer.model_dump())
     except ValueError as exc:
@@ -205,7 +224,7 @@ async def train_stream(request: Request, body: TrainRequest) -> Response:
             getattr(state, "store", None),
             client=client,
         )
-    run = _Run(config, task, train_config, optimizer, start_params)
+    run = _Run(config, task, train_config, optimizer, start_params, state.settings)
     # the slot is taken before the answer starts, so a refusal (429, 503) is a plain answer
     release = await state.pool.hold(client, is_heavy(estimate, state.settings))
     ndjson = NDJSON in request.headers.get("accept", "")
@@ -225,12 +244,14 @@ class _Run:
         train_config: TrainConfig,
         optimizer: OptimizerConfig,
         start_params: Any,
+        settings: Settings,
     ):
         self.config, self.task = config, task
         self.train_config, self.optimizer = train_config, optimizer
         self.start_params = start_params
         self.records: queue.Queue[Any] = queue.Queue()
-        self.token = CancelToken()
+        self.limit = time_limit(settings, training=True)
+        self.token = CancelToken(self.limit)
         self.thread = threading.Thread(target=self._work, daemon=True)
 
     def _work(self) -> None:
@@ -239,6 +260,7 @@ class _Run:
         out, token, config = self.records, self.token, self.config
         try:
             started = time.perf_counter()
+            token.start()
             for record in train(
                 config,
                 self.task,
@@ -248,7 +270,9 @@ class _Run:
                 should_stop=token,
             ):
                 out.put(record)
-                if isinstance(record, Finished) and not token.cancelled:
+                if isinstance(record, Finished) and token.expired:
+                    out.put(("eval", math.nan, time.perf_counter() - started))
+                elif isinstance(record, Finished) and not token.cancelled:
                     seed = self.train_config.seed
                     loss = held_out_loss(
                         config, record.params, self.task, seed, FINAL_EVAL_SIZE, cancel=token
@@ -329,7 +353,14 @@ async def _frames(
                 finished = item
             elif isinstance(item, tuple) and item[0] == "eval":
                 assert finished is not None
-                yield encode(await _done(state, stamp, config, finished, item, store_result))
+                note = (
+                    f"stopped after {run.limit:.0f} s, this server's time limit for a "
+                    "training run; no final evaluation"
+                    if run.token.expired
+                    else None
+                )
+                done = await _done(state, stamp, config, finished, item, store_result, note)
+                yield encode(done)
     finally:
         if run.thread.ident is not None:  # started
             await run.stop()
@@ -343,16 +374,18 @@ async def _done(
     finished: Finished,
     evaluation: tuple[str, float, float],
     store_result: bool,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """The done frame, after storing the trained weights when asked."""
-    model_id, note = None, None
+    model_id = None
     store = getattr(state, "store", None)
     if store_result and store is not None:
         try:
             # this run already holds a compute slot: store without asking for another
             model_id = await anyio.to_thread.run_sync(store.put, config, finished.params)
         except ValueError as exc:  # diverged weights, or over the store cap
-            note = f"the trained weights were not stored: {exc}"
+            stored = f"the trained weights were not stored: {exc}"
+            note = stored if note is None else f"{note}; {stored}"
     done = stamp(
         {
             "type": "done",
