@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 
 from app.rnn import ModelConfig, param_shapes
+from app.rnn.truncation import effective_truncate
+from app.rnn.workload import estimate_trace_cost
 from app.settings import Settings
 
 F64 = 8  # bytes per number: the engine computes in float64
@@ -30,17 +32,25 @@ _STEP_BACKWARD = {"rnn_tanh": 4.0e-6, "rnn_relu": 4.0e-6, "lstm": 8.0e-6, "gru":
 _UNIT_FORWARD, _UNIT_BACKWARD = 1.2e-8, 3.2e-8
 _MAC_FORWARD, _MAC_BACKWARD = 1.5e-10, 2.5e-10
 _PROJECTION_MAC = 2.0e-10  # input-side products, batched over all positions (fwd + bwd 3x)
-# The Jacobian diagnostics, per (layer, direction, position): a fixed part plus work that
-# grows with the state size S (H, or 2H for the LSTM).
-_JACOBIAN_STEP, _JACOBIAN_S2, _JACOBIAN_S3 = 2.0e-5, 3.0e-9, 1.1e-9
-# Truncated BPTT carries one gradient per age; per extra age and state number.
-_TRUNCATE_AGE = 1.0e-9
+# The Jacobian diagnostics (blocked Lanczos through the cell's structure), per (layer,
+# direction, position): a fixed part, then work growing with the state size S (H, or 2H
+# for the LSTM) squared and cubed.
+_JACOBIAN = {  # cell: (per position, per S^2, per S^3)
+    "rnn_tanh": (2.6e-5, 3.5e-8, 0.0),
+    "rnn_relu": (2.6e-5, 3.5e-8, 0.0),
+    "lstm": (6.6e-5, 1.6e-8, 4.3e-11),
+    "gru": (3.0e-5, 4.4e-8, 4.4e-10),
+}
+# Truncated BPTT runs level by level over all positions: per multiply-add it adds to full
+# BPTT, as the core counts them (`app.rnn.workload`).
+_TRUNCATE_MAC = 1.0e-10
 
 # Peak bytes per (layer, direction, position) and sequence, in float64 numbers per gate
 # unit and per state number: the forward record, then what BPTT adds.
 _MEM_FORWARD_UNIT, _MEM_FORWARD_STATE = 6.5, 2.2
 _MEM_BACKWARD_UNIT, _MEM_BACKWARD_POSITION = 2.5, 24.0  # the latter per position, not per B
-_MEM_JACOBIAN_S2 = 2.0  # (S, S) matrices per position while its chain is formed
+# the diagnostics of one layer-direction at a time: vectors per position, S x S blocks
+_MEM_JACOBIAN_BASE, _MEM_JACOBIAN_STATE, _MEM_JACOBIAN_S2 = 512 << 10, 40.0, 200.0
 _MEM_BASE = 16 << 10
 
 # Seconds to encode one number of an answer (orjson from numpy), and per frame.
@@ -142,18 +152,22 @@ def _forward_seconds(config: ModelConfig, length: int, batch: int) -> float:
 
 
 def _backward_seconds(config: ModelConfig, length: int, batch: int, truncate: int | None) -> float:
-    G, H, S = _gates(config), config.hidden_size, _state_size(config)
+    G, H = _gates(config), config.hidden_size
     steps = config.num_layers * config.num_directions * length
     per_step = _STEP_BACKWARD[config.cell] + batch * G * H * (_UNIT_BACKWARD + H * _MAC_BACKWARD)
-    if truncate is not None:
-        per_step += min(truncate, length) * batch * S * _TRUNCATE_AGE
-    return steps * per_step + 3 * length * batch * _input_macs(config) * _PROJECTION_MAC
+    seconds = steps * per_step + 3 * length * batch * _input_macs(config) * _PROJECTION_MAC
+    if effective_truncate(truncate, config.num_layers, config.bidirectional, length) is not None:
+        full = estimate_trace_cost(config, length, None, False, batch)
+        cut = estimate_trace_cost(config, length, truncate, False, batch)
+        seconds += max(0.0, cut.multiply_adds - full.multiply_adds) * _TRUNCATE_MAC
+    return seconds
 
 
 def _jacobian_seconds(config: ModelConfig, length: int, layers: int) -> float:
     S = _state_size(config)
     steps = layers * config.num_directions * length
-    return steps * (_JACOBIAN_STEP + S * S * _JACOBIAN_S2 + S**3 * _JACOBIAN_S3)
+    per_step, per_s2, per_s3 = _JACOBIAN[config.cell]
+    return steps * (per_step + S * S * per_s2 + S**3 * per_s3)
 
 
 def _memory(config: ModelConfig, length: int, batch: int, backward: bool, jacobians: bool) -> int:
@@ -164,8 +178,9 @@ def _memory(config: ModelConfig, length: int, batch: int, backward: bool, jacobi
     steps = config.num_layers * config.num_directions * length
     total = F64 * steps * per_step + _MEM_BASE
     if jacobians:
-        # one layer-direction's chain at a time
-        total += F64 * length * _MEM_JACOBIAN_S2 * S * S
+        total += _MEM_JACOBIAN_BASE + F64 * (
+            _MEM_JACOBIAN_STATE * length * S + _MEM_JACOBIAN_S2 * S * S
+        )
     return int(total)
 
 

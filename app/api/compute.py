@@ -11,6 +11,7 @@ while a heavy one runs. A slot is released only once its worker thread has retur
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -27,20 +28,37 @@ WATCH_INTERVAL_S = 0.05  # how often a running computation asks whether its clie
 
 
 class CancelToken:
-    """Set by the web layer when a client goes; the engine polls it (call it) between steps."""
+    """Set by the web layer when a client goes; the engine polls it (call it) between steps.
 
-    def __init__(self) -> None:
+    With `limit` seconds it also trips by itself that long after `start()` (the pool
+    starts it when the work gets its thread), and `expired` then says so: the guard for
+    work the cost model underestimated."""
+
+    def __init__(self, limit: float | None = None) -> None:
         self._event = threading.Event()
+        self.limit = limit
+        self._deadline: float | None = None
+        self.expired = False
+
+    def start(self) -> None:
+        if self.limit is not None and self._deadline is None:
+            self._deadline = time.monotonic() + self.limit
 
     def cancel(self) -> None:
         self._event.set()
 
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return self()
 
     def __call__(self) -> bool:
-        return self._event.is_set()
+        if self._event.is_set():
+            return True
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            self.expired = True
+            self._event.set()
+            return True
+        return False
 
 
 class Busy(ApiError):
@@ -198,6 +216,7 @@ class ComputePool:
         """
         if token is None:
             return await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
+        token.start()
         outcome: list[Any] = []
 
         async def work() -> None:

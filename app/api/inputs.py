@@ -91,6 +91,24 @@ def check_budget(estimate: Estimate, settings: Settings, training: bool = False)
         raise ApiError(422, f"{field or 'budget'}: {refusal}", field)
 
 
+def time_limit(settings: Settings, training: bool = False) -> float:
+    """Seconds after which running work is stopped whatever its estimate said: twice the
+    budget, a guard for the cases the cost model underestimates."""
+    return 2 * (settings.max_train_seconds if training else settings.max_request_seconds)
+
+
+def overrun(estimate: Estimate, limit: float) -> ApiError:
+    """The refusal of work stopped at its time limit (`time_limit`)."""
+    field = estimate.reduce[0].split()[0] if estimate.reduce else None
+    return ApiError(
+        422,
+        f"{field or 'budget'}: stopped after {limit:.0f} s, this server's time limit "
+        f"(the estimate was {estimate.seconds:.1f} s): reduce "
+        f"{' or '.join(estimate.reduce[:3]) or 'the sizes'}",
+        field,
+    )
+
+
 def is_heavy(estimate: Estimate, settings: Settings) -> bool:
     """Heavy work is one per client at a time and never takes the last compute slot."""
     return estimate.seconds >= settings.heavy_request_seconds

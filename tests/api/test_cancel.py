@@ -53,6 +53,11 @@ class Blocker:
         raise Cancelled("cancelled")
 
 
+def session_engine() -> str:
+    """The engine call the session makes first (the one-call trace, or its first stage)."""
+    return "run_sequence" if hasattr(session_module, "run_sequence") else "forward_trace"
+
+
 def wait(condition, what: str) -> None:
     deadline = time.monotonic() + 20
     while not condition():
@@ -164,7 +169,7 @@ def test_leaving_the_stream_stops_its_backward_pass(app, monkeypatch):
 
 def test_leaving_a_session_stops_its_configure(app, monkeypatch):
     blocker = Blocker()
-    monkeypatch.setattr(session_module, "run_sequence", blocker)
+    monkeypatch.setattr(session_module, session_engine(), blocker)
     with TestClient(app) as client:
 
         def leave_early() -> None:
@@ -180,8 +185,8 @@ def test_leaving_a_session_stops_its_configure(app, monkeypatch):
 
 def test_a_new_configure_cancels_the_running_one(app, monkeypatch):
     blocker = Blocker(calls=1)
-    blocker.real = session_module.run_sequence
-    monkeypatch.setattr(session_module, "run_sequence", blocker)
+    blocker.real = getattr(session_module, session_engine())
+    monkeypatch.setattr(session_module, session_engine(), blocker)
     other = {**BIDI_LSTM, "inputs": BIDI_LSTM["inputs"][:2], "targets": BIDI_LSTM["targets"][:2]}
     with TestClient(app) as client, client.websocket_connect("/api/v1/session") as ws:
         ws.send_text(json.dumps({"type": "configure", **BIDI_LSTM}))
@@ -192,9 +197,12 @@ def test_a_new_configure_cancels_the_running_one(app, monkeypatch):
         first = json.loads(ws.receive_text())
         assert first["type"] == "error" and first["status"] == 409
         assert first["detail"] == "configure: cancelled by a later configure"
-        frames = [json.loads(ws.receive_text()) for _ in range(4)]
-        assert [f["type"] for f in frames] == ["config", "trace", "forward", "session"]
-        assert frames[-1]["timeline_length"] == 2 * 2 * 2 * 2 + 1  # L*D*T forward and back
+        frames = [json.loads(ws.receive_text())]
+        while frames[-1]["type"] not in ("session", "error"):
+            frames.append(json.loads(ws.receive_text()))
+        # the later configure is answered in full: the shorter sequence
+        assert [f["type"] for f in frames[:2]] == ["config", "trace"]
+        assert frames[0]["sequence_length"] == 2 and frames[-1]["type"] == "session"
     wait(lambda: app.state.pool.running == 0, "no slot left taken")
 
 
@@ -220,3 +228,61 @@ def test_leaving_training_stops_its_final_evaluation(app, monkeypatch):
         check_slot_held_until_the_worker_stops(app, blocker)
         thread.join(20)
         assert not thread.is_alive()
+
+
+def _runs_until_cancelled(*args, cancel=None, **kwargs):
+    """An engine call the cost model underestimated: it only stops when told to."""
+    deadline = time.monotonic() + 20
+    while not cancel():
+        assert time.monotonic() < deadline, "the time limit never stopped the work"
+        time.sleep(0.005)
+    raise Cancelled("cancelled")
+
+
+def test_work_past_its_time_limit_is_stopped(tmp_path, monkeypatch):
+    """Twice the budget's seconds is the limit, whatever the estimate said."""
+    from app.settings import Settings
+
+    monkeypatch.setattr(inputs_module, "run_sequence", _runs_until_cancelled)
+    monkeypatch.setattr(session_module, session_engine(), _runs_until_cancelled)
+    app = create_app(Settings(data_dir=tmp_path, max_request_seconds=0.1))
+    with TestClient(app) as client:
+        r = client.post("/api/v1/trace", json=BIDI_LSTM)
+        assert r.status_code == 422, r.text
+        assert "stopped after 0 s, this server's time limit" in r.json()["detail"]
+        with client.websocket_connect("/api/v1/session") as ws:
+            ws.send_text(json.dumps({"type": "configure", **BIDI_LSTM}))
+            error = json.loads(ws.receive_text())
+            assert error["type"] == "error" and error["status"] == 422
+            assert "time limit" in error["detail"]
+        assert app.state.pool.running == 0
+
+
+def test_training_past_its_time_limit_ends_with_a_note(tmp_path, monkeypatch):
+    from app.rnn.train import Finished, Progress
+    from app.settings import Settings
+
+    def endless(config, task, optimizer, settings, params=None, should_stop=None):
+        step = 0
+        while not should_stop():
+            step += 1
+            yield Progress(step, 1.0, 1.0, [[[0.0]]])
+            time.sleep(0.005)
+        yield Finished(step, {}, stopped=True)
+
+    monkeypatch.setattr(training_module, "train", endless)
+    app = create_app(Settings(data_dir=tmp_path, max_train_seconds=0.1))
+    body = {
+        "config": {"cell": "gru", "hidden_size": 4},
+        "task": {"name": "sine", "length": 8},
+        "batch_size": 4,
+        "steps": 3,
+        "probe_every": 3,
+        "store": False,
+    }
+    with TestClient(app) as client:
+        r = client.post("/api/v1/train/stream", json=body, headers=NDJSON)
+        assert r.status_code == 200, r.text
+        done = json.loads(r.text.splitlines()[-1])
+        assert done["type"] == "done" and done["stopped"] is True
+        assert "time limit" in done["note"] and done["eval_loss"] is None
