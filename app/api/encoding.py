@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.sse import format_sse_event
 from starlette.types import Receive, Scope, Send
 
+from app.api.timeline import Timeline
 from app.rnn import ModelConfig, SpectrumBlock, Trace
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -107,8 +108,11 @@ def config_to_dict(config: ModelConfig) -> dict[str, Any]:
     return config.to_dict()
 
 
-def trace_to_dict(trace: Trace, spectrum: list[SpectrumBlock]) -> dict[str, Any]:
-    """A TraceOut, arrays left as numpy for `dumps` to encode."""
+def trace_to_dict(
+    trace: Trace, spectrum: list[SpectrumBlock], grads: bool = True
+) -> dict[str, Any]:
+    """A TraceOut, arrays left as numpy for `dumps` to encode; the parameter gradients
+    (`grads`, as large as the weights) only if asked."""
     return {
         "config": config_to_dict(trace.config),
         "inputs": trace.inputs,
@@ -122,13 +126,14 @@ def trace_to_dict(trace: Trace, spectrum: list[SpectrumBlock]) -> dict[str, Any]
         "grad_hidden": trace.grad_hidden,
         "grad_cell": trace.grad_cell,
         "grad_inputs": trace.grad_inputs,
-        "grads": trace.grads,
+        "grads": trace.grads if grads else None,
         "grad_step_norms": trace.grad_step_norms,
         "jacobian_norm": trace.jacobian_norm,
         "jacobian_product_norm": trace.jacobian_product_norm,
         "spectrum": [spectrum_to_dict(b) for b in spectrum],
         "truncate": trace.truncate,
         "finite": trace.finite,
+        "timeline": Timeline.of(trace).describe(),
     }
 
 

@@ -1,4 +1,5 @@
-"""Frames in execution order, built from traces: what the stream and the session send.
+"""Frames in timeline order (`timeline.py`), built from traces: what the stream and the
+session send.
 
 Frames are plain dicts shaped like the models in `frames.py` (built directly: validating
 a pydantic model per position would cost more than computing it).
@@ -14,7 +15,8 @@ import numpy as np
 
 from app.api.encoding import config_to_dict, plain, spectrum_to_dict
 from app.api.frames import SCHEMA_VERSION
-from app.rnn import ModelConfig, SpectrumBlock, Trace, param_shapes
+from app.api.timeline import Phase, Timeline
+from app.rnn import SpectrumBlock, Trace, param_shapes
 
 
 def _num(value: Any) -> float | None:
@@ -22,32 +24,13 @@ def _num(value: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def compute_order(trace: Trace) -> list[tuple[int, int, int]]:
-    """(layer, direction, position) in the order the engine computes them."""
-    config, T = trace.config, trace.sequence_length
-    order: list[tuple[int, int, int]] = []
-    for layer in range(config.num_layers):
-        for d in range(config.num_directions):
-            positions = range(T - 1, -1, -1) if d == 1 else range(T)
-            order.extend((layer, d, t) for t in positions)
-    return order
-
-
-def backward_order(trace: Trace) -> list[tuple[int, int, int]]:
-    """(layer, direction, position) in the order BPTT visits them: top layer first, each
-    direction from its last-computed position back to its first."""
-    config, T = trace.config, trace.sequence_length
-    order: list[tuple[int, int, int]] = []
-    for layer in reversed(range(config.num_layers)):
-        for d in range(config.num_directions):
-            positions = range(T) if d == 1 else range(T - 1, -1, -1)
-            order.extend((layer, d, t) for t in positions)
-    return order
-
-
 def config_frame(trace: Trace, spectrum: list[SpectrumBlock], has_targets: bool) -> dict[str, Any]:
-    """The ConfigFrame body (without id)."""
+    """The ConfigFrame body (without id), with the timeline the frames will follow."""
     shapes = param_shapes(trace.config)
+    config = trace.config
+    timeline = Timeline(
+        config.num_layers, config.num_directions, trace.sequence_length, has_targets
+    )
     return {
         "type": "config",
         "config": config_to_dict(trace.config),
@@ -58,19 +41,27 @@ def config_frame(trace: Trace, spectrum: list[SpectrumBlock], has_targets: bool)
         "spectrum": [spectrum_to_dict(b) for b in spectrum],
         "truncate": trace.truncate,
         "has_targets": has_targets,
+        "timeline": timeline.describe(),
     }
 
 
-def _output_ready(trace: Trace, layer: int, d: int, t: int) -> bool:
-    """True at the step where the head's output at position t first becomes computable."""
+def _output_ready(trace: Trace, layer: int, d: int, t: int, step: int) -> bool:
+    """True in the one frame of forward step `step` that shows the head's output at t:
+    the last top-layer direction showing t, at the step where all of them have."""
     config = trace.config
-    if layer != config.num_layers - 1 or d != config.num_directions - 1:
+    if layer != config.num_layers - 1:
         return False
-    return config.output_mode == "sequence" or t == trace.sequence_length - 1
+    if config.output_mode == "last" and t != trace.sequence_length - 1:
+        return False
+    timeline = Timeline.of(trace)
+    later = range(d + 1, config.num_directions)
+    return timeline.output_step(t) == step and all(
+        timeline.position("forward", e, step) != t for e in later
+    )
 
 
 def forward_frame(trace: Trace, layer: int, d: int, t: int, step: int) -> dict[str, Any]:
-    """The ForwardFrame body of one (layer, direction, position), its `step`-th computed."""
+    """The ForwardFrame body of one (layer, direction, position), shown at forward step `step`."""
     seq = trace.config.output_mode == "sequence"
     # layer 0 reads x_t; a layer above reads [forward h_t, reverse h_t] from below
     layer_input = trace.inputs[t] if layer == 0 else trace.hidden[layer - 1, :, t].reshape(-1)
@@ -88,7 +79,7 @@ def forward_frame(trace: Trace, layer: int, d: int, t: int, step: int) -> dict[s
         "target": None,
         "loss": None,
     }
-    if _output_ready(trace, layer, d, t):
+    if _output_ready(trace, layer, d, t, step):
         frame["output"] = trace.outputs[t] if seq else trace.outputs
         if trace.targets is not None:
             frame["target"] = trace.targets[t] if seq else plain(trace.targets)
@@ -99,8 +90,8 @@ def forward_frame(trace: Trace, layer: int, d: int, t: int, step: int) -> dict[s
 
 
 def backward_frame(trace: Trace, layer: int, d: int, t: int, step: int) -> dict[str, Any]:
-    """The BackwardFrame body of one (layer, direction, position), its `step`-th visited;
-    `trace` must have gradients."""
+    """The BackwardFrame body of one (layer, direction, position), shown at backward step
+    `step`; `trace` must have gradients."""
     assert trace.grad_hidden is not None and trace.grad_step_norms is not None
     g = trace.grad_hidden[layer, d, t]
     return {
@@ -122,31 +113,23 @@ def backward_frame(trace: Trace, layer: int, d: int, t: int, step: int) -> dict[
     }
 
 
-def forward_frames(trace: Trace) -> Iterator[dict[str, Any]]:
-    """ForwardFrame bodies in compute order; output, target and loss where they are known."""
-    T = trace.sequence_length
-    for index, (layer, d, t) in enumerate(compute_order(trace)):
-        yield forward_frame(trace, layer, d, t, index % T)
+def step_frames(trace: Trace, timeline: Timeline, index: int) -> list[dict[str, Any]]:
+    """The frame bodies shown at timeline step `index`: one per layer-direction (forward or
+    backward), or the summary."""
+    step = timeline.at(index)
+    if step.phase == "summary":
+        return [summary_frame(trace)]
+    build = forward_frame if step.phase == "forward" else backward_frame
+    return [build(trace, layer, d, t, step.k) for layer, d, t in timeline.entries(index)]
 
 
-def backward_frames(trace: Trace) -> Iterator[dict[str, Any]]:
-    """BackwardFrame bodies in BPTT order; `trace` must have gradients."""
-    T = trace.sequence_length
-    for index, (layer, d, t) in enumerate(backward_order(trace)):
-        yield backward_frame(trace, layer, d, t, index % T)
-
-
-def timeline_at(config: ModelConfig, T: int, index: int, backward: bool) -> tuple[int, int, int]:
-    """(layer, direction, position) of the `index`-th forward frame (compute order), or of
-    the `index`-th backward frame (BPTT order); the step is `index % T`. The inverse of the
-    cursor formulas in docs/session-protocol.md."""
-    D = config.num_directions
-    block, k = divmod(index, T)
-    if not backward:
-        layer, d = divmod(block, D)
-        return layer, d, k if d == 0 else T - 1 - k
-    layer, d = config.num_layers - 1 - block // D, block % D
-    return layer, d, T - 1 - k if d == 0 else k
+def phase_frames(trace: Trace, phase: Phase) -> Iterator[dict[str, Any]]:
+    """Every frame body of one phase ("forward" or "backward"), in timeline order."""
+    timeline = Timeline.of(trace)
+    start = 0 if phase == "forward" else timeline.forward_steps
+    count = timeline.forward_steps if phase == "forward" else timeline.backward_steps
+    for index in range(start, start + count):
+        yield from step_frames(trace, timeline, index)
 
 
 def summary_frame(trace: Trace) -> dict[str, Any]:

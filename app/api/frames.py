@@ -11,13 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from app.api.schemas import ConfigIn, SpectrumOut, TraceOut, Vector
+from app.api.schemas import ConfigIn, SpectrumOut, TimelineOut, TraceOut, Vector
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: timeline steps by position, layers and directions together
 
 
 class _FrameBase(BaseModel):
-    schema_version: Literal[1] = 1  # SCHEMA_VERSION
+    schema_version: Literal[2] = 2  # SCHEMA_VERSION
     id: int = Field(ge=0, description="increasing within one stream or session")
 
 
@@ -33,6 +33,7 @@ class ConfigFrame(_FrameBase):
     spectrum: list[SpectrumOut]
     truncate: int | None
     has_targets: bool
+    timeline: TimelineOut = Field(description="the order the frames follow (timeline.py)")
 
 
 class ForwardFrame(_FrameBase):
@@ -42,7 +43,7 @@ class ForwardFrame(_FrameBase):
     layer: int
     direction: int = Field(description="0 forward, 1 reverse")
     position: int = Field(description="index in the input, 0-based")
-    step: int = Field(description="0-based index in this layer-direction's compute order")
+    step: int = Field(description="the forward step k showing it: every layer-direction's k-th")
     input: Vector = Field(description="what the layer reads at this position")
     hidden: Vector
     cell: Vector | None = None
@@ -59,7 +60,7 @@ class BackwardFrame(_FrameBase):
     layer: int
     direction: int
     position: int
-    step: int = Field(description="0-based index in this layer-direction's backward order")
+    step: int = Field(description="the backward step k showing it, in BPTT order")
     grad_hidden: Vector = Field(description="total dL/dh_t reaching this state")
     grad_hidden_norm: float | None
     grad_cell: Vector | None = None
@@ -134,6 +135,24 @@ class ErrorFrame(_FrameBase):
     field: str | None = None
 
 
+class StageFrame(_FrameBase):
+    """A session command's progress: the stage it starts computing now."""
+
+    type: Literal["stage"] = "stage"
+    stage: Literal["forward", "diagnostics"] = Field(
+        description="forward pass, loss and BPTT; then the Jacobian norms"
+    )
+    detail: str = Field(description="what is being computed, in words")
+
+
+class DiagnosticsFrame(_FrameBase):
+    """A session's Jacobian norms, sent after the trace frame they complete."""
+
+    type: Literal["diagnostics"] = "diagnostics"
+    jacobian_norm: list[list[Vector]] = Field(description="(L, D, T) ||ds_t/ds_{t-1}||")
+    jacobian_product_norm: list[list[Vector]] = Field(description="(L, D, T) ||ds_last/ds_t||")
+
+
 class TraceFrame(_FrameBase):
     """A WebSocket session's whole trace, sent when its values change: after configure,
     after an edit, and after a reset that undid edits."""
@@ -151,14 +170,15 @@ class SessionFrame(_FrameBase):
 
     type: Literal["session"] = "session"
     command: str = Field(description="the command this answers")
-    cursor: int = Field(ge=0, description="index of the current frame in the timeline")
-    timeline_length: int = Field(description="forward, then backward, then summary frames")
+    cursor: int = Field(ge=0, description="the current step of the timeline")
+    timeline_length: int = Field(description="forward, then backward, then summary steps")
     phase: Literal["forward", "backward", "done"] = Field(
-        description="the kind of frame at the cursor; done at the summary"
+        description="the kind of frames at the cursor; done at the summary"
     )
-    forward_frames: int
-    backward_frames: int = Field(description="0 without targets")
+    forward_steps: int
+    backward_steps: int = Field(description="0 without targets")
     edits: int = Field(description="edits in effect since configure or reset")
+    jacobians: bool = Field(False, description="the trace has its Jacobian norms")
 
 
 Frame = Annotated[
@@ -169,6 +189,8 @@ Frame = Annotated[
     | DoneFrame
     | ErrorFrame
     | TraceFrame
+    | StageFrame
+    | DiagnosticsFrame
     | SessionFrame
     | TrainConfigFrame
     | ProgressFrame

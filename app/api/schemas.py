@@ -119,6 +119,27 @@ class SpectrumOut(BaseModel):
     spectral_norm: float
 
 
+class TimelinePhaseOut(BaseModel):
+    """One phase of the timeline (app/api/timeline.py): steps start .. start + steps - 1."""
+
+    phase: Literal["forward", "backward", "summary"]
+    start: int
+    steps: int
+    layers: list[int] | None = Field(None, description="the order a step lists layers in")
+    reversed: list[bool] | None = Field(
+        None, description="per direction: step k shows position T-1-k (else k)"
+    )
+
+
+class TimelineOut(BaseModel):
+    """The order every stream, session and page shows a trace in: by position, with
+    every layer and direction advancing together; 2T+1 steps (T+1 without targets)."""
+
+    length: int
+    sequence_length: int
+    phases: list[TimelinePhaseOut]
+
+
 class TraceOut(BaseModel):
     """A whole trace. L layers, D directions, T positions, H units; null marks an overflow."""
 
@@ -141,6 +162,7 @@ class TraceOut(BaseModel):
     spectrum: list[SpectrumOut]
     truncate: int | None
     finite: bool = Field(description="false if any number overflowed")
+    timeline: TimelineOut | None = None
 
 
 class CellInfo(BaseModel):

@@ -1,7 +1,8 @@
 """WebSocket /api/v1/session: configure once, then step, seek, run, edit and reset.
 
 The protocol, with examples, is in docs/session-protocol.md. The session's timeline is
-the stream's frames in order: forward frames, backward frames (with targets), summary.
+`timeline.py`'s: forward steps, backward steps (with targets), summary; a step shows one
+frame per layer-direction, the stream's frames in the stream's order.
 """
 
 from __future__ import annotations
@@ -26,21 +27,32 @@ from pydantic import (
     ValidationError,
 )
 
+from app.api import transport
 from app.api.compute import CancelToken, ComputePool
 from app.api.encoding import dumps, trace_to_dict
 from app.api.errors import ApiError, validation_detail
-from app.api.events import (
-    FrameStamper,
-    backward_frame,
-    config_frame,
-    forward_frame,
-    summary_frame,
-    timeline_at,
+from app.api.events import FrameStamper, config_frame, step_frames
+from app.api.inputs import (
+    TraceJob,
+    client_of,
+    is_heavy,
+    overrun,
+    resolve_trace_request,
+    time_limit,
 )
-from app.api.inputs import TraceJob, client_of, is_heavy, resolve_trace_request
 from app.api.schemas import TraceRequest
-from app.rnn import Cancelled, SpectrumBlock, Trace, recurrent_spectrum, run_sequence
+from app.api.timeline import Timeline
+from app.rnn import (
+    Cancelled,
+    SpectrumBlock,
+    Trace,
+    backward_trace,
+    diagnose_trace,
+    forward_trace,
+    recurrent_spectrum,
+)
 from app.rnn.cancel import CancelCheck
+from app.rnn.truncation import effective_truncate
 from app.rnn.types import Array, Params
 
 router = APIRouter(prefix="/session", tags=["session"])
@@ -60,9 +72,19 @@ class _Command(BaseModel):
 
 
 class ConfigureCommand(TraceRequest):
-    """Start (or restart) the session: the body of POST /trace, plus the type."""
+    """Start (or restart) the session: the body of POST /trace, plus the type and how the
+    session's answers travel."""
 
     type: Literal["configure"]
+    encoding: Literal["json", "binary"] = Field(
+        "json", description="binary: trace and diagnostics frames as docs/transport.md says"
+    )
+    progressive: bool = Field(
+        False,
+        description="stage frames while computing, and the trace frame before the Jacobian "
+        "norms, which follow in a diagnostics frame",
+    )
+    grads: bool = Field(True, description="the parameter gradients (`grads`) in trace frames")
 
 
 class StepForwardCommand(_Command):
@@ -104,6 +126,12 @@ class ResetCommand(_Command):
     type: Literal["reset"]
 
 
+class CancelCommand(_Command):
+    """Stop the command computing now (it is answered with a 409 error frame)."""
+
+    type: Literal["cancel"]
+
+
 class CloseCommand(_Command):
     type: Literal["close"]
 
@@ -117,6 +145,7 @@ Command = Annotated[
     | EditInputCommand
     | EditWeightCommand
     | ResetCommand
+    | CancelCommand
     | CloseCommand,
     Field(discriminator="type"),
 ]
@@ -130,40 +159,61 @@ COMMAND_TYPES = (
     "edit_input",
     "edit_weight",
     "reset",
+    "cancel",
     "close",
 )
 
 
 @dataclass
 class _Timeline:
-    """One computed trace and the timeline the session walks through: forward frames,
-    backward frames (with targets), summary. Frames are built when they are sent, never
-    held: a long timeline would otherwise keep thousands of dicts per session."""
+    """One computed trace and the timeline the session walks through (`timeline.py`):
+    forward steps, backward steps (with targets), summary. Frames are built when they
+    are sent, never held: a long timeline would otherwise keep thousands of dicts."""
 
     trace: Trace
     spectrum: list[SpectrumBlock]
-    forward_count: int
-    backward_count: int
+    steps: Timeline
 
     def __len__(self) -> int:
-        return self.forward_count + self.backward_count + 1
+        return len(self.steps)
 
-    def frame(self, index: int) -> dict[str, Any]:
-        """The frame at `index` (0 .. len - 1), unstamped."""
-        trace, T = self.trace, self.trace.sequence_length
-        if index < self.forward_count:
-            layer, d, t = timeline_at(trace.config, T, index, backward=False)
-            return forward_frame(trace, layer, d, t, index % T)
-        index -= self.forward_count
-        if index < self.backward_count:
-            layer, d, t = timeline_at(trace.config, T, index, backward=True)
-            return backward_frame(trace, layer, d, t, index % T)
-        return summary_frame(trace)
+    def frames(self, index: int) -> list[dict[str, Any]]:
+        """The frames shown at step `index` (0 .. len - 1), unstamped: one per
+        layer-direction, or the summary."""
+        return step_frames(self.trace, self.steps, index)
 
     def kind(self, index: int) -> str:
-        if index < self.forward_count:
-            return "forward"
-        return "backward" if index < self.forward_count + self.backward_count else "summary"
+        return self.steps.at(index).phase
+
+
+def _forward_backward(
+    job: TraceJob,
+    params: Params,
+    inputs: Array,
+    spectrum: list[SpectrumBlock] | None,
+    cancel: CancelCheck = None,
+) -> _Timeline:
+    """Forward pass, loss and (with targets) BPTT; inputs (T, I). The forward record stays
+    on the trace for `_diagnose`. Runs in the worker pool."""
+    trace = forward_trace(job.config, params, inputs, job.targets, cancel=cancel)
+    if trace.targets is not None:
+        backward_trace(trace, job.truncate, cancel=cancel)
+    else:
+        config = job.config
+        T = trace.sequence_length
+        L, bidirectional = config.num_layers, config.bidirectional
+        trace.truncate = effective_truncate(job.truncate, L, bidirectional, T)
+    if spectrum is None:
+        spectrum = recurrent_spectrum(job.config, params)
+    return _Timeline(trace, spectrum, Timeline.of(trace))
+
+
+def _diagnose(timeline: _Timeline, cancel: CancelCheck = None) -> None:
+    """The Jacobian norms of a `_forward_backward` trace, then its forward record freed."""
+    try:
+        diagnose_trace(timeline.trace, cancel=cancel)
+    finally:
+        timeline.trace.release()
 
 
 def _compute(
@@ -173,22 +223,13 @@ def _compute(
     spectrum: list[SpectrumBlock] | None,
     cancel: CancelCheck = None,
 ) -> _Timeline:
-    """Run the sequence; inputs (T, I). Runs in the worker pool."""
-    trace = run_sequence(
-        job.config,
-        params,
-        inputs,
-        job.targets,
-        jacobians=job.jacobians,
-        truncate=job.truncate,
-        cancel=cancel,
-    )
-    if spectrum is None:
-        spectrum = recurrent_spectrum(job.config, params)
-    config = job.config
-    steps = config.num_layers * config.num_directions * trace.sequence_length
-    backward = steps if trace.grad_hidden is not None else 0
-    return _Timeline(trace, spectrum, steps, backward)
+    """The whole trace, Jacobian norms included if asked. Runs in the worker pool."""
+    timeline = _forward_backward(job, params, inputs, spectrum, cancel)
+    if job.jacobians:
+        _diagnose(timeline, cancel)
+    else:
+        timeline.trace.release()
+    return timeline
 
 
 def _parse(message: str | bytes) -> Any:
@@ -229,21 +270,26 @@ Frames = Sequence["dict[str, Any] | _Slice"]
 
 @dataclass
 class _Slice:
-    """Timeline frames start .. stop - 1, built and encoded when they are sent."""
+    """The frames of timeline steps start .. stop - 1, built and encoded when they are sent."""
 
     timeline: _Timeline
     start: int
     stop: int
 
 
-def _encode(frames: Frames, stamp: FrameStamper) -> list[str]:
-    """Build, stamp and encode frames, in order."""
-    out = []
+BINARY_TYPES = ("trace", "diagnostics")  # the frames a binary session sends as bytes
+
+
+def _encode(frames: Frames, stamp: FrameStamper, binary: bool = False) -> list[str | bytes]:
+    """Build, stamp and encode frames, in order: JSON text, or with `binary` the frames
+    holding whole traces as binary messages (transport.py)."""
+    out: list[str | bytes] = []
     for item in frames:
         if isinstance(item, _Slice):
-            out += [
-                dumps(stamp(item.timeline.frame(i))).decode() for i in range(item.start, item.stop)
-            ]
+            for i in range(item.start, item.stop):
+                out += [dumps(stamp(frame)).decode() for frame in item.timeline.frames(i)]
+        elif binary and item["type"] in BINARY_TYPES:
+            out.append(transport.encode(stamp(item)))
         else:
             out.append(dumps(stamp(item)).decode())
     return out
@@ -255,13 +301,17 @@ def _chunks(frames: Frames, size: int) -> list[list[dict[str, Any] | _Slice]]:
     count = 0
     for item in frames:
         pieces: list[Any] = [item]
+        per_step = 1
         if isinstance(item, _Slice):
+            config = item.timeline.trace.config
+            per_step = config.num_layers * config.num_directions  # frames in a step
+            span = max(1, size // per_step)
             pieces = [
-                _Slice(item.timeline, i, min(i + size, item.stop))
-                for i in range(item.start, item.stop, size)
+                _Slice(item.timeline, i, min(i + span, item.stop))
+                for i in range(item.start, item.stop, span)
             ]
         for piece in pieces:
-            n = piece.stop - piece.start if isinstance(piece, _Slice) else 1
+            n = (piece.stop - piece.start) * per_step if isinstance(piece, _Slice) else 1
             if count and count + n > size:
                 chunks.append([])
                 count = 0
@@ -320,14 +370,17 @@ class _Session:
         self.cursor = 0
         self.client = client_of(websocket)
         self.rate = _MessageRate(self.settings.max_session_messages_per_second)
-        self.running: CancelToken | None = None  # the command computing now, if any
+        self.running: CancelToken | None = None  # the command being answered, if any
+        self.cancelled_by = ""  # why `running` was cancelled, for the 409's words
         self.busy = False  # a command is being answered: the session is not idle
+        # the configured answer options: binary trace frames, progressive, parameter grads
+        self.binary, self.progressive, self.grads = False, False, True
 
     async def serve(self) -> None:
         """Answer commands one at a time, in order, until the client goes or sends close.
 
-        A reader takes messages as they arrive, so a new `configure` can cancel the
-        computation in progress and a disconnect stops it; the answers stay in order."""
+        A reader takes messages as they arrive, so a new `configure` or a `cancel` can stop
+        the computation in progress and a disconnect stops it; the answers stay in order."""
         send, receive = anyio.create_memory_object_stream[Any](QUEUED_MESSAGES)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._read, send, tg.cancel_scope)
@@ -348,7 +401,7 @@ class _Session:
                     scope.cancel()
                     return
                 if message["type"] == "websocket.disconnect":
-                    self._cancel_running()
+                    self._cancel_running("a disconnect")
                     scope.cancel()
                     return
                 raw = message.get("text")
@@ -362,19 +415,25 @@ class _Session:
                     command = exc
                 if isinstance(command, ConfigureCommand):
                     # a new configure replaces the session: stop what is computing
-                    self._cancel_running()
+                    self._cancel_running("a later configure")
+                elif isinstance(command, CancelCommand):
+                    self._cancel_running("cancel")
                 await queue.send(command)
                 if isinstance(command, CloseCommand):
                     return
 
-    def _cancel_running(self) -> None:
-        if self.running is not None:
+    def _cancel_running(self, why: str) -> None:
+        if self.running is not None and not self.running.cancelled:
+            self.cancelled_by = why
             self.running.cancel()
 
     async def _answer(self, queue: MemoryObjectReceiveStream[Any]) -> None:
         async with queue:
             async for command in queue:
                 self.busy = True
+                # the token every stage of this command polls; it trips at the time limit too
+                self.running = CancelToken(time_limit(self.settings))
+                self.cancelled_by = ""
                 try:
                     if isinstance(command, ApiError):
                         raise command
@@ -382,18 +441,14 @@ class _Session:
                 except ApiError as exc:
                     frames = [_error_frame(exc)]
                 except Cancelled:
-                    frames = [
-                        _error_frame(
-                            ApiError(
-                                409,
-                                f"{command.type}: cancelled by a later configure",
-                                "type",
-                            )
-                        )
-                    ]
+                    why = self.cancelled_by or "a later configure"
+                    detail = f"{command.type}: cancelled by {why}"
+                    frames = [_error_frame(ApiError(409, detail, "type"))]
                 except Exception:
                     logger.exception("session command failed")
                     frames = [_error_frame(ApiError(500, "internal error"))]
+                finally:
+                    self.running = None
                 if frames is None:
                     await self.websocket.close(code=1000)
                     return
@@ -404,26 +459,32 @@ class _Session:
         """Build, stamp, encode and send frames in order; big answers are encoded in
         worker threads, FRAMES_PER_CHUNK at a time, so the event loop stays free."""
         small = len(frames) <= INLINE_FRAMES and all(
-            isinstance(f, dict) and f["type"] != "trace" for f in frames
+            isinstance(f, dict) and f["type"] not in ("trace", "diagnostics") for f in frames
         )
         if small:
-            for text in _encode(frames, self.stamp):
-                await self.websocket.send_text(text)
-            return
-        for chunk in _chunks(frames, FRAMES_PER_CHUNK):
-            for text in await self.pool.encode(_encode, chunk, self.stamp):
-                await self.websocket.send_text(text)
+            messages = _encode(frames, self.stamp)
+        else:
+            messages = []
+            for chunk in _chunks(frames, FRAMES_PER_CHUNK):
+                messages += await self.pool.encode(_encode, chunk, self.stamp, self.binary)
+        for message in messages:
+            if isinstance(message, bytes):
+                await self.websocket.send_bytes(message)
+            else:
+                await self.websocket.send_text(message)
 
     async def compute(
-        self, job: TraceJob, params: Params, inputs: Array, spectrum: Any
+        self, job: TraceJob, params: Params, inputs: Array, spectrum: Any, whole: bool = True
     ) -> _Timeline:
-        """The timeline for these weights and inputs, in the pool; a later configure or a
-        disconnect sets the token and the computation stops (raising Cancelled)."""
-        token = CancelToken()
-        self.running = token
+        """The timeline for these weights and inputs, in the pool (without the Jacobian
+        norms unless `whole`); a later configure, a cancel or a disconnect sets the
+        command's token and the computation stops (raising Cancelled)."""
+        work = _compute if whole else _forward_backward
+        token = self.running
+        assert token is not None
         try:
             return await self.pool.run(
-                _compute,
+                work,
                 job,
                 params,
                 inputs,
@@ -433,8 +494,41 @@ class _Session:
                 heavy=is_heavy(job.estimate, self.settings),
                 token=token,
             )
-        finally:
-            self.running = None
+        except Cancelled:
+            if token.expired:
+                raise overrun(job.estimate, time_limit(self.settings)) from None
+            raise
+
+    async def diagnose(self, timeline: _Timeline) -> None:
+        """A progressive answer's second part: the Jacobian norms, sent when computed. Cut
+        short (by a cancel, a later configure), the session stands without them."""
+        assert self.job is not None
+        if not self.job.jacobians:
+            timeline.trace.release()
+            return
+        await self.send_all([_stage("diagnostics", "Jacobian norms of every step")])
+        try:  # cancelled or past the time limit: the session stands without them
+            await self.pool.run(
+                _diagnose,
+                timeline,
+                self.running,
+                client=self.client,
+                heavy=is_heavy(self.job.estimate, self.settings),
+                token=self.running,
+            )
+        except Cancelled:
+            timeline.trace.jacobian_norm = timeline.trace.jacobian_product_norm = None
+            return
+        trace = timeline.trace
+        await self.send_all(
+            [
+                {
+                    "type": "diagnostics",
+                    "jacobian_norm": trace.jacobian_norm,
+                    "jacobian_product_norm": trace.jacobian_product_norm,
+                }
+            ]
+        )
 
     def parse(self, raw: str | bytes) -> Any:
         """The command in a message; ApiError (400, 413 or 422) if it is refused."""
@@ -451,13 +545,16 @@ class _Session:
         return await self.handle_command(self.parse(raw))
 
     async def handle_command(self, command: Any) -> Frames | None:
-        """The frames answering one command (None for close); ApiError if it is refused."""
+        """The frames answering one command (None for close); ApiError if it is refused.
+        A progressive configure or edit sends its first frames before it returns."""
         if isinstance(command, CloseCommand):
             return None
         if isinstance(command, ConfigureCommand):
             return await self.configure(command)
         if self.current is None:
             raise ApiError(409, f"{command.type}: send configure first", "type")
+        if isinstance(command, CancelCommand):
+            return [self.session_frame(command.type)]  # nothing was running, or it has ended
         if isinstance(command, StepForwardCommand):
             if self.cursor == len(self.current) - 1:
                 raise ApiError(
@@ -489,21 +586,26 @@ class _Session:
         job = await self.pool.run(
             resolve_trace_request, command, self.settings, self.store, "session", client=self.client
         )
-        timeline = await self.compute(job, job.params, job.inputs, None)
+        progressive = command.progressive
+        if progressive:
+            await self.send_all([_stage("forward", "forward pass, loss and BPTT gradients")])
+        timeline = await self.compute(job, job.params, job.inputs, None, whole=not progressive)
         self.job, self.origin, self.current = job, timeline, timeline
         self.params, self.inputs = job.params, job.inputs
         self.edits, self.cursor = 0, 0
+        self.binary, self.progressive = command.encoding == "binary", progressive
+        self.grads = command.grads
         config = config_frame(timeline.trace, timeline.spectrum, job.targets is not None)
-        return [
-            config,
-            self.trace_frame("configure", None),
-            self.frame_at_cursor(),
-            self.session_frame(command.type),
-        ]
+        first = [config, self.trace_frame("configure", None)]
+        if progressive:
+            await self.send_all(first)
+            await self.diagnose(timeline)
+            first = []
+        return [*first, *self.frames_at_cursor(), self.session_frame(command.type)]
 
     def move(self, command: str, cursor: int) -> list[dict[str, Any]]:
         self.cursor = cursor
-        return [self.frame_at_cursor(), self.session_frame(command)]
+        return [*self.frames_at_cursor(), self.session_frame(command)]
 
     async def edit_input(self, command: EditInputCommand) -> list[dict[str, Any]]:
         T, I = self.inputs.shape
@@ -514,14 +616,13 @@ class _Session:
         inputs[command.position, command.feature] = command.value
         assert self.current is not None
         spectrum = self.current.spectrum  # the weights are unchanged
-        await self.recompute(self.params, inputs, spectrum)
         edit = {
             "position": command.position,
             "feature": command.feature,
             "value": command.value,
             "old": old,
         }
-        return self.edited(command.type, edit)
+        return await self.recompute(command.type, edit, self.params, inputs, spectrum)
 
     async def edit_weight(self, command: EditWeightCommand) -> list[dict[str, Any]]:
         if command.name not in self.params:
@@ -543,22 +644,29 @@ class _Session:
         tensor = self.params[command.name].copy()  # never write into the stored weights
         old = float(tensor[index])
         tensor[index] = command.value
-        await self.recompute({**self.params, command.name: tensor}, self.inputs, None)
         edit = {"name": command.name, "index": command.index, "value": command.value, "old": old}
-        return self.edited(command.type, edit)
+        params = {**self.params, command.name: tensor}
+        return await self.recompute(command.type, edit, params, self.inputs, None)
 
-    async def recompute(self, params: Params, inputs: Array, spectrum: Any) -> None:
+    async def recompute(
+        self, command: str, edit: dict[str, Any], params: Params, inputs: Array, spectrum: Any
+    ) -> list[dict[str, Any]]:
+        """The session with an edit applied: its trace frame, (progressive) its Jacobian
+        norms, the frames at the unchanged cursor and the session frame."""
         assert self.job is not None
-        self.current = await self.compute(self.job, params, inputs, spectrum)
+        progressive = self.progressive
+        if progressive:
+            await self.send_all([_stage("forward", "forward pass, loss and BPTT gradients")])
+        timeline = await self.compute(self.job, params, inputs, spectrum, whole=not progressive)
+        self.current = timeline
         self.params, self.inputs = params, inputs
         self.edits += 1
-
-    def edited(self, command: str, edit: dict[str, Any]) -> list[dict[str, Any]]:
-        return [
-            self.trace_frame(command, edit),
-            self.frame_at_cursor(),
-            self.session_frame(command),
-        ]
+        first = [self.trace_frame(command, edit)]
+        if progressive:
+            await self.send_all(first)
+            await self.diagnose(timeline)
+            first = []
+        return [*first, *self.frames_at_cursor(), self.session_frame(command)]
 
     def reset(self) -> list[dict[str, Any]]:
         assert self.job is not None and self.origin is not None
@@ -568,16 +676,16 @@ class _Session:
             self.edits = 0
             frames.append(self.trace_frame("reset", None))
         self.cursor = 0
-        return [*frames, self.frame_at_cursor(), self.session_frame("reset")]
+        return [*frames, *self.frames_at_cursor(), self.session_frame("reset")]
 
     def trace_frame(self, cause: str, edit: dict[str, Any] | None) -> dict[str, Any]:
         assert self.current is not None
-        body = trace_to_dict(self.current.trace, self.current.spectrum)
+        body = trace_to_dict(self.current.trace, self.current.spectrum, grads=self.grads)
         return {"type": "trace", "cause": cause, "edit": edit, "trace": body}
 
-    def frame_at_cursor(self) -> dict[str, Any]:
+    def frames_at_cursor(self) -> list[dict[str, Any]]:
         assert self.current is not None
-        return self.current.frame(self.cursor)
+        return self.current.frames(self.cursor)
 
     def session_frame(self, command: str) -> dict[str, Any]:
         assert self.current is not None
@@ -588,10 +696,15 @@ class _Session:
             "cursor": self.cursor,
             "timeline_length": len(self.current),
             "phase": "done" if kind == "summary" else kind,
-            "forward_frames": self.current.forward_count,
-            "backward_frames": self.current.backward_count,
+            "forward_steps": self.current.steps.forward_steps,
+            "backward_steps": self.current.steps.backward_steps,
             "edits": self.edits,
+            "jacobians": self.current.trace.jacobian_norm is not None,
         }
+
+
+def _stage(stage: str, detail: str) -> dict[str, Any]:
+    return {"type": "stage", "stage": stage, "detail": detail}
 
 
 @router.websocket("")

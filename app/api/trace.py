@@ -26,13 +26,7 @@ from app.api.encoding import (
     trace_to_npz_arrays,
 )
 from app.api.errors import ApiError
-from app.api.events import (
-    FrameStamper,
-    backward_frames,
-    config_frame,
-    forward_frames,
-    summary_frame,
-)
+from app.api.events import FrameStamper, config_frame, phase_frames, summary_frame
 from app.api.frames import SCHEMA_VERSION
 from app.api.inputs import (
     TraceJob,
@@ -40,7 +34,9 @@ from app.api.inputs import (
     check_trace_request,
     client_of,
     is_heavy,
+    overrun,
     resolve_trace_request,
+    time_limit,
 )
 from app.api.schemas import BAD_BODY, ErrorOut, TraceOut, TraceRequest
 from app.rnn import (
@@ -108,8 +104,9 @@ async def trace(
     npz = format == "npz"
     job = await _job(request, body, "npz" if npz else "trace")
     pool: ComputePool = request.app.state.pool
-    token = CancelToken()
-    heavy = is_heavy(job.estimate, request.app.state.settings)
+    settings = request.app.state.settings
+    token = CancelToken(time_limit(settings))
+    heavy = is_heavy(job.estimate, settings)
     try:
         data = await pool.run(
             _answer,
@@ -122,6 +119,8 @@ async def trace(
             gone=request.is_disconnected,
         )
     except Cancelled:
+        if token.expired:
+            raise overrun(job.estimate, time_limit(settings)) from None
         return Response(status_code=CLIENT_CLOSED)  # nobody is listening any more
     if npz:
         return Response(
@@ -158,9 +157,10 @@ def _answer(job: TraceJob, npz: bool, cancel: Callable[[], bool]) -> bytes:
     summary="Stream a sequence's forward steps and BPTT steps as they are computed",
 )
 async def trace_stream(request: Request, body: TraceRequest) -> Response:
-    """Same body as `POST /trace`. Frames leave as they are computed: `config` first,
-    one `forward` per (layer, direction, position) in compute order, one `backward` per
-    (layer, direction, position) in the order BPTT visits them, then `summary` and `done`.
+    """Same body as `POST /trace`. Frames leave as they are computed, in the timeline's
+    order (the config frame's `timeline`): `config` first, one `forward` per (layer,
+    direction, position), all layer-directions of forward step k together, then one
+    `backward` per (layer, direction, position) by backward step, then `summary` and `done`.
     The forward pass runs once; BPTT and then the Jacobian norms run on its record.
     """
     job = await _job(request, body, "stream")
@@ -193,8 +193,9 @@ async def _stream(
     slot released while the frames go out), encoded in batches in worker threads."""
     pool: ComputePool = request.app.state.pool
     client = client_of(request)
-    heavy = is_heavy(job.estimate, request.app.state.settings)
-    token = CancelToken()
+    settings = request.app.state.settings
+    heavy = is_heavy(job.estimate, settings)
+    token = CancelToken(time_limit(settings))
     stamp = FrameStamper()
 
     async def stage(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -217,20 +218,21 @@ async def _stream(
         trace = await stage(
             forward_trace, job.config, job.params, job.inputs, job.targets, cancel=token
         )
-        async for chunk in frames_out(forward_frames(trace)):
+        async for chunk in frames_out(phase_frames(trace, "forward")):
             yield chunk
         if has_targets:
             await stage(backward_trace, trace, job.truncate, cancel=token)
             if job.jacobians:  # the diagnostics come after the gradients
                 await stage(diagnose_trace, trace, cancel=token)
-            async for chunk in frames_out(backward_frames(trace)):
+            async for chunk in frames_out(phase_frames(trace, "backward")):
                 yield chunk
         trace.release()
         done = {"type": "done"}
         final = [summary_frame(trace), done]
         yield await pool.encode(_encode_chunk, iter(final), _DoneStamper(stamp), encode)
     except Cancelled:
-        return
+        if token.expired:
+            yield encode(_error(overrun(job.estimate, time_limit(settings))))
     except ApiError as exc:
         yield encode(_error(exc))
 

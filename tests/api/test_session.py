@@ -42,7 +42,7 @@ class Session:
     def recv(self):
         frame = json.loads(self.ws.receive_text())
         FRAME_ADAPTER.validate_python(frame)
-        assert frame["schema_version"] == 1
+        assert frame["schema_version"] == 2
         assert frame["id"] > self.last_id
         self.last_id = frame["id"]
         return frame
@@ -100,7 +100,8 @@ def check_forward(frame, ref):
     expected_input = ref.inputs[t] if layer == 0 else ref.hidden[layer - 1, :, t].reshape(-1)
     close(frame["input"], expected_input)
     config = ref.config
-    if layer == config.num_layers - 1 and d == config.num_directions - 1:
+    if frame["output"] is not None:  # once, at the step every top-layer direction shows t
+        assert layer == config.num_layers - 1
         close(frame["output"], ref.outputs[t])
         close(frame["target"], ref.targets[t])
         close(frame["loss"], ref.loss_per_step[t])
@@ -138,11 +139,12 @@ def check_trace(body, ref):
         close(body["grads"][name], value)
 
 
-def cursor_of(kind, layer, d, t, L, D, T):
-    """Where a (layer, direction, position) sits in the timeline, as the protocol doc says."""
+def cursor_of(kind, d, t, T):
+    """The step showing a (layer, direction, position), as the protocol doc says: every
+    layer shares it."""
     if kind == "forward":
-        return (layer * D + d) * T + (t if d == 0 else T - 1 - t)
-    return L * D * T + ((L - 1 - layer) * D + d) * T + (T - 1 - t if d == 0 else t)
+        return t if d == 0 else T - 1 - t
+    return T + (T - 1 - t if d == 0 else t)
 
 
 def without_id(frame):
@@ -153,43 +155,53 @@ def test_whole_session_steps_through_the_stream_frames(client, session):
     ref = reference(BIDI)
     L, D, T = 2, 2, 4
     answer = session.configure(BIDI)
-    assert [f["type"] for f in answer] == ["config", "trace", "forward", "session"]
-    config, trace, first, state = answer
+    assert [f["type"] for f in answer] == ["config", "trace"] + ["forward"] * 4 + ["session"]
+    config, trace, *first, state = answer
     assert config["sequence_length"] == T and config["has_targets"] is True
+    assert config["timeline"]["length"] == 2 * T + 1
     assert trace["cause"] == "configure" and trace["edit"] is None
+    assert trace["trace"]["timeline"] == config["timeline"]
     check_trace(trace["trace"], ref)
     assert state == {
         **state,
         "command": "configure",
         "cursor": 0,
         "phase": "forward",
-        "timeline_length": 2 * L * D * T + 1,
-        "forward_frames": L * D * T,
-        "backward_frames": L * D * T,
+        "timeline_length": 2 * T + 1,
+        "forward_steps": T,
+        "backward_steps": T,
         "edits": 0,
+        "jacobians": True,
     }
 
-    timeline = [first]
+    steps = [first]
     for cursor in range(1, state["timeline_length"]):
-        frame, state = session.command("step_forward")
+        *frames, state = session.command("step_forward")
         assert state["cursor"] == cursor
+        kinds = {f["type"] for f in frames}
+        assert len(kinds) == 1
         assert (
             state["phase"]
-            == {"forward": "forward", "backward": "backward", "summary": "done"}[frame["type"]]
+            == {"forward": "forward", "backward": "backward", "summary": "done"}[kinds.pop()]
         )
-        timeline.append(frame)
+        steps.append(frames)
 
+    assert [len(s) for s in steps] == [L * D] * (2 * T) + [1]
+    timeline = [f for s in steps for f in s]
     forward = [f for f in timeline if f["type"] == "forward"]
     backward = [f for f in timeline if f["type"] == "backward"]
-    assert [f["type"] for f in timeline] == ["forward"] * 16 + ["backward"] * 16 + ["summary"]
     every = {(layer, d, t) for layer in range(L) for d in range(D) for t in range(T)}
     assert {(f["layer"], f["direction"], f["position"]) for f in forward} == every
     assert {(f["layer"], f["direction"], f["position"]) for f in backward} == every
-    for cursor, frame in enumerate(timeline[:-1]):  # docs/session-protocol.md's formula
-        assert (
-            cursor_of(frame["type"], frame["layer"], frame["direction"], frame["position"], L, D, T)
-            == cursor
-        )
+    for cursor, frames in enumerate(steps[:-1]):  # docs/session-protocol.md's formula
+        for frame in frames:
+            assert cursor_of(frame["type"], frame["direction"], frame["position"], T) == cursor
+            assert frame["step"] == cursor % T
+        # layers bottom up forward, top down in BPTT; directions in order
+        layers = [f["layer"] for f in frames]
+        assert layers == sorted(layers, reverse=frames[0]["type"] == "backward")
+    # every output is shown once, with its loss
+    assert sorted(f["position"] for f in forward if f["output"] is not None) == list(range(T))
     for frame in forward:
         check_forward(frame, ref)
     for frame in backward:
@@ -204,51 +216,55 @@ def test_whole_session_steps_through_the_stream_frames(client, session):
     lines = client.post(
         "/api/v1/trace/stream", json=BIDI, headers={"Accept": "application/x-ndjson"}
     ).text.splitlines()
-    streamed = [json.loads(line) for line in lines][1:-1]  # without config and done
-    assert [without_id(f) for f in timeline] == [without_id(f) for f in streamed]
+    streamed = [json.loads(line) for line in lines]
+    assert streamed[0]["timeline"] == config["timeline"]
+    assert [without_id(f) for f in timeline] == [without_id(f) for f in streamed[1:-1]]
 
     error = session.error("step_forward")
     assert error["status"] == 409 and error["field"] == "cursor"
 
 
 def test_step_back_seek_and_run(session):
-    _, _, first, state = session.configure(BIDI)
-    timeline = [first, *(session.command("step_forward")[0] for _ in range(32))]
+    *_, state = session.configure(BIDI)
+    steps = [session.command("seek", cursor=0)[:-1]]
+    steps += [session.command("step_forward")[:-1] for _ in range(8)]
     assert session.error("step_forward")["status"] == 409
 
-    frame, state = session.command("seek", cursor=10)
-    assert without_id(frame) == without_id(timeline[10]) and state["cursor"] == 10
-    frame, state = session.command("step_back")
-    assert without_id(frame) == without_id(timeline[9]) and state["cursor"] == 9
+    *frames, state = session.command("seek", cursor=5)
+    assert [without_id(f) for f in frames] == [without_id(f) for f in steps[5]]
+    assert state["cursor"] == 5
+    *frames, state = session.command("step_back")
+    assert [without_id(f) for f in frames] == [without_id(f) for f in steps[4]]
+    assert state["cursor"] == 4
 
-    frame, state = session.command("seek", cursor=0)
+    *frames, state = session.command("seek", cursor=0)
     assert state["phase"] == "forward"
     assert session.error("step_back")["status"] == 409
 
-    frame, state = session.command("seek", cursor=20)
+    *frames, state = session.command("seek", cursor=5)
     assert state["phase"] == "backward"
     *rest, state = session.command("run")
-    assert [without_id(f) for f in rest] == [without_id(f) for f in timeline[21:]]
+    assert [without_id(f) for f in rest] == [without_id(f) for s in steps[6:] for f in s]
     assert rest[-1]["type"] == "summary"
-    assert state["cursor"] == 32 and state["phase"] == "done"
+    assert state["cursor"] == 8 and state["phase"] == "done"
     assert [f["type"] for f in session.command("run")] == ["session"]  # already at the end
-    frame, state = session.command("step_back")
-    assert state["cursor"] == 31 and frame["type"] == "backward"
+    *frames, state = session.command("step_back")
+    assert state["cursor"] == 7 and {f["type"] for f in frames} == {"backward"}
 
 
 def test_forward_only_session_has_no_backward_frames(session):
     body = {k: v for k, v in UNI.items() if k != "targets"}
     state = session.configure(body)[-1]
-    assert state["backward_frames"] == 0 and state["timeline_length"] == 2 * 6 + 1
+    assert state["backward_steps"] == 0 and state["timeline_length"] == 6 + 1
     *frames, state = session.command("run")
-    assert [f["type"] for f in frames] == ["forward"] * 11 + ["summary"]
+    assert [f["type"] for f in frames] == ["forward"] * 10 + ["summary"]
     assert frames[-1]["loss"] is None and state["phase"] == "done"
 
 
 def test_edit_input_changes_states_from_that_position_on(session):
     session.configure(UNI)
     session.command("seek", cursor=4)
-    trace, frame, state = session.command("edit_input", position=2, feature=1, value=-3.0)
+    trace, *frames, state = session.command("edit_input", position=2, feature=1, value=-3.0)
     assert trace["type"] == "trace" and trace["cause"] == "edit_input"
     assert trace["edit"] == {"position": 2, "feature": 1, "value": -3.0, "old": 0.6}
     assert state["cursor"] == 4 and state["edits"] == 1
@@ -261,22 +277,25 @@ def test_edit_input_changes_states_from_that_position_on(session):
     after = np.array(trace["trace"]["hidden"])
     np.testing.assert_array_equal(after[:, :, :2], before[:, :, :2])  # earlier: untouched
     assert np.all(np.abs(after[:, :, 2:] - before[:, :, 2:]).max(axis=-1) > 0)
-    check_forward(frame, ref)  # the frame at the unchanged cursor, recomputed
+    assert len(frames) == 2  # one per layer
+    for frame in frames:  # the frames at the unchanged cursor, recomputed
+        check_forward(frame, ref)
 
     # stepping on walks the edited timeline
-    for _ in range(10):
-        frame, _ = session.command("step_forward")
-        if frame["type"] == "forward":
-            check_forward(frame, ref)
-        else:
-            check_backward(frame, ref)
+    for _ in range(7):  # to the last backward step
+        *frames, _ = session.command("step_forward")
+        for frame in frames:
+            if frame["type"] == "forward":
+                check_forward(frame, ref)
+            else:
+                check_backward(frame, ref)
 
 
 def test_edit_weight_matches_run_sequence_with_the_edited_params(session):
     params = initial_params(UNI)
     session.configure(UNI)
 
-    trace, frame, state = session.command(
+    trace, *_, state = session.command(
         "edit_weight", name="rnn.weight_hh_l0", index=[4, 1], value=2.5
     )
     assert trace["edit"] == {
@@ -295,11 +314,12 @@ def test_edit_weight_matches_run_sequence_with_the_edited_params(session):
     moved = {b.gate for b in before if b.layer == 0 and got[b.gate] != b.spectral_radius}
     assert moved == {"update"}
 
-    trace, frame, state = session.command("edit_weight", name="head.bias", index=[0], value=1)
+    trace, *frames, state = session.command("edit_weight", name="head.bias", index=[0], value=1)
     params["head.bias"][0] = 1.0
     ref = reference(UNI, params=params)
     check_trace(trace["trace"], ref)
-    check_forward(frame, ref)
+    for frame in frames:
+        check_forward(frame, ref)
     assert state["edits"] == 2 and state["cursor"] == 0
 
 
@@ -308,12 +328,13 @@ def test_reset_restores_the_configured_inputs_and_weights(session):
     session.command("edit_input", position=0, feature=0, value=5.0)
     session.command("edit_weight", name="rnn.weight_ih_l1", index=[0, 0], value=-1.0)
     session.command("seek", cursor=7)
-    trace, frame, state = session.command("reset")
+    trace, *frames, state = session.command("reset")
     assert trace["cause"] == "reset" and trace["trace"] == original
     assert state["cursor"] == 0 and state["edits"] == 0
-    check_forward(frame, reference(UNI))
+    for frame in frames:
+        check_forward(frame, reference(UNI))
     # nothing to undo: no trace frame
-    assert [f["type"] for f in session.command("reset")] == ["forward", "session"]
+    assert [f["type"] for f in session.command("reset")] == ["forward", "forward", "session"]
     # edits after a reset start from the configured values again
     trace = session.command("edit_input", position=1, feature=0, value=0.3)[0]
     assert trace["edit"]["old"] == 0.3 and trace["trace"] == original
@@ -392,9 +413,9 @@ def test_bad_message_gets_an_error_frame_and_the_session_goes_on(session, messag
     assert (error["status"], error["field"]) == (status, field), error
     assert error["detail"].startswith(f"{field}: ") or error["detail"].startswith("message: ")
     # the session is as it was: same configuration, same cursor
-    frame, state = session.command("step_forward")
-    assert state["cursor"] == 4 and state["timeline_length"] == 25
-    assert frame["layer"] == 0 and frame["position"] == 4
+    *frames, state = session.command("step_forward")
+    assert state["cursor"] == 4 and state["timeline_length"] == 13
+    assert [(f["layer"], f["position"]) for f in frames] == [(0, 4), (1, 4)]
 
 
 def test_out_of_range_detail_names_the_range(session):
@@ -429,7 +450,7 @@ def test_oversize_message_is_refused_and_the_session_goes_on(tmp_path):
         assert error["status"] == 413 and error["field"] == "message"
         assert "over the limit of 600 bytes" in error["detail"]
         # the earlier configuration still stands
-        assert session.command("run")[-1]["timeline_length"] == 25
+        assert session.command("run")[-1]["timeline_length"] == 13
 
 
 def test_flood_of_step_commands(session):
@@ -488,9 +509,9 @@ def test_classification_in_last_mode_runs_to_the_end(session):
     ref = reference(body)
     session.configure(body)
     *frames, state = session.command("run")
-    assert state["phase"] == "done" and state["timeline_length"] == 13
-    forward = [f for f in frames if f["type"] == "forward"]
-    assert [f["output"] is not None for f in forward] == [False, False, True, False, False]
+    assert state["phase"] == "done" and state["timeline_length"] == 7
+    forward = [f for f in frames if f["type"] == "forward"]  # steps 1 and 2, both directions
+    assert [f["output"] is not None for f in forward] == [False, False, True, False]
     for frame in forward:
         check_forward_last(frame, ref)
     close(frames[-1]["loss"], ref.loss)
@@ -510,25 +531,42 @@ def test_a_server_fault_is_an_error_frame_and_the_session_goes_on(session, monke
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(session_module, "run_sequence", broken)
+    monkeypatch.setattr(session_module, "forward_trace", broken)
     with caplog.at_level(logging.ERROR):
         error = session.error("edit_input", position=0, feature=0, value=1.0)
     assert (error["status"], error["detail"]) == (500, "internal error")
     assert "boom" in caplog.text  # logged for the operator, not sent to the client
-    frame, state = session.command("step_forward")
+    *frames, state = session.command("step_forward")
     assert state["cursor"] == 1 and state["edits"] == 0
-    check_forward(frame, reference(UNI))
+    for frame in frames:
+        check_forward(frame, reference(UNI))
 
 
-def test_timeline_at_inverts_the_cursor_formulas():
-    from app.api.events import backward_order, compute_order, timeline_at
+@pytest.mark.parametrize(
+    ("layers", "bidirectional", "targets"), [(1, False, True), (3, True, True), (2, True, False)]
+)
+def test_timeline_index_and_its_inverse(layers, bidirectional, targets):
+    from app.api.timeline import Step, Timeline
 
-    ref = reference(BIDI)
-    config, T = ref.config, ref.sequence_length
-    L, D = config.num_layers, config.num_directions
-    for index, (layer, d, t) in enumerate(compute_order(ref)):
-        assert timeline_at(config, T, index, backward=False) == (layer, d, t)
-        assert cursor_of("forward", layer, d, t, L, D, T) == index
-    for index, (layer, d, t) in enumerate(backward_order(ref)):
-        assert timeline_at(config, T, index, backward=True) == (layer, d, t)
-        assert cursor_of("backward", layer, d, t, L, D, T) == L * D * T + index
+    T = 5
+    D = 2 if bidirectional else 1
+    timeline = Timeline(layers, D, T, targets)
+    assert len(timeline) == (2 * T + 1 if targets else T + 1)
+    shown = []
+    for index in range(len(timeline)):
+        step = timeline.at(index)
+        assert timeline.index(step) == index
+        for layer, d, t in timeline.entries(index):
+            assert timeline.index_of(step.phase, layer, d, t) == index
+            assert cursor_of(step.phase, d, t, T) == index  # the protocol doc's formula
+            shown.append((step.phase, layer, d, t))
+    assert timeline.at(len(timeline) - 1) == Step("summary", 0)
+    every = {(layer, d, t) for layer in range(layers) for d in range(D) for t in range(T)}
+    phases = ["forward", "backward"] if targets else ["forward"]
+    for phase in phases:
+        assert sorted(e[1:] for e in shown if e[0] == phase) == sorted(every)
+    with pytest.raises(IndexError):
+        timeline.at(len(timeline))
+    described = timeline.describe()
+    assert described["length"] == len(timeline)
+    assert [p["phase"] for p in described["phases"]] == [*phases, "summary"]

@@ -139,11 +139,9 @@ def test_stream_frames_match_run_sequence(client, fmt):
     ]
 
     forward = frames[1 : 1 + L * D * T]
+    # the timeline: step k shows every layer-direction's k-th computed position
     expected_order = [
-        (layer, d, t)
-        for layer in range(L)
-        for d in range(D)
-        for t in (range(T - 1, -1, -1) if d else range(T))
+        (layer, d, T - 1 - k if d else k) for k in range(T) for layer in range(L) for d in range(D)
     ]
     assert [(f["layer"], f["direction"], f["position"]) for f in forward] == expected_order
     for f in forward:
@@ -155,18 +153,17 @@ def test_stream_frames_match_run_sequence(client, fmt):
             BODY["inputs"][t] if layer == 0 else ref.hidden[layer - 1, :, t].reshape(-1)
         )
         close(f["input"], expected_input)
-        if layer == L - 1 and d == D - 1:  # output known once both directions reached t
+        if f["output"] is not None:  # once both top-layer directions have shown t
+            assert layer == L - 1 and f["step"] == max(t, T - 1 - t)
             close(f["output"], ref.outputs[t])
             assert f["loss"] == pytest.approx(ref.loss_per_step[t], rel=1e-12)
         else:
-            assert f["output"] is None and f["loss"] is None
+            assert f["loss"] is None
+    assert sorted(f["position"] for f in forward if f["output"] is not None) == list(range(T))
 
     backward = frames[1 + L * D * T : 1 + 2 * L * D * T]
     expected_back = [
-        (layer, d, t)
-        for layer in (1, 0)
-        for d in range(D)
-        for t in (range(T) if d else range(T - 1, -1, -1))
+        (layer, d, k if d else T - 1 - k) for k in range(T) for layer in (1, 0) for d in range(D)
     ]
     assert [(f["layer"], f["direction"], f["position"]) for f in backward] == expected_back
     for f in backward:

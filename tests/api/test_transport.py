@@ -1,0 +1,132 @@
+"""The binary transport (app/api/transport.py) and the session's answer options: binary
+trace frames, progressive answers, parameter gradients only when asked, and cancel."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from app.api import transport
+from app.api.frames import FRAME_ADAPTER
+from tests.api.bodies import BIDI_LSTM, reference_trace
+
+URL = "/api/v1/session"
+
+
+def test_round_trip_keeps_values_shapes_and_non_finite_numbers():
+    hidden = np.array([[1.5, np.nan, -2.0], [np.inf, -np.inf, 3e-30]])
+    frame = {
+        "type": "trace",
+        "trace": {"hidden": hidden, "gates": {"input": np.array([0.1, 0.9, np.nan])}},
+        "n": 3,
+        "labels": [1, 2],
+    }
+    message = transport.encode(frame)
+    assert message[:4] == b"UNRL" and message[4] == transport.VERSION
+    (size,) = struct.unpack_from("<I", message, 8)
+    header = json.loads(message[12 : 12 + size])
+    assert (12 + size) % 8 == 0
+    assert [a["dtype"] for a in header["arrays"]] == ["f4", "f2"]
+    assert [a["nonfinite"] for a in header["arrays"]] == [3, 1]
+    assert all(a["offset"] % 8 == 0 for a in header["arrays"])
+    back = transport.decode(message)
+    assert back["n"] == 3 and back["labels"] == [1, 2]
+    np.testing.assert_array_equal(back["trace"]["hidden"], hidden.astype(np.float32))
+    gates = back["trace"]["gates"]["input"]
+    assert np.isnan(gates[2]) and np.allclose(gates[:2], [0.1, 0.9], atol=1e-3)
+
+
+def test_a_foreign_message_is_refused():
+    with pytest.raises(ValueError, match="not an Unroll binary frame"):
+        transport.decode(b"JSON{}")
+
+
+def answer(ws):
+    """Frames up to the session or error frame ending an answer; binary ones decoded."""
+    frames = []
+    while True:
+        message = ws.receive()
+        if message.get("bytes") is not None:
+            frame = transport.decode(message["bytes"])
+            frame["binary"] = True
+        else:
+            frame = json.loads(message["text"])
+        frames.append(frame)
+        if frame["type"] in ("session", "error"):
+            return frames
+
+
+def test_binary_progressive_session_without_parameter_gradients(client):
+    ref = reference_trace(BIDI_LSTM)
+    with client.websocket_connect(URL) as ws:
+        body = {**BIDI_LSTM, "encoding": "binary", "progressive": True, "grads": False}
+        ws.send_text(json.dumps({"type": "configure", **body}))
+        frames = answer(ws)
+    kinds = [f["type"] for f in frames]
+    assert kinds == [
+        "stage",
+        "config",
+        "trace",
+        "stage",
+        "diagnostics",
+        *["forward"] * 4,
+        "session",
+    ]
+    assert [f.get("binary", False) for f in frames] == [False, False, True, False, True] + [
+        False
+    ] * 5
+    trace, diagnostics = frames[2]["trace"], frames[4]
+    # float32 on the wire: as close as float32 rounding allows
+    np.testing.assert_allclose(trace["hidden"], ref.hidden, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(trace["grad_hidden"], ref.grad_hidden, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(trace["gates"]["forget"], ref.gates["forget"], atol=1e-3)
+    assert trace["grads"] is None and trace["jacobian_norm"] is None
+    np.testing.assert_allclose(
+        diagnostics["jacobian_product_norm"], ref.jacobian_product_norm, rtol=1e-6
+    )
+    for frame in frames:
+        if not frame.get("binary"):
+            FRAME_ADAPTER.validate_python(frame)
+    assert frames[-1]["jacobians"] is True
+
+
+def test_json_session_keeps_its_answer_and_the_parameter_gradients(client):
+    with client.websocket_connect(URL) as ws:
+        ws.send_text(json.dumps({"type": "configure", **BIDI_LSTM}))
+        frames = answer(ws)
+    assert [f["type"] for f in frames][:2] == ["config", "trace"]
+    assert frames[1]["trace"]["grads"] is not None
+    assert frames[1]["trace"]["jacobian_norm"] is not None
+
+
+def test_cancel_before_configure_and_after(client):
+    with client.websocket_connect(URL) as ws:
+        ws.send_text(json.dumps({"type": "cancel"}))
+        (error,) = answer(ws)
+        assert error["status"] == 409 and error["detail"] == "cancel: send configure first"
+        ws.send_text(json.dumps({"type": "configure", **BIDI_LSTM}))
+        answer(ws)
+        ws.send_text(json.dumps({"type": "cancel"}))  # nothing running: the session stands
+        (state,) = answer(ws)
+        assert state["type"] == "session" and state["command"] == "cancel"
+
+
+def test_cancel_stops_a_running_configure(client, monkeypatch):
+    from app.api import session as session_module
+    from tests.api.test_cancel import Blocker
+
+    blocker = Blocker()
+    monkeypatch.setattr(session_module, "forward_trace", blocker)
+    with client.websocket_connect(URL) as ws:
+        ws.send_text(json.dumps({"type": "configure", **BIDI_LSTM}))
+        assert blocker.started.wait(20)
+        ws.send_text(json.dumps({"type": "cancel"}))
+        assert blocker.saw_cancel.wait(20)
+        blocker.release.set()
+        (error,) = answer(ws)
+        assert error["status"] == 409 and error["detail"] == "configure: cancelled by cancel"
+        (refused,) = answer(ws)  # the cancel itself: no session was ever configured
+        assert refused["status"] == 409
