@@ -33,8 +33,9 @@ admission control), send the heaviest requests the default budget admits (a trac
 trace stream, a session configure, a training run) and hang up after --hangup-after
 seconds, over and over, while --clients small-trace clients (from 127.0.0.1) send the
 small trace back to back. Small-trace latencies are compared with the same small trace
-sent alone on an idle server before the load (--idle-traces of them): the goal is a p95
-within 3x of idle. Heavy answers are counted by status (a 429 is the second heavy
+sent with no heavy client, in windows alternating with the loaded ones (--cycles x
+--window seconds each), so background load on a shared machine weighs on both alike: the
+goal is a p95 within 3x of idle. Heavy answers are counted by status (a 429 is the second heavy
 request of a client whose first is still being stopped; 422 is over the budget).
 
 This is a measurement, not a test: it exits 0 whether or not anything failed (1 only if
@@ -422,7 +423,9 @@ async def heavy_once(base_url: str, address: str, kind: str, body: dict, hangup:
                 async with client.stream("POST", path, json=payload, headers=NDJSON) as r:
                     async for _ in r.aiter_bytes():
                         pass
-                    return f"{kind} HTTP {r.status_code} (finished before the hang-up)"
+                    if r.status_code == 200:
+                        return f"{kind} HTTP 200 (finished before the hang-up)"
+                    return f"{kind} HTTP {r.status_code}"
         except TimeoutError:
             return f"{kind} hung up"
         except (httpx.HTTPError, OSError) as exc:
@@ -466,30 +469,34 @@ async def small_traces(
 
 
 async def run_hangups(base_url: str, args: argparse.Namespace) -> dict:
+    """Alternating windows, so background load on a shared machine weighs on both sides
+    alike: --cycles times, --window seconds of small traces alone (idle), then --window
+    seconds of small traces beside the heavy clients (loaded)."""
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     async with httpx.AsyncClient(base_url=base_url, timeout=30.0, trust_env=False) as probe:
         body = await heavy_body(probe)
         estimate = (await probe.post("/api/v1/estimate/trace", json=body)).json()
-        idle: list[float] = []
-        for _ in range(args.idle_traces):
-            outcome = await one_request(probe, "trace", 30.0)
-            if outcome.error is None:
-                idle.append(outcome.latency)
     clients = [
         httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits, trust_env=False)
         for _ in range(args.clients)
     ]
+    idle: list[float] = []
     loaded: list[float] = []
     errors: Counter[str] = Counter()
     heavy: Counter[str] = Counter()
     try:
-        deadline = time.monotonic() + args.duration
-        tasks = [small_traces(c, deadline, loaded, errors) for c in clients]
-        tasks += [
-            heavy_loop(base_url, i, body, deadline, args.hangup_after, heavy)
-            for i in range(args.heavy)
-        ]
-        await asyncio.gather(*tasks)
+        for _ in range(args.cycles):
+            deadline = time.monotonic() + args.window
+            await asyncio.gather(*(small_traces(c, deadline, idle, errors) for c in clients))
+            await asyncio.sleep(1.0)  # the last idle request is answered before heavy ones start
+            deadline = time.monotonic() + args.window
+            tasks = [small_traces(c, deadline, loaded, errors) for c in clients]
+            tasks += [
+                heavy_loop(base_url, i, body, deadline, args.hangup_after, heavy)
+                for i in range(args.heavy)
+            ]
+            await asyncio.gather(*tasks)
+            await asyncio.sleep(args.hangup_after)  # hung-up work stops before the next idle
     finally:
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
     return {
@@ -525,7 +532,8 @@ def report_hangups(args: argparse.Namespace, result: dict, extra: dict) -> dict:
     print()
     print(
         f"{args.heavy} heavy clients hanging up after {args.hangup_after:g} s, "
-        f"{args.clients} small-trace clients, {args.duration:.0f} s"
+        f"{args.clients} small-trace clients, {args.cycles} x ({args.window:g} s idle + "
+        f"{args.window:g} s loaded)"
     )
     print(
         f"heavy trace: LSTM H=128, 4 layers, bidirectional, T=1000, jacobians "
@@ -564,7 +572,8 @@ def main() -> int:
     parser.add_argument("--hangup", action="store_true", help="heavy clients that hang up")
     parser.add_argument("--heavy", type=int, default=2, help="heavy clients (2), --hangup")
     parser.add_argument("--hangup-after", type=float, default=3.0, help="seconds (3)")
-    parser.add_argument("--idle-traces", type=int, default=100, help="idle small traces")
+    parser.add_argument("--cycles", type=int, default=4, help="idle/loaded windows (4)")
+    parser.add_argument("--window", type=float, default=15.0, help="seconds each (15)")
     args = parser.parse_args()
 
     try:
