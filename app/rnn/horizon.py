@@ -11,7 +11,8 @@ Cost: N = T sources in sequence mode (one in last mode), so the work is N times 
 full BPTT down to the chosen layer, about N * T * L' * D * G*H * (H + I) multiply-adds
 (L' layers from the top down to the chosen one), and the largest array held is
 (T, N, max(S, D*H, G*H)) float64. `horizon_cost` gives both before anything runs;
-`gradient_horizon` refuses a request over `MAX_HORIZON_ELEMENTS` or `MAX_HORIZON_MACS`.
+`gradient_horizon` refuses a request over `MAX_HORIZON_ELEMENTS`, `MAX_HORIZON_MACS` or
+`MAX_HORIZON_PAIRS` (T * N norms in the answer) before any work.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from app.rnn.types import Array, Params, Positions
 # caps on one request: ~128 MB per array and ~2 s of numpy on a small machine
 MAX_HORIZON_ELEMENTS = 16_000_000
 MAX_HORIZON_MACS = 4e9
+MAX_HORIZON_PAIRS = 250_000  # (position, source) norms answered: a few MB of JSON
 
 
 @dataclass
@@ -80,12 +82,18 @@ def check_horizon(
     if not 0 <= position < length:
         raise ValueError(f"position: must be in 0..{length - 1}, got {position}")
     cost = horizon_cost(config, length, layer)
-    if cost.elements > MAX_HORIZON_ELEMENTS or cost.macs > MAX_HORIZON_MACS:
+    pairs = length * cost.sources
+    if (
+        cost.elements > MAX_HORIZON_ELEMENTS
+        or cost.macs > MAX_HORIZON_MACS
+        or pairs > MAX_HORIZON_PAIRS
+    ):
         raise ValueError(
             f"inputs: splitting the gradient by its {cost.sources} loss positions needs "
-            f"{cost.elements:.3g} floats in one array and {cost.macs:.3g} multiply-adds, over "
-            f"the caps of {MAX_HORIZON_ELEMENTS:.3g} and {MAX_HORIZON_MACS:.3g}; use a shorter "
-            "sequence or a smaller hidden size"
+            f"{cost.elements:.3g} floats in one array, {cost.macs:.3g} multiply-adds and "
+            f"{pairs} norms, over the caps of {MAX_HORIZON_ELEMENTS:.3g}, "
+            f"{MAX_HORIZON_MACS:.3g} and {MAX_HORIZON_PAIRS}; use a shorter sequence or a "
+            "smaller hidden size"
         )
 
 

@@ -1,0 +1,77 @@
+"""POST /api/v1/horizon: the gradient reaching each state of one layer-direction, split by
+the loss position it came from (the gradient horizon, after RNNbow)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.api.compute import CancelToken
+from app.api.encoding import JSONBytesResponse
+from app.api.errors import ApiError, from_value_error
+from app.api.inputs import TraceJob, client_of
+from app.api.inspect import ERRORS, StepRequest, resolve_step
+from app.rnn import Cancelled
+from app.rnn.horizon import check_horizon, gradient_horizon, horizon_cost
+
+router = APIRouter(prefix="/horizon", tags=["inspect"])
+
+CLIENT_CLOSED = 499  # the status logged when the client left before its answer
+
+
+@router.post("", responses=ERRORS, summary="The gradient at each state, by the loss it came from")
+async def horizon(request: Request, body: StepRequest) -> Response:
+    """For layer-direction (layer, direction): `norms[t][k]`, the size of the part of
+    dL/dh_t that comes from the loss at position `sources[k]` (every position in sequence
+    mode, the last in last mode), and at `position` the parts themselves (`hidden` (N, H),
+    `cell` for the LSTM) and their sum `total`, which is the trace's grad_hidden there.
+    Needs `targets`. Costs N backward passes run as one (see `cost`); over the caps a 422
+    names `inputs` before any work."""
+    if body.targets is None:
+        raise ApiError(
+            422, "targets: the gradient horizon needs targets (a loss to split)", "targets"
+        )
+    try:
+        config = body.config.to_core()
+    except ValueError as exc:
+        raise from_value_error(exc, "config.") from None
+    try:  # the cost caps, from sizes alone, before any weight is made
+        check_horizon(config, len(body.inputs), body.layer, body.direction, body.position)
+    except ValueError as exc:
+        raise from_value_error(exc) from None
+    job = await resolve_step(request, body)
+    token = CancelToken()
+    try:
+        answer = await request.app.state.pool.run(
+            _split,
+            job,
+            body,
+            token,
+            client=client_of(request),
+            token=token,
+            gone=request.is_disconnected,
+        )
+    except Cancelled:
+        return Response(status_code=CLIENT_CLOSED)
+    return JSONBytesResponse(answer)
+
+
+def _split(job: TraceJob, body: StepRequest, cancel: CancelToken) -> dict[str, Any]:
+    try:
+        split = gradient_horizon(
+            job.config,
+            job.params,
+            job.inputs,
+            job.targets,
+            body.layer,
+            body.direction,
+            body.position,
+            cancel=cancel,
+        )
+    except ValueError as exc:
+        raise from_value_error(exc) from None
+    cost = horizon_cost(job.config, len(job.inputs), body.layer)
+    return {"config": job.config.to_dict(), "cost": asdict(cost), **asdict(split)}
