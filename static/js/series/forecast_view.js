@@ -8,9 +8,9 @@
 // /api/v1/forecast/horizon ({errors, example, forecast, params}) and, for the buttons,
 // POST /api/v1/train/stream (its train_config, progress and done frames).
 
-import { plotConfig } from "../views/gradients.js";
 import { trainModel } from "./client.js";
 import { forecastVerdict, formatLoss, rawExample } from "./forecast_units.js";
+import { chartLayout, react } from "./plot.js";
 
 const LINES = {
   truth: { name: "what happened", color: "#1b2230", dash: "solid", width: 2.5 },
@@ -28,17 +28,6 @@ const DEFAULT_TRAINING = {
   seed: 0,
 };
 const MAX_STEPS = 20; // the API's cap on future values
-
-/** A chart's layout: its legend in a row above the plot, which grows the top margin to fit
- *  it (below the plot it would cover the axis labels on a phone). */
-export function chartLayout(xaxis, yaxis) {
-  return {
-    margin: { l: 56, r: 12, t: 8, b: 40 },
-    legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom", font: { size: 11 } },
-    xaxis: { automargin: true, ...xaxis },
-    yaxis: { automargin: true, ...yaxis },
-  };
-}
 
 const el = (tag, props = {}, children = []) => {
   const node = Object.assign(document.createElement(tag), props);
@@ -207,9 +196,8 @@ export class ForecastView {
       this.scores = { base, memoryless };
       this.horizon = horizon;
       this._drawScores();
-      this._drawExample();
-      this._drawHorizon();
       this._syncButtons();
+      await Promise.all([this._drawExample(), this._drawHorizon()]);
     } catch (err) {
       if (generation === this.generation) this._error(err);
     }
@@ -362,7 +350,7 @@ export class ForecastView {
       { type: ex.dated ? "date" : "linear", title: { text: ex.dated ? "" : "position" } },
       { title: { text: ex.unit } },
     );
-    Plotly.react(this.exampleEl, traces, layout, plotConfig("forecast"));
+    return react(this.exampleEl, traces, layout, "forecast");
   }
 
   _drawHorizon() {
@@ -383,7 +371,7 @@ export class ForecastView {
       { title: { text: "steps ahead" }, dtick: 1 },
       { title: { text: "mean squared error" }, rangemode: "tozero" },
     );
-    Plotly.react(this.horizonEl, traces, layout, plotConfig("forecast-horizon"));
+    return react(this.horizonEl, traces, layout, "forecast-horizon");
   }
 
   _syncButtons() {

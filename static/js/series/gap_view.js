@@ -7,10 +7,9 @@
 // /api/v1/forecast/score ({gap, gap_baselines}), POST /api/v1/tasks/gap/sample (the probe
 // sequence: {inputs, targets}) and POST /api/v1/trace ({outputs}, forward only).
 
-import { plotConfig } from "../views/gradients.js";
 import { trainModel } from "./client.js";
-import { chartLayout } from "./forecast_view.js";
 import { formatLoss } from "./forecast_units.js";
+import { chartLayout, extend, react } from "./plot.js";
 
 const RUNS = [
   { key: "one", bidirectional: false, name: "one direction (→)", color: "#d9480f" },
@@ -101,7 +100,7 @@ export class GapView {
           frameRequest = 0;
           if (!pending.length) return;
           const frames = pending.splice(0);
-          Plotly.extendTraces(this.lossEl, { x: [frames.map((f) => f.step)], y: [frames.map((f) => f.loss)] }, [index]);
+          extend(this.lossEl, { x: [frames.map((f) => f.step)], y: [frames.map((f) => f.loss)] }, [index]);
         };
         const result = await trainModel(
           this.client,
@@ -170,7 +169,7 @@ export class GapView {
       }),
     );
     this.sample = { values: inputs.map((x) => x[0]), gap: inputs.map((x) => x[1] > 0.5), truth: sample.targets[0].map((y) => y[0]) };
-    this._drawResults();
+    await this._drawResults();
   }
 
   // ------------------------------------------------------------------ drawing
@@ -234,7 +233,7 @@ export class GapView {
       hovertemplate: `${run.name}<br>step %{x}: %{y:.3g}<extra></extra>`,
     }));
     const layout = chartLayout({ title: { text: "training step" }, rangemode: "tozero" }, { title: { text: "loss (log scale)" }, type: "log", exponentformat: "power", dtick: "D2" });
-    Plotly.react(this.lossEl, traces, layout, plotConfig("gap-loss"));
+    return react(this.lossEl, traces, layout, "gap-loss");
   }
 
   _clearResults() {
@@ -242,7 +241,7 @@ export class GapView {
     this._error(null);
   }
 
-  _drawResults() {
+  async _drawResults() {
     const { values, gap, truth } = this.sample;
     const guesses = gapGuesses(values, gap);
     const x = values.map((_, t) => t);
@@ -251,7 +250,7 @@ export class GapView {
     const inGap = (series) => series.map((v, t) => (t >= start - 1 && t <= end + 1 ? v : null));
     const seen = values.map((v, t) => (gap[t] ? null : v));
     this.results_.hidden = false;
-    RUNS.forEach((run, i) => {
+    const charts = RUNS.map((run, i) => {
       const traces = [
         { name: "what the network sees", x, y: seen, mode: "lines+markers", line: { color: "#1b2230", width: 1.5 }, marker: { size: 4 } },
         { name: "hidden truth", x, y: inGap(truth), mode: "lines", line: { color: "#1b2230", width: 1.5, dash: "dot" } },
@@ -268,7 +267,7 @@ export class GapView {
         ...chartLayout({ title: { text: "position" } }, { title: { text: "value" } }),
         shapes: [{ type: "rect", xref: "x", yref: "paper", x0: start - 0.5, x1: end + 0.5, y0: 0, y1: 1, fillcolor: "#f1f3f6", line: { width: 0 }, layer: "below" }],
       };
-      Plotly.react(this.predictionEls[i], traces, layout, plotConfig(`gap-${run.key}`));
+      return react(this.predictionEls[i], traces, layout, `gap-${run.key}`);
     });
     const scores = RUNS.map((run) => [run.key, `${run.name} network`, this.results[run.key].score.gap]);
     const baselines = this.results.one.score.gap_baselines;
@@ -289,6 +288,7 @@ export class GapView {
       ? `Reading from both sides wins: inside the gap the bidirectional network's loss is ${formatLoss(both)}, the one-direction network's ${formatLoss(one)} (a straight line across: ${formatLoss(baselines.interpolate.gap_loss)}).`
       : `With this budget the bidirectional network does not fill the gap better (${formatLoss(both)} against ${formatLoss(one)}): train longer, and it should, since it sees both edges of the gap.`;
     this._status(`Both trained for ${this._body(false).steps} steps with seed ${this._body(false).seed}; losses on 1000 held-out sequences.`);
+    await Promise.all(charts);
   }
 
   _status(text) {
