@@ -7,7 +7,8 @@ import pytest
 
 from app.rnn import CELLS, ModelConfig, init_params, jacobian, run_sequence
 from app.rnn.cells import CELL_OPS
-from app.rnn.jacobian import explicit_jacobian_norms, jacobian_norms
+from app.rnn.jacobian import explicit_jacobian_norms, jacobian_norms, spectral_norms
+from app.rnn.layer import layer_jacobians
 from app.rnn.network import network_forward
 from app.rnn.params import direction_suffix
 from tests.rnn.reference import reference_step, state_size
@@ -73,26 +74,43 @@ def relative_errors(fast, exact):
     return float(np.max(np.abs(fast[nonzero] - exact[nonzero]) / exact[nonzero], initial=0.0))
 
 
+def svd_norms(cache, every):
+    """One-step and product norms by an SVD of the explicit matrices, at every `every`-th
+    position and the last few of the direction's order (SVDs of 128 x 128 are slow)."""
+    J = layer_jacobians(cache)[:, 0]
+    order = list(cache.order)
+    products = np.empty_like(J)
+    P = np.eye(J.shape[-1])
+    products[order[-1]] = P
+    for k in range(len(order) - 1, 0, -1):
+        P = P @ J[order[k]]
+        products[order[k - 1]] = P
+    picked = np.union1d(np.arange(0, len(order), every), order[-4:])
+    return picked, spectral_norms(J[picked]), spectral_norms(products[picked])
+
+
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize(("H", "T", "scale"), [(64, 200, 1.0), (16, 60, 3.0), (5, 9, 0.3)])
-def test_fast_norms_equal_the_svd_of_explicit_matrices(cell, H, T, scale):
+@pytest.mark.parametrize(
+    ("H", "T", "scale", "every"), [(64, 200, 1.0, 3), (16, 60, 3.0, 1), (5, 9, 0.3, 1)]
+)
+def test_fast_norms_equal_the_svd_of_explicit_matrices(cell, H, T, scale, every):
     """Lanczos through the cell's structure and the running product against an SVD of
-    every explicit (S, S) matrix, both directions."""
+    the explicit (S, S) matrices, both directions."""
     config = ModelConfig(cell=cell, input_size=2, hidden_size=H, bidirectional=True)
     params = init_params(config, seed=2, scale=scale)
     x = np.random.default_rng(5).standard_normal((1, T, 2))
     _, cache = network_forward(config, params, x)
     for lc in cache.layers[0]:
         one_step, product = jacobian_norms(lc)
-        exact_one, exact_product = explicit_jacobian_norms(lc)
-        assert relative_errors(one_step, exact_one) < 1e-6
-        assert relative_errors(product, exact_product) < 1e-6
+        picked, exact_one, exact_product = svd_norms(lc, every)
+        assert relative_errors(one_step[picked], exact_one) < 1e-6
+        assert relative_errors(product[picked], exact_product) < 1e-6
 
 
 def test_unconverged_positions_fall_back_to_the_svd(monkeypatch):
     """When Lanczos and the tracked subspace certify nothing, every position takes the
-    exact fallback (an SVD of its one matrix)."""
-    config = ModelConfig(cell="lstm", input_size=2, hidden_size=6)
+    exact fallback (the top eigenvalue of its one Gram matrix)."""
+    config = ModelConfig(cell="lstm", input_size=2, hidden_size=20)  # S = 40: Lanczos
     params = init_params(config, seed=1)
     x = np.random.default_rng(2).standard_normal((1, 40, 2))
     _, cache = network_forward(config, params, x)
