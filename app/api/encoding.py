@@ -32,14 +32,48 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, default=_default, option=_OPTIONS)
 
 
-def ndjson_line(frame: dict[str, Any]) -> bytes:
-    """One frame as a line of JSON Lines."""
-    return dumps(frame) + b"\n"
+CHUNK_NUMBERS = 1 << 16  # numbers per orjson call when a big answer is encoded in pieces
 
 
-def sse_event(frame: dict[str, Any]) -> bytes:
+def dumps_chunked(obj: Any) -> bytes:
+    """`dumps`, byte for byte, in pieces of at most about CHUNK_NUMBERS numbers.
+
+    orjson holds the GIL for a whole call: one 200 MB trace held it (and so the event
+    loop, though the encoding ran in a worker thread) for over a second. Between pieces
+    other threads, the event loop among them, get their turn.
+    """
+    parts: list[bytes] = []
+    _encode_into(obj, parts)
+    return b"".join(parts)
+
+
+def _encode_into(obj: Any, parts: list[bytes]) -> None:
+    if isinstance(obj, dict):
+        parts.append(b"{")
+        for i, (key, value) in enumerate(obj.items()):
+            parts.append(b"," if i else b"")
+            parts.append(orjson.dumps(str(key)) + b":")
+            _encode_into(value, parts)
+        parts.append(b"}")
+    elif isinstance(obj, np.ndarray) and obj.ndim > 1 and obj.size > CHUNK_NUMBERS:
+        rows = max(1, CHUNK_NUMBERS // (obj.size // obj.shape[0]))
+        parts.append(b"[")
+        for start in range(0, obj.shape[0], rows):
+            parts.append(b"," if start else b"")
+            parts.append(dumps(obj[start : start + rows])[1:-1])  # rows without the brackets
+        parts.append(b"]")
+    else:
+        parts.append(dumps(obj))
+
+
+def ndjson_line(frame: dict[str, Any], chunked: bool = False) -> bytes:
+    """One frame as a line of JSON Lines (`chunked`: a big one, see `dumps_chunked`)."""
+    return (dumps_chunked if chunked else dumps)(frame) + b"\n"
+
+
+def sse_event(frame: dict[str, Any], chunked: bool = False) -> bytes:
     """One frame as a Server-Sent Event named by its type, with its id (errors have none)."""
-    data = dumps(frame).decode()
+    data = (dumps_chunked if chunked else dumps)(frame).decode()
     if frame["type"] == "error":
         return format_sse_event(data_str=data, event="error")
     return format_sse_event(data_str=data, event=frame["type"], id=str(frame["id"]))

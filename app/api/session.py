@@ -29,7 +29,7 @@ from pydantic import (
 
 from app.api import transport
 from app.api.compute import CancelToken, ComputePool
-from app.api.encoding import dumps, trace_to_dict
+from app.api.encoding import dumps, dumps_chunked, trace_to_dict
 from app.api.errors import ApiError, validation_detail
 from app.api.events import FrameStamper, config_frame, step_frames
 from app.api.inputs import (
@@ -290,6 +290,8 @@ def _encode(frames: Frames, stamp: FrameStamper, binary: bool = False) -> list[s
                 out += [dumps(stamp(frame)).decode() for frame in item.timeline.frames(i)]
         elif binary and item["type"] in BINARY_TYPES:
             out.append(transport.encode(stamp(item)))
+        elif item["type"] in BINARY_TYPES:  # a whole trace: in pieces, so the loop gets turns
+            out.append(dumps_chunked(stamp(item)).decode())
         else:
             out.append(dumps(stamp(item)).decode())
     return out

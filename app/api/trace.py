@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from app.api.compute import CancelToken, ComputePool
 from app.api.encoding import (
     FrameStream,
-    dumps,
+    dumps_chunked,
     ndjson_line,
     sse_event,
     trace_to_dict,
@@ -135,11 +135,13 @@ def _answer(job: TraceJob, npz: bool, cancel: Callable[[], bool]) -> bytes:
     """The trace and its spectrum, encoded: JSON or npz bytes. Runs in a worker thread."""
     result = job.run(cancel)
     spectrum = recurrent_spectrum(job.config, job.params)
+    if cancel():  # encoding a big answer takes a while: not for a client who left
+        raise Cancelled("cancelled")
     if npz:
         buffer = io.BytesIO()
         np.savez(buffer, allow_pickle=False, **trace_to_npz_arrays(result, spectrum))
         return buffer.getvalue()
-    return dumps(trace_to_dict(result, spectrum))
+    return dumps_chunked(trace_to_dict(result, spectrum))
 
 
 @router.post(

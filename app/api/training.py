@@ -298,7 +298,7 @@ async def _frames(
     run: _Run,
     release: Callable[[], Awaitable[None]],
     store_result: bool,
-    encode: Callable[[dict[str, Any]], bytes],
+    encode: Callable[..., bytes],
 ) -> AsyncIterator[bytes]:
     """The stream's frames, encoded; probes (a whole trace each) in a worker thread.
     `release` gives back the compute slot, once the training thread has ended."""
@@ -412,10 +412,8 @@ def _progress(record: Progress) -> dict[str, Any]:
     }
 
 
-def _encode_probe(
-    record: Probe, stamp: FrameStamper, encode: Callable[[dict[str, Any]], bytes]
-) -> bytes:
-    return encode(stamp(_probe(record)))
+def _encode_probe(record: Probe, stamp: FrameStamper, encode: Callable[..., bytes]) -> bytes:
+    return encode(stamp(_probe(record)), chunked=True)  # a whole trace: in pieces
 
 
 def _probe(record: Probe) -> dict[str, Any]:

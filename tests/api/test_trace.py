@@ -288,3 +288,21 @@ def test_openapi_documents_every_endpoint_with_examples(client):
     spec = client.get("/openapi.json").json()
     assert "/api/v1/trace" in spec["paths"] and "/api/v1/trace/stream" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 1 << 16])
+def test_big_answers_are_encoded_in_pieces_byte_for_byte(monkeypatch, chunk):
+    """The trace JSON is written in pieces (the GIL is let go between them), identically."""
+    from app.api import encoding
+    from app.rnn import recurrent_spectrum
+
+    ref = reference()
+    body = encoding.trace_to_dict(ref, recurrent_spectrum(ref.config, initial_params()))
+    body["extra"] = {"nan": np.full((3, 4, 2), np.nan), 7: [1, 2]}
+    monkeypatch.setattr(encoding, "CHUNK_NUMBERS", chunk)
+    assert encoding.dumps_chunked(body) == encoding.dumps(body)
+
+
+def initial_params():
+    config = ModelConfig(**BODY["config"])
+    return init_params(config, seed=BODY["init"]["seed"])
