@@ -82,8 +82,12 @@ export class ForecastView {
     this.trainBody = trainBody;
     const horizon = this.task?.horizon ?? 1;
     this.models.network = modelId;
-    if (horizon >= 2) this.models.direct = { id: modelId, horizon };
-    else this.models.recursive = modelId;
+    if (horizon >= 2) {
+      this.models.direct = { id: modelId, horizon };
+      // the chart goes as far as the direct model does
+      this.steps = horizon;
+      this.stepsInput.value = String(horizon);
+    } else this.models.recursive = modelId;
     return this._refresh();
   }
 
