@@ -78,7 +78,6 @@ def truncated_backward(
 
     recurrent: list[list[Band | None]] = [[None] * D for _ in range(L)]
     for level in range(truncate + 1):
-        check(cancel)
         # the head feeds the top layer at cost 0 only
         from_above = [
             _head_band(d_top[:, :, d * H : (d + 1) * H]) if level == 0 else None for d in range(D)
@@ -87,6 +86,7 @@ def truncated_backward(
         for layer in reversed(range(L)):
             below: list[Band | None] = [None] * D
             for d, lc in enumerate(layers[layer]):
+                check(cancel)
                 band = _merge(recurrent[layer][d], from_above[d], lc.states.shape[2])
                 if band is None:
                     continue
