@@ -9,9 +9,10 @@ describes the format; static/js/transport.js is the one decoder.
     bytes 12..   the header: N bytes of UTF-8 JSON, padded with spaces to a multiple of 8
     then         each array's bytes, starting at a multiple of 8 from the message start
 
-The header is {"frame": ..., "arrays": [...]}: the frame with every float array replaced
-by {"$array": i}, and per array its dtype ("f4" or "f2"), shape, byte offset from the
-message start and count of non-finite values (NaN and infinities travel as themselves).
+The header is {"frame": ..., "arrays": [...]}: the frame with every float array (except
+the small ones under EXACT_KEYS, which stay JSON) replaced by {"$array": i}, and per
+array its dtype ("f4" or "f2"), shape, byte offset from the message start and count of
+non-finite values (NaN and infinities travel as themselves).
 """
 
 from __future__ import annotations
@@ -30,20 +31,28 @@ VERSION = 1
 ALIGN = 8  # every array starts on a multiple of 8: a typed-array view needs no copy
 # frame keys whose arrays only colour a picture: float16 keeps 3 significant digits
 HALF_KEYS = frozenset({"gates"})
+# small arrays the page edits or prints exactly: they stay JSON (float64, non-finite null)
+EXACT_KEYS = frozenset({"inputs", "targets", "outputs", "loss_per_step", "spectrum"})
 
 
 def _pad(size: int) -> int:
     return -size % ALIGN
 
 
-def encode(frame: dict[str, Any], half: Collection[str] = HALF_KEYS) -> bytes:
-    """One frame as a binary message; float arrays under a key in `half` as float16."""
+def encode(
+    frame: dict[str, Any], half: Collection[str] = HALF_KEYS, exact: Collection[str] = EXACT_KEYS
+) -> bytes:
+    """One frame as a binary message; float arrays under a key in `half` as float16, those
+    under a key in `exact` left as JSON."""
     blobs: list[bytes] = []
     arrays: list[dict[str, Any]] = []
 
     def walk(value: Any, in_half: bool) -> Any:
         if isinstance(value, dict):
-            return {k: walk(v, in_half or k in half) for k, v in value.items()}
+            return {
+                k: value[k] if k in exact else walk(v, in_half or k in half)
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [walk(v, in_half) for v in value]
         if isinstance(value, np.ndarray) and value.ndim > 0 and value.dtype.kind == "f":

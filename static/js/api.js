@@ -1,5 +1,8 @@
 // Talking to the server: JSON requests, Server-Sent Event streams over fetch, the
-// WebSocket session, and uploads. Errors come back as ApiError with the server's words.
+// WebSocket session (binary trace frames decoded by transport.js), and uploads. Errors
+// come back as ApiError with the server's words.
+
+import { decodeFrame } from "./transport.js";
 
 const BASE = "/api/v1";
 
@@ -31,6 +34,7 @@ async function request(path, options = {}) {
   try {
     response = await fetch(BASE + path, options);
   } catch (err) {
+    if (err.name === "AbortError") throw err; // the caller stopped it: not a server problem
     throw new ApiError(`The server could not be reached (${err.message}).`);
   }
   if (!response.ok) throw await errorFrom(response);
@@ -41,11 +45,12 @@ export async function getJSON(path) {
   return (await request(path)).json();
 }
 
-export async function postJSON(path, body) {
+export async function postJSON(path, body, signal = undefined) {
   const response = await request(path, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),
+    signal,
   });
   return response.json();
 }
@@ -55,7 +60,9 @@ export const listTasks = () => getJSON("/tasks");
 export const getLimits = () => getJSON("/limits");
 export const sampleTask = (name, params, seed) =>
   postJSON(`/tasks/${encodeURIComponent(name)}/sample`, { params, seed, count: 1 });
-export const runTrace = (body) => postJSON("/trace", body);
+export const runTrace = (body, signal) => postJSON("/trace", body, signal);
+/** The cost model's estimate of a trace request (kind: trace, stream or session) before it runs. */
+export const estimateTrace = (body, kind = "session") => postJSON(`/estimate/trace?kind=${kind}`, body);
 export const modelInfo = (id) => getJSON(`/models/${encodeURIComponent(id)}`);
 // keep the model of a shared link out of the store's eviction (its own byte cap and quota)
 export const pinModel = (id) => postJSON(`/models/${encodeURIComponent(id)}/pin`, {});
@@ -122,21 +129,35 @@ export async function uploadModel(file, options = {}) {
 }
 
 /**
- * The WebSocket session. `send(command)` resolves with the frames answering it (the last
- * is a `session` frame) or rejects with an ApiError for an `error` frame.
+ * The WebSocket session. `send(command, {onFrame})` resolves with the frames answering it
+ * (the last is a `session` frame) or rejects with an ApiError for an `error` frame;
+ * `onFrame` sees each frame as it arrives (a progressive answer's trace before its end).
+ * Binary messages (docs/transport.md) are decoded into typed arrays.
  */
 export class Session {
   constructor() {
     this.socket = null;
+    this.opening = null; // one socket at a time, however many sends wait for it
     this.pending = [];
     this.frames = [];
+    this.bytesReceived = 0; // for the page benchmark
   }
 
   async open() {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) return;
+    if (!this.opening) this.opening = this._connect().finally(() => (this.opening = null));
+    await this.opening;
+  }
+
+  async _connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     this.socket = new WebSocket(`${scheme}://${location.host}${BASE}/session`);
-    this.socket.addEventListener("message", (event) => this._receive(JSON.parse(event.data)));
+    this.socket.binaryType = "arraybuffer";
+    this.socket.addEventListener("message", (event) => {
+      const binary = event.data instanceof ArrayBuffer;
+      this.bytesReceived += binary ? event.data.byteLength : event.data.length;
+      this._receive(binary ? decodeFrame(event.data) : JSON.parse(event.data));
+    });
     this.socket.addEventListener("close", (event) => {
       // e.g. 1013 "sessions: this client has 8 open, the limit of 8; close one ..."
       const why = event.reason ? `: ${event.reason}` : " by the server.";
@@ -156,7 +177,10 @@ export class Session {
 
   _receive(frame) {
     this.frames.push(frame);
-    if (frame.type !== "session" && frame.type !== "error") return;
+    if (frame.type !== "session" && frame.type !== "error") {
+      this.pending[0]?.onFrame?.(frame);
+      return;
+    }
     const answer = this.frames;
     this.frames = [];
     const waiter = this.pending.shift();
@@ -165,10 +189,10 @@ export class Session {
     else waiter.resolve(answer);
   }
 
-  async send(command) {
+  async send(command, { onFrame } = {}) {
     await this.open();
     return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject });
+      this.pending.push({ resolve, reject, onFrame });
       this.socket.send(JSON.stringify(command));
     });
   }

@@ -2,6 +2,7 @@
 
 import { FIELDS, hiddenControls } from "./state.js";
 
+const NUMBER_DEBOUNCE_MS = 400; // number inputs are read once their value has settled this long
 const DESCRIPTIONS_URL = { cells: "/api/v1/cells", tasks: "/api/v1/tasks" };
 
 // Controls a teacher can hide in a shared link (the data-control names in the page).
@@ -26,12 +27,23 @@ export class Controls {
     this.onChange = onChange;
     this.descriptions = { cells: {}, tasks: {} };
     this.inputs = {};
+    this.timers = {};
     for (const key of Object.keys(FIELDS)) {
       const el = root.getElementById(key);
       if (!el) continue;
       this.inputs[key] = el;
-      const event = el.tagName === "SELECT" || el.type === "checkbox" ? "change" : "change";
-      el.addEventListener(event, () => this.read(key));
+      if (el.type === "number") {
+        // a spinner click is a change: wait until the clicking stops, then send one configure
+        const later = () => {
+          clearTimeout(this.timers[key]);
+          this.timers[key] = setTimeout(() => this.read(key), NUMBER_DEBOUNCE_MS);
+        };
+        el.addEventListener("input", later);
+        el.addEventListener("change", later);
+        el.addEventListener("keydown", (e) => e.key === "Enter" && (clearTimeout(this.timers[key]), this.read(key)));
+      } else {
+        el.addEventListener("change", () => this.read(key));
+      }
     }
     this.buildHideList();
     this.render();

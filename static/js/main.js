@@ -1,13 +1,19 @@
-// Wiring only: settings <-> controls <-> URL, requests to the server, and the views.
+// Wiring only: settings <-> controls <-> URL, the controllers that talk to the server
+// (session, training, compare), the player's one cursor, and the views. A new view plugs
+// in with one `this.views.add(...)` below.
 
 import * as api from "./api.js";
+import { CompareController } from "./compare_controller.js";
 import { Controls } from "./controls.js";
 import { Player } from "./player.js";
-import { parse, serialize, taskParams, parseSeries, hiddenControls } from "./state.js";
-import { TraceModel } from "./trace_model.js";
+import { SessionController } from "./session_controller.js";
+import { hiddenControls, parse, parseSeries, serialize, taskParams } from "./state.js";
+import { TrainingController } from "./training_controller.js";
 import { CompareView } from "./views/compare.js";
 import { GradientView } from "./views/gradients.js";
 import { OutputView } from "./views/outputs.js";
+import { ProgressView } from "./views/progress.js";
+import { ViewRegistry, whenPlotly } from "./views/registry.js";
 import { SpectrumView } from "./views/spectrum.js";
 import { StatesView } from "./views/states.js";
 import { TrainingView } from "./views/training.js";
@@ -15,48 +21,66 @@ import { UnrolledView } from "./views/unrolled.js";
 import { WeightEditor } from "./views/weights.js";
 
 const $ = (id) => document.getElementById(id);
-const SIDE_VIEWS = new Set(["gradients", "outputs", "spectrum"]);
-const SIDE_VIEW_INTERVAL_MS = 100;
+// settings that describe a different network or input: uploaded or trained weights no longer fit
+const NEW_NETWORK = ["cell", "hiddenSize", "numLayers", "bidirectional", "task", "length", "horizon", "symbols", "customSeries"];
+const TRAINING_ONLY = ["optimizer", "learningRate", "batchSize", "steps", "clipNorm", "clipValue"];
 
 class App {
   constructor() {
     this.state = parse(location.search);
-    this.session = new api.Session();
-    this.model = null; // TraceModel on screen
+    this.model = null; // the TraceModel on screen
     this.request = null; // the trace request body behind it
-    this.trainAbort = null;
-    this.runId = 0; // drops answers to superseded requests
-
-    this.controls = new Controls(document, this.state, {
-      onChange: (key) => this.settingChanged(key),
-    });
-    this.views = {
-      unrolled: new UnrolledView($("unrolled"), {
-        onEditInput: (position, feature, value) => this.editInput(position, feature, value),
-      }),
-      states: new StatesView($("states"), { kindSelect: $("state-kind"), layerSelect: $("state-layer") }),
-      gradients: new GradientView($("gradients"), { verdictEl: $("gradient-verdict") }),
-      outputs: new OutputView($("outputs")),
-      spectrum: new SpectrumView($("spectrum"), { blockSelect: $("spectrum-block") }),
-    };
-    this.weightEditor = new WeightEditor($("weight-editor"), {
-      onEditWeight: (name, index, value) => this.editWeight(name, index, value),
-    });
-    this.training = new TrainingView({
-      lossEl: $("loss-curve"),
-      heatmapEl: $("profile-heatmap"),
-      progressEl: $("train-progress"),
-      statusEl: $("train-status"),
-    });
-    this.compare = new CompareView($("compare"));
+    this.controls = new Controls(document, this.state, { onChange: (key) => this.settingChanged(key) });
     this.player = new Player({
       timeline: $("timeline"),
       phase: $("phase"),
       playButton: $("play"),
       onCursor: (cursor) => this.showCursor(cursor),
-      onPause: () => this.showCursor(this.player.cursor), // bring the side plots up to date
+      onPause: () => this.views.update(this.player.cursor), // bring the side plots up to date
     });
-    this.lastSideDraw = 0;
+
+    // the views, in drawing order: the first is the first picture
+    this.views = new ViewRegistry();
+    this.views.add("unrolled", new UnrolledView($("unrolled"), {
+      onEditInput: (position, feature, value) => this.edit({ type: "edit_input", position, feature, value }),
+      onSeek: (cursor) => this.player.seek(cursor),
+    }), { element: $("unrolled"), plotly: false });
+    this.views.add("states", new StatesView($("states"), { kindSelect: $("state-kind"), layerSelect: $("state-layer") }), { element: $("states") });
+    this.views.add("gradients", new GradientView($("gradients"), { verdictEl: $("gradient-verdict") }), { element: $("gradients"), side: true });
+    this.views.add("outputs", new OutputView($("outputs")), { element: $("outputs"), side: true });
+    this.views.add("spectrum", new SpectrumView($("spectrum"), { blockSelect: $("spectrum-block") }), { element: $("spectrum"), side: true });
+    this.views.add("weights", new WeightEditor($("weight-editor"), {
+      onEditWeight: (name, index, value) => this.edit({ type: "edit_weight", name, index, value }),
+    }), { plotly: false });
+
+    this.session = new SessionController({
+      progress: new ProgressView($("progress"), { onCancel: () => this.session.cancel() }),
+      onModel: (model) => this.setModel(model, this.player.cursor),
+      onDiagnostics: (model) => this.setModel(model, this.player.cursor),
+    });
+    this.trainingView = new TrainingView({
+      lossEl: $("loss-curve"),
+      heatmapEl: $("profile-heatmap"),
+      progressEl: $("train-progress"),
+      statusEl: $("train-status"),
+    });
+    this.training = new TrainingController({
+      state: this.state,
+      view: this.trainingView,
+      trainButton: $("train"),
+      stopButton: $("stop"),
+      onStart: () => (this.clearError(), this.player.pause()),
+      // a snapshot redraws only the views on screen; the others catch up when seen
+      onProbe: (model) => this.setModel(model, Number.MAX_SAFE_INTEGER, { offscreen: false }),
+      onTrained: (modelId) => this.trained(modelId),
+      onError: (err) => this.showError(err),
+    });
+    this.compareView = new CompareView($("compare"));
+    this.compare = new CompareController({
+      view: this.compareView,
+      progress: new ProgressView($("compare-progress"), { onCancel: () => this.compare.cancel() }),
+      onError: (err) => this.showError(err),
+    });
     this.player.setSpeed(this.state.speed);
     this.controls.bindSpeed($("speed"));
     this.bindButtons();
@@ -65,26 +89,14 @@ class App {
   // ------------------------------------------------------------------ settings
 
   settingChanged(key) {
-    if (key === "speed") {
-      this.player.setSpeed(this.state.speed);
-      this.syncUrl();
-      return;
-    }
-    if (key === "hide") {
-      this.syncUrl();
-      return;
-    }
-    const trainingOnly = ["optimizer", "learningRate", "batchSize", "steps", "clipNorm", "clipValue"];
-    if (!trainingOnly.includes(key)) {
-      // a different network or input: weights from an upload or training no longer apply
-      if (["cell", "hiddenSize", "numLayers", "bidirectional", "task", "length", "horizon", "symbols", "customSeries"].includes(key) && this.state.modelId) {
+    if (key === "speed") this.player.setSpeed(this.state.speed);
+    if (!["speed", "hide", ...TRAINING_ONLY].includes(key)) {
+      if (NEW_NETWORK.includes(key) && this.state.modelId) {
         this.state.modelId = "";
         this.setModelStatus("");
       }
       this.state.cursor = 0;
-      this.syncUrl();
       this.loadTrace();
-      return;
     }
     this.syncUrl();
   }
@@ -93,29 +105,14 @@ class App {
     history.replaceState(null, "", serialize(this.state));
   }
 
-  // ------------------------------------------------------------------ trace
+  // ------------------------------------------------------------------ the trace
 
-  configBody(sample) {
-    const s = this.state;
-    return {
-      cell: s.cell,
-      input_size: sample.input_size,
-      hidden_size: s.hiddenSize,
-      num_layers: s.numLayers,
-      bidirectional: s.bidirectional,
-      output_size: sample.output_size,
-      head: sample.head,
-      output_mode: sample.output_mode,
-    };
-  }
-
+  /** The sequence to run: the task's sample, or the pasted series. */
   async sequence() {
     const s = this.state;
     if (s.task === "custom") {
       const series = parseSeries(s.customSeries);
-      if (series.length < 3) {
-        throw new api.ApiError("Your own sequence: type or paste at least 3 numbers.", "customSeries");
-      }
+      if (series.length < 3) throw new api.ApiError("Your own sequence: type or paste at least 3 numbers.", "customSeries");
       return {
         input_size: 1, output_size: 1, head: "regression", output_mode: "sequence",
         inputs: series.slice(0, -1).map((v) => [v]),
@@ -130,105 +127,78 @@ class App {
     const s = this.state;
     const sample = await this.sequence();
     const body = {
-      config: this.configBody(sample),
+      config: {
+        cell: s.cell, input_size: sample.input_size, hidden_size: s.hiddenSize, num_layers: s.numLayers,
+        bidirectional: s.bidirectional, output_size: sample.output_size, head: sample.head, output_mode: sample.output_mode,
+      },
       inputs: sample.inputs,
       targets: sample.targets,
       truncate: s.truncate > 0 ? s.truncate : null,
       jacobians: true,
     };
     if (s.modelId) {
-      const info = await api.modelInfo(s.modelId);
-      body.config = info.config;
+      body.config = (await api.modelInfo(s.modelId)).config;
       body.model_id = s.modelId;
     } else {
-      body.init = { scheme: s.initScheme, scale: s.initScale, seed: s.seed };
+      body.init = this.init();
     }
     return body;
   }
 
+  init() {
+    return { scheme: this.state.initScheme, scale: this.state.initScale, seed: this.state.seed };
+  }
+
   async loadTrace() {
-    const run = ++this.runId;
     this.clearError();
+    const run = (this.loadRun = (this.loadRun || 0) + 1);
     try {
       const body = await this.traceBody();
-      const answer = await this.session.send({ type: "configure", ...body });
-      if (run !== this.runId) return;
-      const traceFrame = answer.find((f) => f.type === "trace");
-      this.request = body;
-      this.setModel(new TraceModel(traceFrame.trace), this.state.cursor);
-      if (this.state.compare) this.loadCompare();
+      if (run !== this.loadRun) return;
+      this.pendingCursor = this.state.cursor;
+      if (await this.session.configure(body)) {
+        this.request = body;
+        if (this.state.compare) this.compare.load(body, this.init());
+      }
     } catch (err) {
-      if (run === this.runId) this.showError(err);
+      if (run === this.loadRun) this.showError(err);
     }
   }
 
-  setModel(model, cursor = 0) {
+  /** A new model on screen: every view (one per task), the player and its cursor. */
+  setModel(model, cursor = 0, options = {}) {
+    const first = this.model == null || this.model.length !== model.length;
+    if (this.pendingCursor != null && first) cursor = this.pendingCursor;
+    this.pendingCursor = null;
     this.model = model;
-    for (const view of Object.values(this.views)) view.setModel(model);
-    this.weightEditor.setModel(model);
+    cursor = Math.max(0, Math.min(cursor, model.length - 1));
+    this.views.setModel(model, cursor, options); // views that are behind skip the cursor until they have it
     this.player.setLength(model.length, cursor);
   }
 
   showCursor(cursor) {
     if (!this.model) return;
     this.state.cursor = cursor;
-    // while playing, the side plots redraw at most ~10 times a second: a Plotly redraw
-    // costs far more than a frame, and the unrolled view and heatmap carry the motion
-    const now = performance.now();
-    const atEnd = cursor >= this.model.length - 1;
-    const skipSide = this.player.playing && !atEnd && now - this.lastSideDraw < SIDE_VIEW_INTERVAL_MS;
-    if (!skipSide) this.lastSideDraw = now;
-    for (const [name, view] of Object.entries(this.views)) {
-      if (!(skipSide && SIDE_VIEWS.has(name))) view.update(cursor);
-    }
-    if (this.state.compare) this.compare.update(cursor / Math.max(1, this.model.length - 1));
+    this.views.update(cursor, this.player.playing);
+    if (this.state.compare) this.compareView.update(cursor / Math.max(1, this.model.length - 1));
     this.player.describe(this.model, cursor);
   }
 
-  async editInput(position, feature, value) {
+  /** An input or weight edit through the session; resolves with its echo (the old value) or null. */
+  async edit(command) {
     try {
-      const answer = await this.session.send({ type: "edit_input", position, feature, value });
-      const traceFrame = answer.find((f) => f.type === "trace");
-      this.request.inputs[position][feature] = value;
-      this.setModel(new TraceModel(traceFrame.trace), this.player.cursor);
-      this.notice(`Input x${position}[${feature}] set to ${value}: the change spreads forward from step ${position}.`);
-    } catch (err) {
-      this.showError(err);
-    }
-  }
-
-  /** Change one weight in the session; resolves with the edit (its `old` value) or null. */
-  async editWeight(name, index, value) {
-    try {
-      const answer = await this.session.send({ type: "edit_weight", name, index, value });
-      const traceFrame = answer.find((f) => f.type === "trace");
-      this.setModel(new TraceModel(traceFrame.trace), this.player.cursor);
-      this.notice(`${name}[${index.join(", ")}] set to ${value}: every step that uses it is recomputed.`);
-      return traceFrame.edit;
+      const edit = await this.session.edit(command);
+      if (!edit) return null;
+      if (command.type === "edit_input") {
+        this.request.inputs[command.position][command.feature] = command.value;
+        this.notice(`Input x${command.position}[${command.feature}] set to ${command.value}: the change spreads forward from step ${command.position}.`);
+      } else {
+        this.notice(`${command.name}[${command.index.join(", ")}] set to ${command.value}: every step that uses it is recomputed.`);
+      }
+      return edit;
     } catch (err) {
       this.showError(err);
       return null;
-    }
-  }
-
-  // ------------------------------------------------------------------ compare
-
-  async loadCompare() {
-    if (!this.request) return;
-    const cells = ["rnn_tanh", "lstm", "gru"];
-    try {
-      const models = {};
-      await Promise.all(
-        cells.map(async (cell) => {
-          const body = { ...this.request, config: { ...this.request.config, cell }, model_id: undefined };
-          body.init = { scheme: this.state.initScheme, scale: this.state.initScale, seed: this.state.seed };
-          models[cell] = new TraceModel(await api.runTrace(body));
-        }),
-      );
-      this.compare.setModels(models);
-      this.compare.update(this.player.cursor / Math.max(1, this.model.length - 1));
-    } catch (err) {
-      this.showError(err);
     }
   }
 
@@ -237,69 +207,15 @@ class App {
     $("compare-section").hidden = !this.state.compare;
     $("compare-toggle").setAttribute("aria-pressed", String(this.state.compare));
     this.syncUrl();
-    if (this.state.compare) this.loadCompare();
+    if (this.state.compare && this.request) this.compare.load(this.request, this.init());
+    if (!this.state.compare) this.compare.cancel(false);
   }
 
-  // ------------------------------------------------------------------ training
-
-  async train() {
-    const s = this.state;
-    this.clearError();
-    const sample = await this.sequence().catch((err) => (this.showError(err), null));
-    if (!sample) return;
-    const body = {
-      config: { cell: s.cell, hidden_size: s.hiddenSize, num_layers: s.numLayers, bidirectional: s.bidirectional },
-      task: { name: s.task, ...taskParams(s) },
-      optimizer: { name: s.optimizer, learning_rate: s.learningRate },
-      batch_size: s.batchSize,
-      steps: s.steps,
-      clip_norm: s.clipNorm > 0 ? s.clipNorm : null,
-      clip_value: s.clipValue > 0 ? s.clipValue : null,
-      truncate: s.truncate > 0 ? s.truncate : null,
-      seed: s.seed,
-      init: { scheme: s.initScheme, scale: s.initScale, seed: s.seed },
-      probe_every: Math.max(1, Math.round(s.steps / 30)),
-    };
-    if (s.task === "custom") body.task = { name: "custom", series: parseSeries(s.customSeries), length: Math.min(s.length, parseSeries(s.customSeries).length - 1), horizon: 1 };
-    this.trainAbort = new AbortController();
-    $("train").disabled = true;
-    $("stop").disabled = false;
-    this.player.pause();
-    try {
-      await api.trainStream(
-        body,
-        (frame) => {
-          if (frame.type === "train_config") this.training.start(frame);
-          else if (frame.type === "progress") this.training.progress(frame);
-          else if (frame.type === "probe") {
-            this.training.probe(frame);
-            this.setModel(new TraceModel(frame.trace), Number.MAX_SAFE_INTEGER);
-          } else if (frame.type === "done") {
-            this.training.done(frame);
-            if (frame.model_id) {
-              this.state.modelId = frame.model_id;
-              this.setModelStatus(`Trained weights loaded (model ${frame.model_id.slice(0, 12)}…). Share the link to open them anywhere.`);
-              this.syncUrl();
-            }
-          } else if (frame.type === "error") {
-            this.showError(new api.ApiError(frame.detail, frame.field, frame.status));
-          }
-        },
-        this.trainAbort.signal,
-      );
-      if (this.state.modelId) await this.loadTrace();
-    } catch (err) {
-      this.showError(err);
-    } finally {
-      $("train").disabled = false;
-      $("stop").disabled = true;
-      this.trainAbort = null;
-    }
-  }
-
-  stopTraining() {
-    if (this.trainAbort) this.trainAbort.abort();
-    this.training.stopped();
+  async trained(modelId) {
+    this.state.modelId = modelId;
+    this.setModelStatus(`Trained weights loaded (model ${modelId.slice(0, 12)}…). Share the link to open them anywhere.`);
+    this.syncUrl();
+    await this.loadTrace();
   }
 
   // ------------------------------------------------------------------ weights, share, export
@@ -310,13 +226,7 @@ class App {
     try {
       const answer = await api.uploadModel(file, { nonlinearity: this.state.cell === "rnn_relu" ? "relu" : "tanh" });
       const c = answer.config;
-      Object.assign(this.state, {
-        modelId: answer.model_id,
-        cell: c.cell,
-        hiddenSize: c.hidden_size,
-        numLayers: c.num_layers,
-        bidirectional: c.bidirectional,
-      });
+      Object.assign(this.state, { modelId: answer.model_id, cell: c.cell, hiddenSize: c.hidden_size, numLayers: c.num_layers, bidirectional: c.bidirectional });
       if (this.state.task !== "custom" || c.input_size !== 1) {
         this.notice(`Loaded ${file.name}: ${c.cell}, ${c.num_layers} layer(s), hidden size ${c.hidden_size}, input size ${c.input_size}. Pick a task whose input fits, or paste your own sequence.`);
       }
@@ -352,9 +262,7 @@ class App {
   }
 
   download(blob, name) {
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(blob);
-    a.download = name;
+    const a = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: name });
     document.body.appendChild(a);
     a.click();
     a.remove();
@@ -362,8 +270,7 @@ class App {
   }
 
   exportJson() {
-    if (!this.model) return;
-    this.download(new Blob([JSON.stringify(this.model.trace)], { type: "application/json" }), "trace.json");
+    if (this.model) this.download(new Blob([JSON.stringify(this.model.toJSON())], { type: "application/json" }), "trace.json");
   }
 
   async exportNpz() {
@@ -398,36 +305,31 @@ class App {
   // ------------------------------------------------------------------ buttons and keys
 
   bindButtons() {
-    $("play").addEventListener("click", () => this.player.toggle());
-    $("step-forward").addEventListener("click", () => this.player.step(1));
-    $("step-back").addEventListener("click", () => this.player.step(-1));
-    $("reset").addEventListener("click", () => this.player.seek(0));
-    $("run").addEventListener("click", () => this.player.seek(Number.MAX_SAFE_INTEGER));
-    $("train").addEventListener("click", () => this.train());
-    $("stop").addEventListener("click", () => this.stopTraining());
-    $("share").addEventListener("click", () => this.share());
-    $("export-json").addEventListener("click", () => this.exportJson());
-    $("export-npz").addEventListener("click", () => this.exportNpz());
-    $("compare-toggle").addEventListener("click", () => this.toggleCompare());
-    $("error-close").addEventListener("click", () => this.clearError());
+    const on = (id, fn) => $(id).addEventListener("click", fn);
+    on("play", () => this.player.toggle());
+    on("step-forward", () => this.player.step(1));
+    on("step-back", () => this.player.step(-1));
+    on("reset", () => this.player.seek(0));
+    on("run", () => this.player.seek(Number.MAX_SAFE_INTEGER));
+    on("share", () => this.share());
+    on("export-json", () => this.exportJson());
+    on("export-npz", () => this.exportNpz());
+    on("compare-toggle", () => this.toggleCompare());
+    on("error-close", () => this.clearError());
     $("upload").addEventListener("change", (e) => this.upload(e.target.files[0]));
+    const keys = {
+      " ": () => this.player.toggle(),
+      ArrowRight: () => this.player.step(1),
+      ArrowLeft: () => this.player.step(-1),
+      Home: () => this.player.seek(0),
+      End: () => this.player.seek(Number.MAX_SAFE_INTEGER),
+    };
     document.addEventListener("keydown", (e) => {
       const tag = (e.target.tagName || "").toLowerCase();
       if (["input", "select", "textarea", "button"].includes(tag) && e.target.id !== "timeline") return;
-      if (e.key === " ") {
-        e.preventDefault();
-        this.player.toggle();
-      } else if (e.key === "ArrowRight") {
-        e.preventDefault();
-        this.player.step(1);
-      } else if (e.key === "ArrowLeft") {
-        e.preventDefault();
-        this.player.step(-1);
-      } else if (e.key === "Home") {
-        this.player.seek(0);
-      } else if (e.key === "End") {
-        this.player.seek(Number.MAX_SAFE_INTEGER);
-      }
+      if (!keys[e.key]) return;
+      e.preventDefault();
+      keys[e.key]();
     });
   }
 
@@ -443,13 +345,9 @@ class App {
 }
 
 function boot() {
-  if (typeof window.Plotly === "undefined") {
-    document.getElementById("error-text").textContent = "Plotly did not load: the page cannot draw its plots.";
-    document.getElementById("error").hidden = false;
-    return;
-  }
   window.unroll = new App();
   window.unroll.start();
+  whenPlotly().catch((err) => window.unroll.showError(err));
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);

@@ -1,5 +1,8 @@
 // Playback over the timeline: play, pause, step, seek, speed; one cursor for every view.
 
+export const DEFAULT_SPEED = 8; // steps per second
+const FIT_SECONDS = 40; // at the default speed a long timeline still plays in this long
+
 export class Player {
   /**
    * @param {{timeline: HTMLInputElement, phase: HTMLOutputElement, playButton: HTMLButtonElement,
@@ -13,7 +16,7 @@ export class Player {
     this.onPause = onPause;
     this.length = 0;
     this.cursor = 0;
-    this.speed = 8; // steps per second
+    this.speed = DEFAULT_SPEED; // steps per second
     this.playing = false;
     this._last = 0;
     this._carry = 0;
@@ -31,6 +34,12 @@ export class Player {
 
   setSpeed(stepsPerSecond) {
     this.speed = stepsPerSecond;
+  }
+
+  /** Steps per second: the speed asked for, but the default speed plays any timeline in
+   * FIT_SECONDS (a 1000-position sequence would take four minutes at 8 steps a second). */
+  get rate() {
+    return this.speed === DEFAULT_SPEED ? Math.max(this.speed, this.length / FIT_SECONDS) : this.speed;
   }
 
   seek(cursor) {
@@ -73,7 +82,7 @@ export class Player {
 
   _frame(now) {
     if (!this.playing) return;
-    this._carry += ((now - this._last) / 1000) * this.speed;
+    this._carry += ((now - this._last) / 1000) * this.rate;
     this._last = now;
     const advance = Math.floor(this._carry);
     if (advance > 0) {
@@ -86,11 +95,13 @@ export class Player {
   /** The phase line under the timeline, in words. */
   describe(model, cursor) {
     const e = model.event(cursor);
+    const where = model.D === 2 ? `t=${e.positions[0]} → and t=${e.positions[1]} ←` : `t=${e.position}`;
+    const layers = model.L > 1 ? ", every layer" : "";
     let text;
     if (e.kind === "forward") {
-      text = `Forward pass: ${model.label(e.layer, e.direction)}, step t=${e.position}`;
+      text = `Forward pass: step ${e.step + 1} of ${model.T}, ${where}${layers}`;
     } else if (e.kind === "backward") {
-      text = `Backpropagation through time: ${model.label(e.layer, e.direction)}, gradient reaches t=${e.position}`;
+      text = `Backpropagation through time: gradient reaches ${where}${layers}`;
     } else {
       text = model.hasGradients ? "Done: forward pass and BPTT complete" : "Done: forward pass (no targets, no gradients)";
     }

@@ -34,37 +34,33 @@ function kindsFor(model) {
   return kinds;
 }
 
-/** One (l, d) slice as a heatmap grid: z (H, T) with null for overflow, hover texts, overflow mask. */
-function buildGrid(kind, rows /* (T, H) */, H) {
+/**
+ * One (l, d) slice as a heatmap grid: z (H rows of T, Float32Array: Plotly takes them as they
+ * are) with NaN for overflow, the overflow mask (only if any), and the colour range.
+ * @param {Float32Array[]} rows (T, H) rows of one layer-direction
+ */
+function buildGrid(kind, rows, H) {
   const T = rows.length;
-  const z = Array.from({ length: H }, () => new Array(T));
-  const text = Array.from({ length: H }, () => new Array(T));
-  const overflow = Array.from({ length: H }, () => new Array(T).fill(null));
+  const z = Array.from({ length: H }, () => new Float32Array(T));
   const log = kind.scale === "log";
   let hasOverflow = false;
-  for (let t = 0; t < T; t++) {
-    for (let u = 0; u < H; u++) {
-      const v = rows[t] == null ? null : rows[t][u];
-      if (v == null) {
-        z[u][t] = null;
-        overflow[u][t] = 1;
-        text[u][t] = "overflow (not finite)";
-        hasOverflow = true;
-      } else if (log) {
-        z[u][t] = v === 0 ? -Infinity : Math.log10(Math.abs(v));
-        text[u][t] = v === 0 ? "dL/dh = 0 (no gradient)" : `dL/dh = ${v.toPrecision(4)} (log10 |.| = ${z[u][t].toFixed(2)})`;
-      } else {
-        z[u][t] = v;
-        text[u][t] = `value ${v.toPrecision(4)}`;
-      }
-    }
-  }
-  // loops, not Math.max(...spread): a 1000 x 128 grid is too many arguments
   let [lowest, highest, largest] = [Infinity, -Infinity, 1e-12];
-  for (const row of z) {
-    for (const v of row) {
-      if (!Number.isFinite(v)) continue;
-      [lowest, highest, largest] = [Math.min(lowest, v), Math.max(highest, v), Math.max(largest, Math.abs(v))];
+  for (let t = 0; t < T; t++) {
+    const row = rows[t];
+    for (let u = 0; u < H; u++) {
+      let v = row[u];
+      if (!Number.isFinite(v)) {
+        hasOverflow = true;
+        v = NaN;
+      } else if (log) {
+        v = v === 0 ? -Infinity : Math.log10(Math.abs(v));
+      }
+      z[u][t] = v;
+      if (Number.isFinite(v)) {
+        if (v < lowest) lowest = v;
+        if (v > highest) highest = v;
+        if (Math.abs(v) > largest) largest = Math.abs(v);
+      }
     }
   }
   let range;
@@ -79,7 +75,11 @@ function buildGrid(kind, rows /* (T, H) */, H) {
     range = [lo < hi ? lo : hi - 1, hi];
     for (const row of z) for (let t = 0; t < T; t++) if (row[t] === -Infinity) row[t] = range[0];
   }
-  return { z, text, overflow, hasOverflow, range, T, H };
+  let overflow = null;
+  if (hasOverflow) {
+    overflow = z.map((row, u) => Array.from({ length: T }, (_, t) => (Number.isFinite(rows[t][u]) ? null : 1)));
+  }
+  return { z, overflow, hasOverflow, range, T, H };
 }
 
 export class StatesView {
@@ -191,13 +191,12 @@ export class StatesView {
   /** Positions [lo, hi) of the selected slice known at the cursor. */
   _filled(cursor) {
     const model = this.model;
-    const { kind, l, d } = this._selection();
+    const { kind, d } = this._selection();
     const T = model.T;
-    const grad = kind.scale === "log";
-    const index = grad ? model.backwardIndex : model.forwardIndex;
-    // the first position this pass computes: forward runs 0..T-1 (→) or T-1..0 (←), BPTT the reverse
-    const first = (d === 0) !== grad ? 0 : T - 1;
-    const start = index[l][d][first];
+    const pass = kind.scale === "log" ? "backward" : "forward";
+    // the first position this pass shows: forward runs 0..T-1 (→) or T-1..0 (←), BPTT the reverse
+    const first = (d === 0) !== (pass === "backward") ? 0 : T - 1;
+    const start = model.stepOf(pass, d, first);
     const count = start < 0 ? 0 : Math.max(0, Math.min(T, cursor - start + 1));
     return first === 0 ? [0, count] : [T - count, T];
   }
@@ -205,24 +204,29 @@ export class StatesView {
   /** Where the dotted line marks the step being computed: only while it is in this slice. */
   _cursorX() {
     const e = this.model.event(this.cursor);
-    const { kind, l, d } = this._selection();
+    const { kind, d } = this._selection();
     const pass = kind.scale === "log" ? "backward" : "forward";
-    return e.kind === pass && e.layer === l && e.direction === d ? e.position : -10;
+    return e.kind === pass ? e.positions[d] : -10; // every layer shows its step at once
   }
 
   _traces(kind, zMain, zOver) {
-    const { text, range, T, H } = this.grid;
+    const { range, T, H } = this.grid;
     const small = T <= 60 && H <= 40; // thin gaps between cells only while cells are big
     const colorscale = kind.scale === "log" ? SEQUENTIAL : kind.scale === "sigmoid" ? SIGMOID : DIVERGING;
-    const common = { type: "heatmap", x: [...Array(T).keys()], y: [...Array(H).keys()], text,
+    const what = kind.scale === "log" ? "log10 |dL/dh| = %{z:.2f}" : "value %{z:.4g}";
+    const common = { type: "heatmap", x: [...Array(T).keys()], y: [...Array(H).keys()],
       hoverongaps: false, xgap: small ? 1 : 0, ygap: small ? 1 : 0,
-      hovertemplate: "position %{x}, unit %{y}<br>%{text}<extra></extra>" };
-    return [
+      hovertemplate: `position %{x}, unit %{y}<br>${what}<extra></extra>` };
+    const traces = [
       // fixed ranges, symmetric about 0 for states, so a colour means the same value at every step
       { ...common, z: zMain, colorscale, zmin: range[0], zmax: range[1],
         colorbar: { title: { text: kind.scale === "log" ? "log10 |dL/dh|" : "value", side: "right" }, thickness: 12 } },
-      { ...common, z: zOver, colorscale: [[0, OVERFLOW], [1, OVERFLOW]], zmin: 0, zmax: 1, showscale: false },
     ];
+    if (zOver) {
+      traces.push({ ...common, z: zOver, colorscale: [[0, OVERFLOW], [1, OVERFLOW]], zmin: 0, zmax: 1,
+        showscale: false, hovertemplate: "position %{x}, unit %{y}<br>overflow (not finite)<extra></extra>" });
+    }
+    return traces;
   }
 
   _layout(kind, l, d) {

@@ -1,22 +1,24 @@
-// The network unrolled in time: one column per position, rows for the inputs x_t, each
-// layer's hidden state h_t (per direction) and the outputs y_t, with the arrows between them.
-// Owns that plot, its per-step lighting (forward pass, then BPTT's gradient on a log scale)
-// and the small form that edits one input value.
+// The network unrolled in time, drawn on a canvas: one column per position, rows for the
+// inputs x_t, each layer-direction's hidden state h_t and the outputs y_t, with the arrows
+// between them; the forward pass lights up node by node, then BPTT's gradient (log scale).
+// Only the window of positions around the step is drawn, in full every step (a few
+// milliseconds), and an overview strip below shows the whole length at a glance (level of
+// detail: one pixel column holds many positions) with the window marked; a click on it
+// seeks. Owns that drawing, its hover text and the small form that edits one input value.
 
-const WINDOW = 60; // most positions drawn at once; longer sequences page through windows
+import { notFinite } from "../trace_model.js";
+import { InputEditor } from "./input_editor.js";
+
+const WINDOW = 60; // most positions drawn at once
 const COLUMN_PX = 14; // narrower screens show fewer positions, at least this wide each
-const GRAD_BINS = 10; // gradient arrows are drawn in this many colour bins
-const COLOR = { pending: "#e4e7ed", pendingNode: "#f3f4f7", overflow: "#b3261e", recurrent: "#e07b00",
-  feed: "#8a94a6", active: "#2f6fde", changed: "#d6336c", ink: "#1b2230" };
+const PALETTE_SIZE = 64; // colours are picked from this many steps of each scale
+const COLOR = { pending: "#d5dae3", pendingNode: "#eef0f4", overflow: "#b3261e", recurrent: "#e07b00",
+  feed: "#8a94a6", ink: "#1b2230", changed: "#d6336c", grid: "#5b6577", label: "#1b2230", muted: "#5b6577" };
 const DIVERGING = [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]];
 const SEQUENTIAL = [[0, "#440154"], [0.25, "#3b528b"], [0.5, "#21918c"], [0.75, "#5ec962"], [1, "#fde725"]];
-const MARGIN = { l: 110, r: 100, t: 34, b: 78 }; // the right margin holds the colour bar
-const NARROW_MARGIN = { l: 80, r: 84, t: 34, b: 78 };
-// no "Share chart" (it uploads to Plotly Cloud) and no selection tools; "Download plot as a PNG" stays
-const PLOT_CONFIG = { responsive: true, displaylogo: false, showSendToCloud: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
-// trace order: arrow bins, then nodes, changed-by-edit rings, the current-step ring, colour bar
-const BIN = { pending: 0, feed: 1, recurrent: 2, active: 3, overflow: 4, grad: 5 };
-const NODE_TRACE = BIN.grad + GRAD_BINS;
+const WIDE = { l: 118, r: 14, t: 6, b: 26, row: 46 };
+const NARROW = { l: 78, r: 8, t: 6, b: 26, row: 38 };
+const OVERVIEW_ROW_PX = 4;
 
 const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 
@@ -27,525 +29,554 @@ function colorAt(stops, u) {
   while (k < stops.length - 1 && stops[k][0] < v) k++;
   const [[s0, c0], [s1, c1]] = [stops[k - 1], stops[k]];
   const [a, b, w] = [rgb(c0), rgb(c1), s1 > s0 ? (v - s0) / (s1 - s0) : 0];
-  return `rgb(${a.map((x, i) => Math.round(x + (b[i] - x) * w)).join(",")})`;
+  return a.map((x, i) => Math.round(x + (b[i] - x) * w));
 }
 
-const fmt = (v) => (v == null ? "overflow (not finite)" : Number(v).toPrecision(4));
-const fmtVec = (v) =>
-  Array.isArray(v) ? `[${v.slice(0, 6).map(fmt).join(", ")}${v.length > 6 ? ", …" : ""}]` : fmt(v);
-const meanOf = (v) => (v == null || v.some((x) => x == null) ? null : v.reduce((s, x) => s + x, 0) / v.length);
-// capped so a colour range's width stays a finite number
-const maxAbs = (values) => Math.min(1e300, values.reduce((m, v) => (Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 1e-12));
-/** Euclidean norm that does not overflow for entries above 1e154; null if any entry is. */
+/** PALETTE_SIZE colours of a scale, as CSS strings and as [r, g, b]. */
+function palette(stops) {
+  const rgbs = Array.from({ length: PALETTE_SIZE }, (_, i) => colorAt(stops, i / (PALETTE_SIZE - 1)));
+  return { css: rgbs.map((c) => `rgb(${c.join(",")})`), rgb: rgbs };
+}
+const DIVERGING_PALETTE = palette(DIVERGING);
+const SEQUENTIAL_PALETTE = palette(SEQUENTIAL);
+const paletteIndex = (u) => (Number.isNaN(u) ? -1 : Math.max(0, Math.min(PALETTE_SIZE - 1, Math.round(u * (PALETTE_SIZE - 1)))));
+
+const fmt = (v) => (notFinite(v) ? "overflow (not finite)" : Number(v).toPrecision(4));
+const fmtVec = (v) => {
+  if (v == null || typeof v === "number") return fmt(v);
+  const list = Array.from(v);
+  return `[${list.slice(0, 6).map(fmt).join(", ")}${list.length > 6 ? ", …" : ""}]`;
+};
+function meanOf(v) {
+  if (v == null) return null;
+  if (typeof v === "number") return notFinite(v) ? null : v;
+  let s = 0;
+  for (const x of v) {
+    if (notFinite(x)) return null;
+    s += x;
+  }
+  return s / v.length;
+}
+/** Euclidean norm that does not overflow for entries above 1e154; null if any entry is not finite. */
 function norm(v) {
-  if (v == null || v.some((x) => x == null)) return null;
-  const m = v.reduce((a, x) => Math.max(a, Math.abs(x)), 0);
-  return m === 0 ? 0 : m * Math.sqrt(v.reduce((s, x) => s + (x / m) ** 2, 0));
+  if (v == null) return null;
+  let m = 0;
+  for (const x of v) {
+    if (notFinite(x)) return null;
+    m = Math.max(m, Math.abs(x));
+  }
+  if (m === 0) return 0;
+  let s = 0;
+  for (const x of v) s += (x / m) ** 2;
+  return m * Math.sqrt(s);
 }
 const log10 = (n) => (n == null ? null : n > 0 ? Math.log10(n) : -Infinity);
+// capped so a colour range's width stays a finite number
+const maxAbs = (values) => Math.min(1e300, values.reduce((m, v) => (v != null && Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 1e-12));
 
-/** Per-model numbers the drawing needs: node means, gradient norms and colour ranges. */
+/** Per-model numbers the drawing needs: node colours (palette indices), norms and ranges. */
 function summarize(model) {
-  const { trace, config } = model;
+  const { trace, config, L, D, T } = model;
   const hMean = trace.hidden.map((layer) => layer.map((dir) => dir.map(meanOf)));
-  const hNorm = trace.hidden.map((layer) => layer.map((dir) => dir.map(norm)));
   const outputs = config.output_mode === "last" ? [trace.outputs] : trace.outputs;
-  const grad = trace.grad_hidden ? trace.grad_hidden.map((layer) => layer.map((dir) => dir.map(norm))) : null;
+  const grad = model.gradHiddenNorms();
   const xGrad = trace.grad_inputs ? trace.grad_inputs.map(norm) : null;
-  const logs = [...(grad ? grad.flat(2) : []), ...(xGrad || [])].map(log10).filter(Number.isFinite);
-  const gmax = logs.length ? logs.reduce((a, g) => Math.max(a, g)) : 0;
-  let gmin = logs.length ? Math.max(logs.reduce((a, g) => Math.min(a, g)), gmax - 12) : -1;
+  let [gmin, gmax] = [Infinity, -Infinity];
+  for (const g of [...(grad ? grad.flat(2) : []), ...(xGrad || [])]) {
+    const e = log10(g);
+    if (e != null && Number.isFinite(e)) [gmin, gmax] = [Math.min(gmin, e), Math.max(gmax, e)];
+  }
+  if (!Number.isFinite(gmax)) [gmin, gmax] = [-1, 0];
+  gmin = Math.max(gmin, gmax - 12);
   if (gmin >= gmax) gmin = gmax - 1;
-  return {
-    hMean, hNorm, grad, xGrad, outputs, gmin, gmax,
-    // colours span the means seen, so small states still show (tanh-bounded cells: at most 1)
-    hScale: config.cell === "rnn_relu" ? maxAbs(hMean.flat(2)) : Math.min(1, maxAbs(hMean.flat(2))),
-    xScale: maxAbs(trace.inputs.map(meanOf)),
-    yScale: maxAbs(outputs.map(meanOf)),
+  const hScale = config.cell === "rnn_relu" ? maxAbs(hMean.flat(2)) : Math.min(1, maxAbs(hMean.flat(2)));
+  const xMean = trace.inputs.map(meanOf);
+  const yMean = outputs.map(meanOf);
+  const [xScale, yScale] = [maxAbs(xMean), maxAbs(yMean)];
+  const diverging = (v, scale) => (v == null ? -1 : paletteIndex(0.5 + v / scale / 2));
+  const sequential = (g) => {
+    const e = log10(g);
+    return e == null ? -1 : paletteIndex((Math.max(e, gmin) - gmin) / (gmax - gmin));
   };
-}
-
-/** Nodes and arrows of positions [start, end), in data coordinates, arrows cut short of nodes. */
-function buildScene(model, stats, start, end, box) {
-  const { L, D, T, trace } = model;
-  const last = model.config.output_mode === "last";
-  const [nodes, index, segments] = [[], new Map(), []];
-  const add = (node) => index.set(node.id, nodes.push(node) - 1);
-  const topRow = 1 + L * D;
-  const gradColor = (n) => {
-    const g = log10(n);
-    return g == null ? null : colorAt(SEQUENTIAL, (g - stats.gmin) / (stats.gmax - stats.gmin));
-  };
-  for (let t = start; t < end; t++) {
-    const x = trace.inputs[t];
-    add({ id: `x${t}`, kind: "x", t, x: t, y: 0, fwd: colorAt(DIVERGING, 0.5 + meanOf(x) / stats.xScale / 2),
-      bwd: stats.xGrad ? gradColor(stats.xGrad[t]) : null,
-      text: `input x<sub>${t}</sub> = ${fmtVec(x)}<br>click to edit`,
-      gradText: stats.xGrad ? `<br>‖dL/dx‖ = ${fmt(stats.xGrad[t])}` : "" });
-    for (let l = 0; l < L; l++) {
-      for (let d = 0; d < D; d++) {
-        const mean = stats.hMean[l][d][t];
-        const g = stats.grad ? stats.grad[l][d][t] : null;
-        add({ id: `h${l}.${d}.${t}`, kind: "h", l, d, t, x: t + d * 0.5, y: 1 + l * D + d,
-          fwd: mean == null ? null : colorAt(DIVERGING, 0.5 + mean / stats.hScale / 2),
-          bwd: stats.grad ? gradColor(g) : null,
-          text: `h<sub>${t}</sub>, ${model.label(l, d)}<br>${mean == null ? "overflow (not finite)"
-            : `mean ${fmt(mean)} · norm ${fmt(stats.hNorm[l][d][t])}`}`,
-          gradText: stats.grad ? `<br>‖dL/dh‖ = ${fmt(g)}${g > 0 ? ` (log10 ${Math.log10(g).toFixed(2)})` : ""}` : "" });
-      }
-    }
-    if (!last || t === T - 1) {
-      const y = stats.outputs[last ? 0 : t];
-      const target = trace.targets == null ? null : last ? trace.targets : trace.targets[t];
-      const mean = meanOf(y);
-      add({ id: `y${t}`, kind: "y", t, x: t, y: topRow,
-        fwd: mean == null ? null : colorAt(DIVERGING, 0.5 + mean / stats.yScale / 2), bwd: "#ffffff",
-        text: `output y<sub>${t}</sub> = ${fmtVec(y)}${target == null ? "" : `<br>target ${fmtVec(target)}`}`,
-        gradText: trace.targets == null ? "" : "<br>the loss's gradient starts here" });
+  // per row (0 = inputs, then each layer-direction, then outputs) and position: palette index, -1 overflow
+  const fwd = [xMean.map((v) => diverging(v, xScale))];
+  const bwd = [xGrad ? xGrad.map(sequential) : new Array(T).fill(-1)];
+  for (let l = 0; l < L; l++) {
+    for (let d = 0; d < D; d++) {
+      fwd.push(hMean[l][d].map((v) => diverging(v, hScale)));
+      bwd.push(grad ? grad[l][d].map(sequential) : new Array(T).fill(-1));
     }
   }
-  const link = (tailId, headId, type) => {
-    if (index.has(tailId) && index.has(headId)) segments.push({ tail: index.get(tailId), head: index.get(headId), type });
-  };
-  for (const node of nodes) {
-    const { l, d, t } = node;
-    if (node.kind === "h") {
-      if (l === 0) link(`x${t}`, node.id, "feed");
-      else for (let e = 0; e < D; e++) link(`h${l - 1}.${e}.${t}`, node.id, "feed");
-      link(`h${l}.${d}.${d === 0 ? t - 1 : t + 1}`, node.id, "recurrent");
-    } else if (node.kind === "y") {
-      for (let e = 0; e < D; e++) link(`h${L - 1}.${e}.${t}`, node.id, "feed");
-    }
-  }
-  // cut each arrow short of its nodes, in pixels, so the arrowhead shows
-  const sx = box.width / (box.x1 - box.x0);
-  const sy = box.height / (box.y1 - box.y0);
-  for (const s of segments) {
-    const [a, b] = [nodes[s.tail], nodes[s.head]];
-    const len = Math.hypot((b.x - a.x) * sx, (b.y - a.y) * sy);
-    const cutTail = box.node / 2 + 1;
-    const cutHead = box.node / 2 + (box.head ? box.head / 2 + 1 : 1);
-    const [f0, f1] = len > cutTail + cutHead ? [cutTail / len, 1 - cutHead / len] : [0, 1];
-    Object.assign(s, { x0: a.x + (b.x - a.x) * f0, y0: a.y + (b.y - a.y) * f0,
-      x1: a.x + (b.x - a.x) * f1, y1: a.y + (b.y - a.y) * f1 });
-  }
-  return { start, end, nodes, index, segments, box };
-}
-
-/** The form under the plot that changes one input value. */
-class InputEditor {
-  constructor(container, onEditInput) {
-    this.onEditInput = onEditInput;
-    this.model = null;
-    this.form = Object.assign(document.createElement("form"), { className: "input-editor", noValidate: true });
-    this.form.innerHTML = `<span class="input-editor-title">Edit an input</span>
-      <label>Position t <input name="position" type="number" min="0" step="1" value="0"></label>
-      <label>Feature <select name="feature"></select></label>
-      <label>Value <input name="value" type="number" step="any"></label>
-      <button type="submit">Apply input edit</button>
-      <span class="input-editor-hint" aria-live="polite">Click an input node x<sub>t</sub> to pick it.</span>`;
-    container.insertAdjacentElement("afterend", this.form);
-    this.fields = this.form.elements;
-    this.hint = this.form.querySelector(".input-editor-hint");
-    this.form.addEventListener("submit", (e) => this._submit(e));
-    for (const name of ["position", "feature"]) this.fields[name].addEventListener("change", () => this._showCurrent());
-  }
-
-  setModel(model) {
-    this.model = model;
-    const features = model.trace.inputs[0].length;
-    const select = this.fields.feature;
-    if (select.options.length !== features) {
-      select.replaceChildren(...Array.from({ length: features }, (_, f) => new Option(String(f), String(f))));
-    }
-    this.fields.position.max = String(model.T - 1);
-    this._showCurrent();
-  }
-
-  /** Pick position t (from a click on x_t) and put the cursor in the value box. */
-  open(position) {
-    this.fields.position.value = String(position);
-    this._showCurrent();
-    this.fields.value.focus();
-    this.fields.value.select();
-  }
-
-  _read() {
-    const [position, feature] = [Number(this.fields.position.value), Number(this.fields.feature.value || 0)];
-    return { position, feature, ok: this.model && Number.isInteger(position) && position >= 0 && position < this.model.T };
-  }
-
-  _showCurrent() {
-    const { position, feature, ok } = this._read();
-    if (!ok) return;
-    this.fields.value.value = String(this.model.trace.inputs[position][feature]);
-    this.hint.textContent = `x${position}[${feature}] is now ${fmt(this.model.trace.inputs[position][feature])}.`;
-  }
-
-  _submit(event) {
-    event.preventDefault();
-    const { position, feature, ok } = this._read();
-    const value = Number(this.fields.value.value);
-    if (!ok) this.hint.textContent = `Position must be a whole number from 0 to ${this.model ? this.model.T - 1 : 0}.`;
-    else if (this.fields.value.value.trim() === "" || !Number.isFinite(value)) this.hint.textContent = "Value must be a number.";
-    else {
-      this.hint.textContent = `Applying x${position}[${feature}] = ${value}…`;
-      // afterwards show the value in effect: the new one, or the old one if the edit was refused
-      Promise.resolve(this.onEditInput(position, feature, value)).finally(() => this._showCurrent());
-    }
-  }
+  const yRow = new Array(T).fill(-1);
+  if (config.output_mode === "last") yRow[T - 1] = diverging(yMean[0], yScale);
+  else yMean.forEach((v, t) => (yRow[t] = diverging(v, yScale)));
+  fwd.push(yRow);
+  bwd.push(yRow);
+  return { hMean, grad, xGrad, outputs, gmin, gmax, hScale, fwd, bwd };
 }
 
 export class UnrolledView {
-  /** @param {HTMLElement} container @param {{onEditInput: (position, feature, value) => void}} options */
-  constructor(container, { onEditInput }) {
+  /**
+   * @param {HTMLElement} container
+   * @param {{onEditInput: (position, feature, value) => void, onSeek?: (cursor: number) => void}} options
+   */
+  constructor(container, { onEditInput, onSeek = () => {} }) {
     this.container = container;
+    this.onSeek = onSeek;
+    container.classList.add("unrolled");
+    container.innerHTML = `<div class="unrolled-title"></div>
+      <div class="unrolled-stage">
+        <canvas class="unrolled-main" role="img" aria-label="The network unrolled in time"></canvas>
+        <div class="unrolled-tip" role="tooltip" hidden></div>
+      </div>
+      <div class="unrolled-overview-row">
+        <canvas class="unrolled-overview" aria-label="The whole sequence: click to jump there"></canvas>
+      </div>
+      <div class="unrolled-legend"></div>`;
+    this.titleEl = container.querySelector(".unrolled-title");
+    this.canvas = container.querySelector(".unrolled-main");
+    this.tip = container.querySelector(".unrolled-tip");
+    this.overview = container.querySelector(".unrolled-overview");
+    this.legendEl = container.querySelector(".unrolled-legend");
     this.editor = new InputEditor(container, onEditInput);
-    this.overlay = new StepOverlay(container, () => this.scene);
-    [this.model, this.stats, this.scene] = [null, null, null]; // the trace, its summary, the drawn window
-    this.drawnKey = ""; // window start and phase on screen; a change needs a full redraw
+    [this.model, this.stats, this.geo] = [null, null, null];
     this.changed = new Set(); // node ids whose values moved with the last input edit
     this.cursor = 0;
-    this.clickBound = false;
-    this.size = ""; // container size last drawn for: arrows are cut in pixels
-    new ResizeObserver(() => {
-      if (`${container.clientWidth}x${container.clientHeight}` !== this.size) this._redraw();
-    }).observe(container);
+    this.start = 0; // first position drawn
+    this.overviewImage = null; // {mode, canvas}: the whole length, drawn once per model and mode
+    this.legendKey = "";
+    this.canvas.addEventListener("mousemove", (e) => this._hover(e));
+    this.canvas.addEventListener("mouseleave", () => (this.tip.hidden = true));
+    this.canvas.addEventListener("click", (e) => this._click(e));
+    const seek = (e) => this._seekFromOverview(e);
+    this.overview.addEventListener("pointerdown", (e) => {
+      this.overview.setPointerCapture(e.pointerId);
+      seek(e);
+    });
+    this.overview.addEventListener("pointermove", (e) => e.buttons && seek(e));
+    new ResizeObserver(() => this.draw()).observe(container);
   }
 
   setModel(model) {
-    // more rows need more height: about 48 px a row beyond the default
-    this.container.style.height = `${Math.max(380, MARGIN.t + MARGIN.b + 48 * (model.L * model.D + 2))}px`;
     this.changed = this.model ? changedNodes(this.model, model) : new Set();
     this.model = model;
     this.stats = summarize(model);
     this.editor.setModel(model);
     this.cursor = Math.min(this.cursor, model.length - 1);
-    this._redraw();
+    this.overviewImage = null;
+    this.legendKey = "";
+    this.draw();
   }
 
   update(cursor) {
     if (!this.model) return;
     this.cursor = cursor;
-    const start = this._windowStart(cursor);
-    if (`${start}|${this.model.phase(cursor)}` !== this.drawnKey) this._render(start);
-    else this.overlay.place(this._covers(cursor), this._currentNode(cursor));
+    this.draw();
   }
 
-  /** The last cursor of the phase on screen: the plot is drawn as it will be then, and
-   * covers hide what is not computed yet, so a step only moves a few HTML boxes. */
-  _phaseEnd(cursor) {
-    const model = this.model;
-    return this._mode(cursor) === "gradient" ? model.length - 1 : model.forwardCount - 1;
-  }
-
-  /** Boxes over what the cursor has not reached: one per row, in data coordinates. */
-  _covers(c) {
-    const model = this.model;
-    const { start, end } = this.scene;
-    const grad = this._mode(c) === "gradient";
-    const covers = [];
-    const band = (y, d, hidden) => {
-      const ts = [];
-      for (let t = start; t < end; t++) if (hidden(t)) ts.push(t);
-      if (ts.length) covers.push({ x0: ts[0] + d * 0.5 - 0.5, x1: ts[ts.length - 1] + d * 0.5 + 0.5, y });
-    };
-    for (let l = 0; l < model.L; l++) {
-      for (let d = 0; d < model.D; d++) {
-        const y = 1 + l * model.D + d;
-        band(y, d, (t) => (grad ? !model.backwardDone(l, d, t, c) : !model.forwardDone(l, d, t, c)));
-      }
-    }
-    if (grad) {
-      band(0, 0, (t) => ![...Array(model.D).keys()].every((d) => model.backwardDone(0, d, t, c)));
-    } else {
-      const last = model.config.output_mode === "last";
-      band(1 + model.L * model.D, 0, (t) => (!last || t === model.T - 1) && !model.outputDone(t, c));
-    }
-    return covers;
-  }
-
-  /** The node of the step at the cursor, or null at the summary. */
-  _currentNode(c) {
-    const e = this.model.event(c);
-    if (e.kind === "summary") return null;
-    const i = this.scene.index.get(`h${e.layer}.${e.direction}.${e.position}`);
-    return i === undefined ? null : this.scene.nodes[i];
-  }
-
-  _redraw() {
-    if (this.model) this._render(this._windowStart(this.cursor));
-  }
-
-  /** "forward" while the forward pass runs, "gradient" once BPTT has started. */
+  /** "gradient" once BPTT has started, else "forward". */
   _mode(cursor) {
     return this.model.hasGradients && this.model.phase(cursor) !== "forward" ? "gradient" : "forward";
   }
 
-  _margin() {
-    return this.container.clientWidth < 640 ? NARROW_MARGIN : MARGIN;
-  }
-
-  /** How many positions fit: WINDOW on a wide screen, fewer on a narrow one. */
-  _windowSize() {
-    const { l, r } = this._margin();
-    return Math.max(8, Math.min(WINDOW, Math.floor((this.container.clientWidth - l - r) / COLUMN_PX)));
-  }
-
-  /** First position drawn: windows move by half their width, keeping the step near the middle. */
-  _windowStart(cursor) {
-    const { T, length } = this.model;
-    const size = this._windowSize();
-    if (T <= size) return 0;
-    const page = Math.floor(size / 2);
-    const e = this.model.event(Math.min(cursor, length - 2));
-    return Math.max(0, Math.min(Math.floor((e.position - page / 2) / page) * page, T - size));
-  }
-
-  _box(start, end) {
-    const { L, D } = this.model;
-    const margin = this._margin();
-    const width = Math.max(100, this.container.clientWidth - margin.l - margin.r);
-    const height = Math.max(120, this.container.clientHeight - margin.t - margin.b);
-    const [x0, x1, y0, y1] = [start - 0.6, end - 0.4 + (D === 2 ? 0.5 : 0), -0.6, L * D + 1.6];
-    const column = width / (x1 - x0);
-    const node = Math.max(4, Math.min(24, column * 0.42, (height / (y1 - y0)) * 0.5));
-    // dense windows leave no room for arrowheads: the layout already says which way time runs
-    const head = column >= 30 ? Math.max(4, Math.min(9, node * 0.45)) : 0;
-    return { x0, x1, y0, y1, width, height, node, head, column, margin };
-  }
-
-  /** Full draw of the window starting at `start` for the current cursor (Plotly.react). */
-  _render(start) {
+  /** Sizes in CSS pixels for the container's width; resizes the canvases when they change. */
+  _geometry() {
     const model = this.model;
-    const end = Math.min(model.T, start + this._windowSize());
-    this.size = `${this.container.clientWidth}x${this.container.clientHeight}`;
-    this.scene = buildScene(model, this.stats, start, end, this._box(start, end));
-    const mode = this._mode(this.cursor);
-    this.drawnKey = `${start}|${model.phase(this.cursor)}`;
-    const frame = this._frame(this._phaseEnd(this.cursor));
-    const traces = this._traces(mode).map((trace, i) => {
-      for (const [key, values] of Object.entries(frame)) if (values[i] !== undefined) setPath(trace, key, values[i]);
-      return trace;
-    });
-    Plotly.react(this.container, traces, this._layout(mode), PLOT_CONFIG);
-    this.overlay.place(this._covers(this.cursor), this._currentNode(this.cursor));
-    if (!this.clickBound) {
-      this.clickBound = true;
-      this.container.on("plotly_click", (e) => this._click(e));
+    const width = Math.max(200, this.container.clientWidth);
+    const m = width < 640 ? NARROW : WIDE;
+    const rows = model.L * model.D + 2;
+    const plotWidth = width - m.l - m.r;
+    const size = Math.max(8, Math.min(WINDOW, model.T, Math.floor(plotWidth / COLUMN_PX)));
+    const column = plotWidth / size;
+    const height = m.t + rows * m.row + m.b;
+    const overviewHeight = Math.max(12, model.L * model.D * OVERVIEW_ROW_PX) + 4;
+    const radius = Math.max(2.5, Math.min(10, column * 0.3, m.row * 0.2));
+    const geo = { width, height, m, rows, plotWidth, size: Math.min(size, model.T), column, radius, overviewHeight };
+    const dpr = window.devicePixelRatio || 1;
+    for (const [canvas, h] of [[this.canvas, height], [this.overview, overviewHeight]]) {
+      if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(h * dpr)) {
+        canvas.width = Math.round(width * dpr);
+        canvas.height = Math.round(h * dpr);
+        canvas.style.width = `${width}px`;
+        canvas.style.height = `${h}px`;
+      }
     }
+    geo.dpr = dpr;
+    return geo;
   }
 
-  _click(event) {
-    const point = event.points.find((p) => p.curveNumber === NODE_TRACE);
-    const node = point && this.scene.nodes[point.pointNumber];
-    if (node && node.kind === "x") this.editor.open(node.t);
+  /** Row r (0 = inputs, then each layer-direction, last = outputs): its y in CSS pixels. */
+  _y(r) {
+    const { m, rows } = this.geo;
+    return m.t + (rows - 1 - r) * m.row + m.row / 2;
   }
 
-  /** The traces' fixed parts; per-frame arrays come from _frame. */
-  _traces(mode) {
-    const { box } = this.scene;
-    const { gmin, gmax } = this.stats;
+  _x(t) {
+    const { m, column } = this.geo;
+    return m.l + (t - this.start + 0.5) * column;
+  }
+
+  /** First position drawn: the window follows the forward direction's position. */
+  _windowStart(cursor) {
+    const { T } = this.model;
+    const size = this.geo.size;
+    const e = this.model.event(cursor);
+    if (e.kind === "summary") return Math.max(0, Math.min(this.start, T - size));
+    return Math.max(0, Math.min(e.positions[0] - Math.floor(size / 2), T - size));
+  }
+
+  /** Draw everything for the cursor: a few thousand canvas calls, milliseconds. */
+  draw() {
+    if (!this.model || !this.container.clientWidth) return;
+    this.geo = this._geometry();
+    const { model, stats, geo } = this;
+    const c = this.cursor;
+    const mode = this._mode(c);
     const grad = mode === "gradient";
-    const arrow = (name, color, width, showlegend = true) => ({
-      type: "scatter", mode: box.head ? "lines+markers" : "lines", name, showlegend, hoverinfo: "skip",
-      line: { color, width }, marker: { color, symbol: "arrow", angleref: "previous", size: 0 },
-    });
-    const bins = Array.from({ length: GRAD_BINS }, (_, i) =>
-      arrow(`gradient bin ${i}`, colorAt(SEQUENTIAL, (i + 0.5) / GRAD_BINS), 2.5, false));
-    const ring = (name, color, size, width) => ({
-      type: "scatter", mode: "markers", name, hoverinfo: "skip",
-      marker: { symbol: "circle-open", color, size, line: { width, color } },
-    });
-    const colorbar = grad
-      ? { colorscale: SEQUENTIAL, cmin: gmin, cmax: gmax, title: "log10 gradient ‖dL/dh‖" }
-      : { colorscale: DIVERGING, cmin: -this.stats.hScale, cmax: this.stats.hScale, title: "mean of h" };
-    return [
-      arrow(grad ? "gradient not arrived yet" : "not computed yet", COLOR.pending, 1.2),
-      arrow(grad ? "output: where the gradient starts" : "input and output weights", COLOR.feed, 1.5),
-      arrow("W_hh: one recurrent matrix, shared by every step", COLOR.recurrent, 2.5, !grad),
-      arrow("this step", COLOR.active, 3.5, false),
-      arrow("overflow", COLOR.overflow, 2.5, false),
-      ...bins,
-      { type: "scatter", mode: "markers", name: "nodes", showlegend: false, hoverinfo: "text",
-        hoverlabel: { align: "left" }, x: this.scene.nodes.map((n) => n.x), y: this.scene.nodes.map((n) => n.y),
-        marker: { size: box.node, line: { color: "#5b6577", width: 1 } } },
-      ring("changed by your input edit", COLOR.changed, box.node * 1.45, 2),
-      ring("current step", COLOR.ink, box.node * 1.9, 3),
-      { type: "scatter", mode: "markers", x: [null], y: [null], showlegend: false, hoverinfo: "skip",
-        marker: { color: [colorbar.cmin], colorscale: colorbar.colorscale, cmin: colorbar.cmin, cmax: colorbar.cmax,
-          showscale: true, colorbar: { title: { text: colorbar.title, side: "right" }, thickness: 12, len: 0.9 } } },
-    ];
+    this.start = this._windowStart(c);
+    const end = Math.min(model.T, this.start + geo.size);
+    const ctx = this.canvas.getContext("2d");
+    ctx.setTransform(geo.dpr, 0, 0, geo.dpr, 0, 0);
+    ctx.clearRect(0, 0, geo.width, geo.height);
+    const { L, D, T } = model;
+    const top = geo.rows - 1;
+    const last = model.config.output_mode === "last";
+    const rowOf = (l, d) => 1 + l * D + d;
+    const xReached = (t) => [...Array(D).keys()].every((d) => model.backwardDone(0, d, t, c));
+    // what a node at (row, t) shows: a palette index, -1 overflow, null pending, undefined absent
+    const nodeState = (r, t) => {
+      if (r === top) {
+        if (last && t !== T - 1) return undefined;
+        if (grad) return "output";
+        return model.outputDone(t, c) ? stats.fwd[r][t] : null;
+      }
+      if (r === 0) return grad ? (xReached(t) ? stats.bwd[0][t] : null) : stats.fwd[0][t];
+      const [l, d] = [Math.floor((r - 1) / D), (r - 1) % D];
+      if (grad) return model.backwardDone(l, d, t, c) ? stats.bwd[r][t] : null;
+      return model.forwardDone(l, d, t, c) ? stats.fwd[r][t] : null;
+    };
+    const colors = grad ? SEQUENTIAL_PALETTE.css : DIVERGING_PALETTE.css;
+
+    // arrows, grouped by colour: one path each
+    const paths = new Map();
+    const radius = geo.radius;
+    const heads = geo.column >= 30;
+    const arrow = (r0, t0, r1, t1, color) => {
+      const [x0, y0, x1, y1] = [this._x(t0), this._y(r0), this._x(t1), this._y(r1)];
+      const len = Math.hypot(x1 - x0, y1 - y0);
+      if (len <= 2 * radius + 2) return;
+      const [ux, uy] = [(x1 - x0) / len, (y1 - y0) / len];
+      const gap = radius + 2;
+      let path = paths.get(color);
+      if (!path) paths.set(color, (path = { lines: [], heads: [] }));
+      path.lines.push([x0 + ux * gap, y0 + uy * gap, x1 - ux * gap, y1 - uy * gap]);
+      if (heads) path.heads.push([x1 - ux * gap, y1 - uy * gap, ux, uy]);
+    };
+    const into = (r, t) => {
+      const state = nodeState(r, t);
+      if (grad) return state == null ? COLOR.pending : state === -1 ? COLOR.overflow : state === "output" ? COLOR.feed : colors[state];
+      return state == null ? COLOR.pending : null;
+    };
+    for (let t = this.start; t < end; t++) {
+      for (let l = 0; l < L; l++) {
+        for (let d = 0; d < D; d++) {
+          const r = rowOf(l, d);
+          const color = into(r, t);
+          const prev = d === 0 ? t - 1 : t + 1;
+          if (prev >= this.start && prev < end) arrow(r, prev, r, t, color ?? COLOR.recurrent);
+          if (l === 0) arrow(0, t, r, t, color ?? COLOR.feed);
+          else for (let e = 0; e < D; e++) arrow(rowOf(l - 1, e), t, r, t, color ?? COLOR.feed);
+        }
+      }
+      if (nodeState(top, t) !== undefined) {
+        const color = grad ? COLOR.feed : into(top, t) ?? COLOR.feed;
+        for (let e = 0; e < D; e++) arrow(rowOf(L - 1, e), t, top, t, color);
+      }
+    }
+    ctx.lineCap = "round";
+    for (const [color, path] of paths) {
+      ctx.strokeStyle = color;
+      ctx.lineWidth = color === COLOR.pending ? 1.2 : color === COLOR.feed ? 1.5 : 2.2;
+      ctx.beginPath();
+      for (const [x0, y0, x1, y1] of path.lines) {
+        ctx.moveTo(x0, y0);
+        ctx.lineTo(x1, y1);
+      }
+      ctx.stroke();
+      if (path.heads.length) {
+        ctx.fillStyle = color;
+        ctx.beginPath();
+        for (const [x, y, ux, uy] of path.heads) {
+          ctx.moveTo(x, y);
+          ctx.lineTo(x - ux * 6 - uy * 3.5, y - uy * 6 + ux * 3.5);
+          ctx.lineTo(x - ux * 6 + uy * 3.5, y - uy * 6 - ux * 3.5);
+          ctx.closePath();
+        }
+        ctx.fill();
+      }
+    }
+
+    // nodes
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = COLOR.grid;
+    for (let r = 0; r < geo.rows; r++) {
+      for (let t = this.start; t < end; t++) {
+        const state = nodeState(r, t);
+        if (state === undefined) continue;
+        const [x, y] = [this._x(t), this._y(r)];
+        if (state === -1) {
+          ctx.strokeStyle = COLOR.overflow;
+          ctx.lineWidth = 2;
+          ctx.beginPath();
+          ctx.moveTo(x - radius, y - radius);
+          ctx.lineTo(x + radius, y + radius);
+          ctx.moveTo(x + radius, y - radius);
+          ctx.lineTo(x - radius, y + radius);
+          ctx.stroke();
+          ctx.strokeStyle = COLOR.grid;
+          ctx.lineWidth = 1;
+          continue;
+        }
+        ctx.fillStyle = state == null ? COLOR.pendingNode : state === "output" ? "#ffffff" : colors[state];
+        ctx.beginPath();
+        ctx.arc(x, y, state == null ? radius * 0.65 : radius, 0, 2 * Math.PI);
+        ctx.fill();
+        ctx.stroke();
+      }
+    }
+
+    // rings: the step at the cursor (every layer-direction at once) and nodes an edit changed
+    const ring = (r, t, color, scale, width) => {
+      if (t < this.start || t >= end) return;
+      ctx.strokeStyle = color;
+      ctx.lineWidth = width;
+      ctx.beginPath();
+      ctx.arc(this._x(t), this._y(r), radius * scale, 0, 2 * Math.PI);
+      ctx.stroke();
+    };
+    for (const id of this.changed) {
+      const [r, t] = id.split(":").map(Number);
+      const state = nodeState(r, t);
+      if (state != null) ring(r, t, COLOR.changed, 1.5, 2);
+    }
+    const e = model.event(c);
+    if (e.kind !== "summary") {
+      for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) ring(rowOf(l, d), e.positions[d], COLOR.ink, 1.9, 2.5);
+    }
+
+    // row labels and position ticks
+    ctx.fillStyle = COLOR.label;
+    ctx.font = `${geo.m === NARROW ? 10 : 12}px system-ui, sans-serif`;
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    const labels = ["input x", ...Array.from({ length: L * D }, (_, i) => `h ${model.label(Math.floor(i / D), i % D)}`), "output y"];
+    labels.forEach((text, r) => ctx.fillText(text, geo.m.l - 10, this._y(r)));
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    ctx.fillStyle = COLOR.muted;
+    const dtick = [1, 2, 5, 10, 20].find((step) => step * geo.column >= 28) || 50;
+    for (let t = this.start; t < end; t++) if (t % dtick === 0) ctx.fillText(String(t), this._x(t), geo.height - geo.m.b + 6);
+
+    this._drawOverview(mode, end);
+    this._describe(mode, end);
   }
 
-  _layout(mode) {
-    const model = this.model;
-    const { start, end, box } = this.scene;
-    const rows = ["input x"];
-    for (let l = 0; l < model.L; l++) for (let d = 0; d < model.D; d++) rows.push(`h ${model.label(l, d)}`);
-    rows.push("output y");
+  /** The whole length: a strip per layer-direction, dimmed where the cursor has not been, the window outlined. */
+  _drawOverview(mode, end) {
+    const { model, geo, stats } = this;
+    const { L, D, T } = model;
+    const width = Math.max(1, Math.floor(geo.plotWidth));
+    if (!this.overviewImage || this.overviewImage.mode !== mode || this.overviewImage.width !== width) {
+      this.overviewImage = { mode, width, canvas: this._overviewImage(mode, width) };
+    }
+    const ctx = this.overview.getContext("2d");
+    ctx.setTransform(geo.dpr, 0, 0, geo.dpr, 0, 0);
+    ctx.clearRect(0, 0, geo.width, geo.overviewHeight);
+    const rowPx = (geo.overviewHeight - 4) / (L * D);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this.overviewImage.canvas, geo.m.l, 2, width, geo.overviewHeight - 4);
+    ctx.fillStyle = COLOR.muted;
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    ctx.fillText(`all ${T} positions`, geo.m.l - 8, geo.overviewHeight / 2);
+    // dim what the cursor has not shown yet, per row
+    const c = this.cursor;
+    const pass = mode === "gradient" ? "backward" : "forward";
+    const px = (t) => geo.m.l + (t / T) * width;
+    ctx.fillStyle = "rgba(246, 247, 249, 0.82)";
+    for (let l = 0; l < L; l++) {
+      for (let d = 0; d < D; d++) {
+        const first = model.stepOf(pass, d, 0) <= model.stepOf(pass, d, T - 1) ? 0 : T - 1;
+        const start = model.stepOf(pass, d, first);
+        const shown = Math.max(0, Math.min(T, c - start + 1));
+        const [lo, hi] = first === 0 ? [shown, T] : [0, T - shown];
+        if (hi > lo) ctx.fillRect(px(lo), 2 + (l * D + d) * rowPx, px(hi) - px(lo), rowPx);
+      }
+    }
+    ctx.strokeStyle = COLOR.ink;
+    ctx.lineWidth = 1.5;
+    ctx.strokeRect(px(this.start), 1, Math.max(2, px(end) - px(this.start)), geo.overviewHeight - 2);
+    void stats;
+  }
+
+  /** An offscreen canvas, one pixel column per bucket of positions, one pixel row per layer-direction. */
+  _overviewImage(mode, width) {
+    const { model, stats } = this;
+    const { L, D, T } = model;
+    const canvas = document.createElement("canvas");
+    [canvas.width, canvas.height] = [width, L * D];
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(width, L * D);
+    const pal = mode === "gradient" ? SEQUENTIAL_PALETTE.rgb : DIVERGING_PALETTE.rgb;
+    const source = mode === "gradient" ? stats.bwd : stats.fwd;
+    for (let r = 0; r < L * D; r++) {
+      const row = source[r + 1];
+      for (let px = 0; px < width; px++) {
+        const t0 = Math.floor((px * T) / width);
+        const t1 = Math.max(t0 + 1, Math.floor(((px + 1) * T) / width));
+        // a bucket shows its strongest value: a gradient that survives anywhere in it shows
+        let best = -2;
+        let overflow = false;
+        for (let t = t0; t < t1; t++) {
+          if (row[t] === -1) overflow = true;
+          else if (mode === "gradient" ? row[t] > best : Math.abs(row[t] - PALETTE_SIZE / 2) > Math.abs(best - PALETTE_SIZE / 2)) best = row[t];
+        }
+        const color = overflow ? rgb(COLOR.overflow) : pal[Math.max(0, best)];
+        const at = (r * width + px) * 4;
+        image.data.set([...color, 255], at);
+      }
+    }
+    ctx.putImageData(image, 0, 0);
+    return canvas;
+  }
+
+  _seekFromOverview(event) {
+    if (!this.model || !this.geo) return;
+    const box = this.overview.getBoundingClientRect();
+    const u = (event.clientX - box.left - this.geo.m.l) / this.geo.plotWidth;
+    const t = Math.max(0, Math.min(this.model.T - 1, Math.floor(u * this.model.T)));
+    const pass = this._mode(this.cursor) === "gradient" ? "backward" : "forward";
+    this.onSeek(this.model.stepOf(pass, 0, t));
+  }
+
+  /** The title above and the legend below: HTML, rewritten only when their words change. */
+  _describe(mode, end) {
+    const { model, stats, geo } = this;
     const done = model.phase(this.cursor) === "done";
-    const narrow = box.margin === NARROW_MARGIN; // a title never wraps: keep it short there
+    const narrow = geo.m === NARROW;
     let title = mode === "gradient"
       ? `${done ? "Done" : narrow ? "BPTT" : "Backpropagation through time"}: colour = log10 of the gradient${narrow ? "" : " reaching each state"}`
       : `${done ? "Forward pass done (no targets, so no gradients)" : "Forward pass"}: colour = mean of ${narrow ? "h" : "each hidden state"}`;
-    if (end - start < model.T) {
-      title += narrow ? ` · ${start}–${end - 1} of ${model.T}` : ` · positions ${start}–${end - 1} of ${model.T} (follows the step)`;
-    }
-    const dtick = [1, 2, 5, 10, 20].find((step) => step * box.column >= 28) || 50; // labels >= 28 px apart
-    const ticks = [...Array(end - start).keys()].map((k) => start + k).filter((t) => t % dtick === 0);
-    const annotations = [];
-    for (let l = 0; l < model.L && end - start > 1; l++) {
-      for (let d = 0; d < model.D; d++) {
-        const name = `weight_hh_l${l}${d === 1 ? "_reverse" : ""}`;
-        annotations.push({ x: start + 0.5 + d * 0.5, y: 1 + l * model.D + d, yshift: box.node / 2 + 7,
-          text: "W<sub>hh</sub> shared", showarrow: false, font: { size: 10, color: COLOR.recurrent },
-          bgcolor: "rgba(255,255,255,0.85)",
-          hovertext: `The same recurrent matrix ${name} carries h from step to step along this whole chain.` });
-      }
-    }
-    return {
-      title: { text: title, x: 0.01, xanchor: "left", font: { size: 13 } },
-      margin: box.margin,
-      hovermode: "closest",
-      showlegend: true,
-      legend: { orientation: "h", x: 0, y: -48 / box.height, yanchor: "top", font: { size: 11 } },
-      xaxis: { title: { text: "position t", standoff: 4 }, range: [box.x0, box.x1], tickvals: ticks,
-        showgrid: false, zeroline: false, fixedrange: true },
-      yaxis: { range: [box.y0, box.y1], tickvals: rows.map((_, i) => i), ticktext: rows,
-        tickfont: { size: box.margin === NARROW_MARGIN ? 10 : 12 },
-        showgrid: false, zeroline: false, fixedrange: true },
-      annotations,
-      plot_bgcolor: "#ffffff",
-      paper_bgcolor: "#ffffff",
-    };
+    if (end - this.start < model.T) title += ` · positions ${this.start}–${end - 1} of ${model.T}`;
+    if (this.titleEl.textContent !== title) this.titleEl.textContent = title;
+    const key = `${mode}|${this.changed.size > 0}|${model.D}`;
+    if (key === this.legendKey) return;
+    this.legendKey = key;
+    const [stops, lo, hi, what] = mode === "gradient"
+      ? [SEQUENTIAL, stats.gmin, stats.gmax, "log10 ‖dL/dh‖"]
+      : [DIVERGING, -stats.hScale, stats.hScale, "mean of h"];
+    const gradient = stops.map(([s, c]) => `${c} ${s * 100}%`).join(", ");
+    const item = (cls, text) => `<span class="legend-item"><i class="${cls}"></i>${text}</span>`;
+    this.legendEl.innerHTML = `<span class="legend-item colorbar"><span>${what}</span> ${lo.toPrecision(2)}
+        <i style="background: linear-gradient(to right, ${gradient})"></i> ${hi.toPrecision(2)}</span>
+      ${mode === "forward" ? item("swatch recurrent", `W<sub>hh</sub>: ${model.D === 2 ? "each direction's own" : "one"} recurrent matrix per layer, the same at every step`) : ""}
+      ${item("swatch pending", mode === "gradient" ? "gradient not arrived yet" : "not computed yet")}
+      ${item("ring", "this step, every layer at once")}
+      ${this.changed.size ? item("ring changed", "changed by your input edit") : ""}`;
   }
 
-  /** What changes from step to step: arrow bins, node colours and texts, the rings. Keyed for restyle. */
-  _frame(c) {
-    const [model, { nodes, segments, box }, { gmin, gmax }] = [this.model, this.scene, this.stats];
+  /** The node under the pointer: {r, t} or null. */
+  _nodeAt(event) {
+    if (!this.geo) return null;
+    const box = this.canvas.getBoundingClientRect();
+    const [x, y] = [event.clientX - box.left, event.clientY - box.top];
+    const t = this.start + Math.floor((x - this.geo.m.l) / this.geo.column);
+    const r = this.geo.rows - 1 - Math.floor((y - this.geo.m.t) / this.geo.m.row);
+    if (t < 0 || t >= this.model.T || r < 0 || r >= this.geo.rows) return null;
+    if (Math.hypot(x - this._x(t), y - this._y(r)) > this.geo.radius + 5) return null;
+    const last = this.model.config.output_mode === "last";
+    if (r === this.geo.rows - 1 && last && t !== this.model.T - 1) return null;
+    return { r, t, x, y };
+  }
+
+  _hover(event) {
+    const node = this._nodeAt(event);
+    this.canvas.style.cursor = node && node.r === 0 ? "pointer" : "default";
+    if (!node) {
+      this.tip.hidden = true;
+      return;
+    }
+    this.tip.innerHTML = this._text(node.r, node.t);
+    this.tip.hidden = false;
+    const left = Math.min(node.x + 12, this.geo.width - this.tip.offsetWidth - 4);
+    Object.assign(this.tip.style, { left: `${Math.max(0, left)}px`, top: `${node.y + 12}px` });
+  }
+
+  _click(event) {
+    const node = this._nodeAt(event);
+    if (node && node.r === 0) this.editor.open(node.t);
+  }
+
+  /** Hover text of a node: its values, and in BPTT the gradient reaching it. */
+  _text(r, t) {
+    const { model, stats } = this;
+    const { trace, D, T } = model;
+    const c = this.cursor;
     const grad = this._mode(c) === "gradient";
-    const done = nodes.map((n) => (n.kind === "h" ? model.forwardDone(n.l, n.d, n.t, c)
-      : n.kind === "y" ? model.outputDone(n.t, c) : true));
-    const reached = grad ? nodes.map((n) => (n.kind === "h" ? model.backwardDone(n.l, n.d, n.t, c)
-      : n.kind === "x" ? [...Array(model.D).keys()].every((d) => model.backwardDone(0, d, n.t, c)) : true)) : done;
-    const e = model.event(c);
-    const current = e.kind === "summary" ? -1 : this.scene.index.get(`h${e.layer}.${e.direction}.${e.position}`) ?? -1;
-    // the step being computed is marked by the HTML ring, not by recolouring arrows
-    const fresh = () => false;
-
-    const bins = Array.from({ length: NODE_TRACE }, () => ({ x: [], y: [], size: [] }));
-    for (const s of segments) {
-      let bin = BIN.pending;
-      if (!grad) {
-        if (done[s.head]) bin = fresh(s.head) ? BIN.active : s.type === "recurrent" ? BIN.recurrent : BIN.feed;
-      } else if (nodes[s.head].kind === "y") {
-        bin = BIN.feed;
-      } else if (reached[s.head]) {
-        const g = log10(this.stats.grad[nodes[s.head].l][nodes[s.head].d][nodes[s.head].t]);
-        bin = g == null ? BIN.overflow
-          : BIN.grad + Math.max(0, Math.min(GRAD_BINS - 1, Math.floor(((g - gmin) / (gmax - gmin)) * GRAD_BINS)));
-      }
-      const b = bins[bin];
-      b.x.push(s.x0, s.x1, null);
-      b.y.push(s.y0, s.y1, null);
-      if (box.head) b.size.push(0, box.head, 0);
+    const top = this.geo.rows - 1;
+    if (r === 0) {
+      const g = stats.xGrad ? `<br>‖dL/dx‖ = ${fmt(stats.xGrad[t])}` : "";
+      return `input x<sub>${t}</sub> = ${fmtVec(trace.inputs[t])}${grad ? g : ""}<br>click to edit`;
     }
-    const color = nodes.map((n, i) => (!reached[i] ? COLOR.pendingNode : (grad ? n.bwd : n.fwd) ?? COLOR.overflow));
-    const size = nodes.map((n, i) => (reached[i] ? box.node : box.node * 0.65));
-    const symbol = color.map((col) => (col === COLOR.overflow ? "x" : "circle"));
-    const text = nodes.map((n, i) => (!done[i] ? `${n.text.split("<br>")[0]}: not computed yet`
-      : grad ? n.text + (reached[i] ? n.gradText : "<br>gradient not arrived yet") : n.text));
-    const shown = (ids) => ids.filter((i) => i >= 0 && done[i]);
-    const changed = shown(nodes.map((n, i) => (this.changed.has(n.id) ? i : -1)));
-    const ring = []; // the current step's ring is an HTML overlay (StepOverlay)
-    const [nodeX, nodeY] = [(list) => list.map((i) => nodes[i].x), (list) => list.map((i) => nodes[i].y)];
-    // one entry per restyled trace; undefined leaves that trace's attribute alone
-    const skip = bins.map(() => undefined);
-    return {
-      x: [...bins.map((b) => b.x), undefined, nodeX(changed), nodeX(ring)],
-      y: [...bins.map((b) => b.y), undefined, nodeY(changed), nodeY(ring)],
-      "marker.size": [...bins.map((b) => (box.head ? b.size : undefined)), size, undefined, undefined],
-      "marker.color": [...skip, color, undefined, undefined],
-      "marker.symbol": [...skip, symbol, undefined, undefined],
-      hovertext: [...skip, text, undefined, undefined],
-    };
+    if (r === top) {
+      const last = model.config.output_mode === "last";
+      if (!model.outputDone(t, c)) return `output y<sub>${t}</sub>: not computed yet`;
+      const y = last ? stats.outputs[0] : stats.outputs[t];
+      const target = trace.targets == null ? null : last ? trace.targets : trace.targets[t];
+      return `output y<sub>${t}</sub> = ${fmtVec(y)}${target == null ? "" : `<br>target ${fmtVec(target)}`}`;
+    }
+    const [l, d] = [Math.floor((r - 1) / D), (r - 1) % D];
+    const head = `h<sub>${t}</sub>, ${model.label(l, d)}`;
+    if (!model.forwardDone(l, d, t, c)) return `${head}: not computed yet`;
+    const mean = stats.hMean[l][d][t];
+    let text = `${head}<br>${mean == null ? "overflow (not finite)" : `mean ${fmt(mean)} · norm ${fmt(norm(trace.hidden[l][d][t]))}`}`;
+    if (grad) {
+      const g = stats.grad[l][d][t];
+      text += model.backwardDone(l, d, t, c)
+        ? `<br>‖dL/dh‖ = ${fmt(g)}${g > 0 ? ` (log10 ${Math.log10(g).toFixed(2)})` : ""}`
+        : "<br>gradient not arrived yet";
+    }
+    void T;
+    return text;
   }
 }
 
-/** HTML boxes over the plot: covers on what is not computed yet, and the current step's
- * ring. Moving them costs microseconds; restyling the plot costs a full redraw. */
-class StepOverlay {
-  constructor(container, scene) {
-    this.container = container;
-    this.scene = scene;
-    this.layer = document.createElement("div");
-    this.layer.className = "step-overlay";
-    this.ring = document.createElement("div");
-    this.ring.className = "step-ring";
-    this.layer.append(this.ring);
-    this.covers = [];
-  }
-
-  /** covers: [{x0, x1, y}] in data coordinates; node: {x, y} or null. */
-  place(covers, node) {
-    const layout = this.container._fullLayout;
-    if (!layout || !layout.xaxis) return;
-    if (this.layer.parentNode !== this.container) this.container.append(this.layer);
-    const [xa, ya] = [layout.xaxis, layout.yaxis];
-    const px = (x) => xa._offset + xa.l2p(x);
-    const py = (y) => ya._offset + ya.l2p(y);
-    while (this.covers.length < covers.length) {
-      const div = document.createElement("div");
-      div.className = "step-cover";
-      div.title = "not computed yet";
-      this.layer.append(div);
-      this.covers.push(div);
-    }
-    this.covers.forEach((div, i) => {
-      const c = covers[i];
-      div.hidden = !c;
-      if (!c) return;
-      // from the incoming arrows below the row to just above its nodes
-      const floor = ya._offset + ya._length; // never over the axis labels
-      // from just above the nodes (not over the W_hh label) down over the arrows coming in
-      const top = py(c.y) - this.scene().box.node / 2 - 3;
-      const [left, right, bottom] = [px(c.x0), px(c.x1), Math.min(floor, py(c.y - 0.5))];
-      Object.assign(div.style, { left: `${left}px`, width: `${right - left}px`, top: `${top}px`, height: `${bottom - top}px` });
-    });
-    const size = this.scene().box.node * 1.9;
-    this.ring.hidden = !node;
-    if (node) {
-      Object.assign(this.ring.style, { left: `${px(node.x) - size / 2}px`, top: `${py(node.y) - size / 2}px`,
-        width: `${size}px`, height: `${size}px` });
-    }
-  }
-}
-
-/** Set a dotted attribute path ("marker.size") on a trace object. */
-function setPath(object, path, value) {
-  const keys = path.split(".");
-  const target = keys.slice(0, -1).reduce((o, key) => (o[key] ??= {}), object);
-  target[keys[keys.length - 1]] = value;
-}
-
-/** Ids of h and y nodes whose values differ after an input edit (same network, one input changed). */
+/** Ids ("row:position") of nodes whose values differ after an input edit (same network, one input changed). */
 function changedNodes(before, after) {
   const out = new Set();
   if (JSON.stringify(before.config) !== JSON.stringify(after.config) || before.T !== after.T) return out;
-  const diff = (a, b) => JSON.stringify(a) !== JSON.stringify(b);
-  const edited = [...Array(after.T).keys()].filter((t) => diff(after.trace.inputs[t], before.trace.inputs[t]));
+  const same = (a, b) => {
+    if (a == null || b == null) return a === b;
+    if (typeof a === "number") return Object.is(a, b);
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+    return true;
+  };
+  const edited = [...Array(after.T).keys()].filter((t) => !same(after.trace.inputs[t], before.trace.inputs[t]));
   if (edited.length !== 1) return out;
-  out.add(`x${edited[0]}`);
-  for (let l = 0; l < after.L; l++) {
-    for (let d = 0; d < after.D; d++) {
-      for (let t = 0; t < after.T; t++) {
-        if (diff(before.trace.hidden[l][d][t], after.trace.hidden[l][d][t])) out.add(`h${l}.${d}.${t}`);
+  out.add(`0:${edited[0]}`);
+  const { L, D, T } = after;
+  for (let l = 0; l < L; l++) {
+    for (let d = 0; d < D; d++) {
+      for (let t = 0; t < T; t++) {
+        if (!same(before.trace.hidden[l][d][t], after.trace.hidden[l][d][t])) out.add(`${1 + l * D + d}:${t}`);
       }
     }
   }
   const outputs = (m) => (m.config.output_mode === "last" ? { [m.T - 1]: m.trace.outputs } : m.trace.outputs);
   const [a, b] = [outputs(before), outputs(after)];
-  for (const t of Object.keys(b)) if (diff(a[t], b[t])) out.add(`y${t}`);
+  const top = 1 + L * D;
+  for (const t of Object.keys(b)) if (JSON.stringify(a[t]) !== JSON.stringify(b[t])) out.add(`${top}:${t}`);
   return out;
 }

@@ -1,0 +1,79 @@
+"""Static files as the page loads them: read and gzipped once (in a worker thread), then
+served from memory with an ETag (304 when it matches) and Cache-Control."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from fastapi import Request
+from fastapi.responses import Response
+
+from app.api.errors import ApiError
+
+MIN_GZIP_BYTES = 1024  # smaller files gain nothing from compression
+TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".json": "application/json",
+}
+
+
+@dataclass(frozen=True)
+class _Asset:
+    stamp: tuple[int, int]  # (mtime_ns, size): a changed file is read again
+    etag: str
+    media_type: str
+    raw: bytes
+    gzipped: bytes | None
+
+
+def _load(path: Path) -> _Asset:
+    """Read, hash and compress one file. Blocking: runs in a worker thread."""
+    stat = path.stat()
+    raw = path.read_bytes()
+    gzipped = gzip.compress(raw, compresslevel=6, mtime=0) if len(raw) >= MIN_GZIP_BYTES else None
+    media_type = (
+        TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    )
+    etag = f'"{hashlib.sha1(raw).hexdigest()[:20]}"'
+    return _Asset((stat.st_mtime_ns, stat.st_size), etag, media_type, raw, gzipped)
+
+
+class Assets:
+    """The files under `directory` (or one file), each cached until it changes on disk."""
+
+    def __init__(self, directory: Path, cache_control: str = "no-cache"):
+        self.directory = directory.resolve()
+        self.cache_control = cache_control
+        self._cache: dict[Path, _Asset] = {}
+
+    def _path(self, name: str) -> Path:
+        path = (self.directory / name).resolve()
+        if not path.is_relative_to(self.directory) or not path.is_file():
+            raise ApiError(404, f"path: no file {name!r}", "path")
+        return path
+
+    async def response(self, request: Request, name: str = "") -> Response:
+        """The file `name`: gzipped if the client takes it, 304 if its ETag matches."""
+        path = self._path(name) if name else self.directory
+        stat = path.stat()
+        asset = self._cache.get(path)
+        if asset is None or asset.stamp != (stat.st_mtime_ns, stat.st_size):
+            asset = self._cache[path] = await anyio.to_thread.run_sync(_load, path)
+        headers = {
+            "ETag": asset.etag,
+            "Cache-Control": self.cache_control,
+            "Vary": "Accept-Encoding",
+        }
+        if asset.etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        if asset.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
+        return Response(asset.raw, media_type=asset.media_type, headers=headers)

@@ -1,0 +1,130 @@
+// Training from the page: the request from the settings, the stream of progress and probe
+// frames, and Stop. Progress goes to the training view as it comes (drawn once per
+// animation frame); probe snapshots are decimated: at most one per PROBE_INTERVAL_MS is
+// handed on (the newest), so redrawing the views never holds up the page or Stop.
+
+import * as api from "./api.js";
+import { parseSeries, taskParams } from "./state.js";
+import { TraceModel } from "./trace_model.js";
+
+const PROBE_INTERVAL_MS = 1000; // what the eye can follow of a network changing under training
+
+export class TrainingController {
+  /**
+   * @param {{state: object, view: import("./views/training.js").TrainingView,
+   *          trainButton: HTMLButtonElement, stopButton: HTMLButtonElement,
+   *          onStart: () => void, onProbe: (model: TraceModel) => void,
+   *          onTrained: (modelId: string) => Promise<void>, onError: (err: Error) => void}} options
+   */
+  constructor({ state, view, trainButton, stopButton, onStart, onProbe, onTrained, onError }) {
+    Object.assign(this, { state, view, trainButton, stopButton, onStart, onProbe, onTrained, onError });
+    this.abort = null;
+    this.probe = null; // the newest probe not handed on yet
+    this.probeTimer = 0;
+    this.lastProbe = 0;
+    trainButton.addEventListener("click", () => this.train());
+    stopButton.addEventListener("click", () => this.stop());
+  }
+
+  get running() {
+    return this.abort != null;
+  }
+
+  /** The POST /train/stream body for the current settings. */
+  body() {
+    const s = this.state;
+    const body = {
+      config: { cell: s.cell, hidden_size: s.hiddenSize, num_layers: s.numLayers, bidirectional: s.bidirectional },
+      task: { name: s.task, ...taskParams(s) },
+      optimizer: { name: s.optimizer, learning_rate: s.learningRate },
+      batch_size: s.batchSize,
+      steps: s.steps,
+      clip_norm: s.clipNorm > 0 ? s.clipNorm : null,
+      clip_value: s.clipValue > 0 ? s.clipValue : null,
+      truncate: s.truncate > 0 ? s.truncate : null,
+      seed: s.seed,
+      init: { scheme: s.initScheme, scale: s.initScale, seed: s.seed },
+      probe_every: Math.max(1, Math.round(s.steps / 30)),
+    };
+    if (s.task === "custom") {
+      const series = parseSeries(s.customSeries);
+      if (series.length < 3) throw new api.ApiError("Your own sequence: type or paste at least 3 numbers.", "customSeries");
+      body.task = { name: "custom", series, length: Math.min(s.length, series.length - 1), horizon: 1 };
+    }
+    return body;
+  }
+
+  async train() {
+    if (this.running) return;
+    let body;
+    try {
+      body = this.body();
+    } catch (err) {
+      this.onError(err);
+      return;
+    }
+    this.abort = new AbortController();
+    this.trainButton.disabled = true;
+    this.stopButton.disabled = false;
+    this.onStart();
+    let trained = null;
+    try {
+      await api.trainStream(body, (frame) => this._frame(frame, (id) => (trained = id)), this.abort.signal);
+      this._flushProbe();
+      if (trained) await this.onTrained(trained);
+    } catch (err) {
+      this.onError(err);
+    } finally {
+      this._finish();
+    }
+  }
+
+  /** Stop at once: the stream is dropped (the server stops when it sees that) and nothing more is drawn. */
+  stop() {
+    if (!this.running) return;
+    this.abort.abort();
+    this.view.stopped();
+    this._finish();
+  }
+
+  _finish() {
+    clearTimeout(this.probeTimer);
+    this.probe = null;
+    this.abort = null;
+    this.trainButton.disabled = false;
+    this.stopButton.disabled = true;
+  }
+
+  _frame(frame, setTrained) {
+    if (!this.running) return;
+    if (frame.type === "train_config") this.view.start(frame);
+    else if (frame.type === "progress") this.view.progress(frame);
+    else if (frame.type === "probe") {
+      this.view.probe(frame);
+      this.probe = frame;
+      this._scheduleProbe();
+    } else if (frame.type === "done") {
+      this.view.done(frame);
+      if (frame.model_id) setTrained(frame.model_id);
+    } else if (frame.type === "error") {
+      this.onError(new api.ApiError(frame.detail, frame.field, frame.status));
+    }
+  }
+
+  _scheduleProbe() {
+    if (this.probeTimer) return;
+    const wait = Math.max(0, this.lastProbe + PROBE_INTERVAL_MS - performance.now());
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = 0;
+      this._flushProbe();
+    }, wait);
+  }
+
+  _flushProbe() {
+    if (!this.probe) return;
+    const frame = this.probe;
+    this.probe = null;
+    this.lastProbe = performance.now();
+    this.onProbe(new TraceModel(frame.trace));
+  }
+}

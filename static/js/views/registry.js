@@ -1,0 +1,114 @@
+// Every view of the trace in one place: a view is an object with setModel(model) and
+// update(cursor), registered under a name with its element. The registry hands a new
+// model to the views one task at a time (the first registered first, views on screen
+// before those off it, which get it when the browser is idle or when they scroll into
+// sight), and redraws "side" views at most SIDE_INTERVAL_MS apart while the timeline
+// plays. New views plug in with one `add` call.
+
+const SIDE_INTERVAL_MS = 100; // side plots redraw at most ~10 times a second while playing
+
+/** Yield to the browser: the next piece of work starts in a new task (no long task). */
+export const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** Resolves when the browser has nothing more urgent to do (or after a second at most). */
+const idle = () =>
+  new Promise((resolve) => (window.requestIdleCallback ? requestIdleCallback(resolve, { timeout: 1000 }) : setTimeout(resolve, 50)));
+
+let plotly = null;
+/** Resolves once Plotly.js (loaded async, so the first picture never waits for it) is there. */
+export function whenPlotly() {
+  if (!plotly) {
+    plotly = new Promise((resolve, reject) => {
+      if (window.Plotly) return resolve(window.Plotly);
+      const script = document.getElementById("plotly-script");
+      script.addEventListener("load", () => resolve(window.Plotly));
+      script.addEventListener("error", () => reject(new Error("Plotly did not load: the page cannot draw its plots.")));
+    });
+  }
+  return plotly;
+}
+
+export class ViewRegistry {
+  constructor() {
+    this.entries = []; // [{name, view, element, side, visible, stale}]
+    this.model = null;
+    this.cursor = 0;
+    this.loading = 0; // increases with each model: a newer one stops an older hand-over
+    this.lastSideDraw = 0;
+    this.observer = new IntersectionObserver((changes) => this._visibility(changes), { rootMargin: "200px" });
+  }
+
+  /**
+   * @param {string} name
+   * @param {{setModel: Function, update: Function}} view
+   * @param {{element?: HTMLElement, side?: boolean, plotly?: boolean}} options side views redraw at
+   *   most 10 times a second while playing; a view with an element is drawn only while that element
+   *   is near the screen; a Plotly view waits for Plotly.js
+   */
+  add(name, view, { element = null, side = false, plotly = true } = {}) {
+    const entry = { name, view, element, side, plotly, visible: element == null, stale: false };
+    this.entries.push(entry);
+    if (element) this.observer.observe(element);
+    if (this.model) this._apply(entry);
+    return view;
+  }
+
+  get(name) {
+    return this.entries.find((e) => e.name === name)?.view;
+  }
+
+  /**
+   * Give every view a new model, one per task: those on screen first, then (unless
+   * `offscreen` is false, as for training's snapshots) the others when the browser is idle.
+   */
+  async setModel(model, cursor, { offscreen = true } = {}) {
+    const run = ++this.loading;
+    this.model = model;
+    this.cursor = cursor;
+    for (const entry of this.entries) entry.stale = true;
+    const order = [...this.entries.filter((e) => e.visible), ...(offscreen ? this.entries.filter((e) => !e.visible) : [])];
+    for (const entry of order) {
+      if (run !== this.loading) return;
+      if (entry.plotly) await whenPlotly();
+      if (!entry.visible) await idle();
+      if (run !== this.loading || !entry.stale) continue;
+      this._apply(entry);
+      await nextTask();
+    }
+  }
+
+  /** Move every view with a model to `cursor`; side views are throttled while `playing`. */
+  update(cursor, playing = false) {
+    this.cursor = cursor;
+    const now = performance.now();
+    const atEnd = this.model && cursor >= this.model.length - 1;
+    const skipSide = playing && !atEnd && now - this.lastSideDraw < SIDE_INTERVAL_MS;
+    if (!skipSide) this.lastSideDraw = now;
+    for (const entry of this.entries) {
+      if (entry.stale || !entry.visible || (skipSide && entry.side)) continue;
+      entry.view.update?.(cursor);
+    }
+  }
+
+  _apply(entry) {
+    entry.stale = false;
+    entry.view.setModel(this.model);
+    entry.view.update?.(this.cursor);
+  }
+
+  async _visibility(changes) {
+    const due = [];
+    for (const change of changes) {
+      const entry = this.entries.find((e) => e.element === change.target);
+      if (!entry) continue;
+      entry.visible = change.isIntersecting;
+      if (entry.visible && entry.stale) due.push(entry);
+    }
+    for (const entry of due) {
+      if (entry.plotly) await whenPlotly();
+      if (!this.model || !entry.stale) continue;
+      this._apply(entry);
+      await nextTask(); // one view per task
+    }
+  }
+}
