@@ -198,13 +198,23 @@ def hang_up(base_url: str, pid: int, body: dict, after: float) -> dict:
     time.sleep(3.0)
     stop.set()
     sampler.join(5)
-    # the last 10 ms window after the hang-up in which the server still used CPU (> 2 ms)
-    busy = [
-        t1
-        for (t0, c0), (t1, c1) in zip(samples, samples[1:], strict=False)
-        if t1 > left and c1 - c0 > 0.002
+    # CPU per 100 ms after the hang-up, to see how it winds down
+    profile = [
+        sum(
+            c1 - c0
+            for (_, c0), (t1, c1) in zip(samples, samples[1:], strict=False)
+            if left + k / 10 < t1 <= left + (k + 1) / 10
+        )
+        for k in range(30)
     ]
-    return {"stopped_after_s": (max(busy) - left) if busy else 0.0, "samples": len(samples)}
+    # stopped: the end of the last 100 ms in which the server still used over 20% of a core
+    # (a lone tick later is housekeeping, not the abandoned computation)
+    busy = [k for k, cpu in enumerate(profile) if cpu > 0.02]
+    return {
+        "stopped_after_s": (max(busy) + 1) / 10 if busy else 0.0,
+        "samples": len(samples),
+        "cpu_per_100ms_after": [round(c, 3) for c in profile],
+    }
 
 
 # ---------------------------------------------------------------------------- calibration
