@@ -13,9 +13,10 @@ bidirectional, hidden 128, length 1000: POST /trace with and without Jacobians, 
 POST /estimate first, sends the request, and reports the status (422 when the budget
 refuses it), the wall time to the last byte, the bytes received, the server's resident
 memory above its idle level (sampled every 20 ms) and the slowest GET /healthz answered
-meanwhile (the event loop stays free). Then the hang-up case: the heaviest admitted trace,
-abandoned after 1 s; the server's CPU time is sampled every 10 ms and the time from the
-hang-up to the last sample in which it still computed is reported (the goal: within 0.5 s).
+meanwhile (the event loop stays free). Then the hang-ups: the heaviest admitted trace,
+abandoned after 1, 2, 4, 7 and 10 s (forward, BPTT, Jacobian norms); the server's CPU time
+is sampled every 10 ms, and the end of the last 100 ms after the hang-up in which it used
+over 20% of a core is reported (the goal: within 0.5 s).
 
 --calibrate: no server; the cost model's estimates against measured runs in this process
 (CPU seconds of the thread, best of 2; tracemalloc peak; answer bytes) over a grid of
@@ -49,6 +50,7 @@ from machine import code_version, cpu_model, free_port  # noqa: E402
 
 HOST = "127.0.0.1"
 NDJSON = {"Accept": "application/x-ndjson"}
+HANG_UPS = (1.0, 2.0, 4.0, 7.0, 10.0)  # seconds into the heaviest trace a client leaves
 BIG = {"cell": "lstm", "input_size": 1, "hidden_size": 128, "num_layers": 4, "bidirectional": True}
 
 
@@ -363,7 +365,7 @@ def main() -> int:
                     ),
                     _heaviest_trace(length, jacobians=False),
                 )
-            hang = hang_up(base_url, proc.pid, admitted, 1.0)
+            hangs = {after: hang_up(base_url, proc.pid, admitted, after) for after in HANG_UPS}
         finally:
             stop_server(proc)
     print()
@@ -380,13 +382,14 @@ def main() -> int:
             f"{r['healthz_max_ms']:.0f} |"
         )
     print()
-    print(
-        f"hang-up after 1 s of the heaviest admitted trace (jacobians "
-        f"{admitted.get('jacobians', True)}): the server stopped computing "
-        f"{hang['stopped_after_s']:.2f} s after the client left"
-    )
+    print(f"hang-ups of the heaviest admitted trace (jacobians {admitted.get('jacobians', True)}):")
+    for after, hang in hangs.items():
+        print(
+            f"  after {after:g} s: the server's CPU use fell below 20% of a core "
+            f"{hang['stopped_after_s']:.1f} s after the client left"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "hang_up": hang}, indent=1))
+        args.json.write_text(json.dumps({"rows": rows, "hang_ups": hangs}, indent=1))
     return 0
 
 
