@@ -275,3 +275,32 @@ def test_text_view_colours_characters_and_shows_guesses(page):
     assert sampled in page.locator("#sv-host .sv-sample").inner_text()
     shot(page, "series-text")
     assert_clean(page)
+
+
+def test_forecasts_turn_back_into_prices_exactly(page):
+    """rawExample undoes each normalisation: the true future values, read back through it,
+    are the raw values the API gives beside them."""
+    mount(page, "forecast_units.js", "rawExample", plotly=False)
+    errors = page.evaluate(
+        """async () => {
+          const series = Array.from({ length: 300 }, (_, i) => 50 + 10 * Math.sin(i / 7) + i / 10);
+          const tasks = [
+            { name: 'stocks', ticker: 'MSFT', length: 15 },
+            { name: 'stocks', ticker: 'GOOG', length: 15, normalisation: 'window' },
+            { name: 'custom', series, length: 15 },
+          ];
+          const out = [];
+          for (const task of tasks) {
+            const body = { task, steps: 4, size: 3 };
+            const a = await window.sv.client.postJSON('/forecast/horizon', body);
+            a.example.forecasts = { truth: a.example.truth };
+            const ex = window.sv.m.rawExample(a);
+            const rel = ex.forecasts.truth.map((v, i) => Math.abs(v / ex.truth[i] - 1));
+            out.push([Math.max(...rel), ex.dated, ex.truth.length]);
+          }
+          return out;
+        }"""
+    )
+    assert [e[1:] for e in errors] == [[True, 4], [True, 4], [False, 4]]
+    assert max(e[0] for e in errors) < 1e-12
+    assert_clean(page)
