@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from app.api.compute import CancelToken, ComputePool
 from app.api.encoding import (
     FrameStream,
+    bytes_response,
     dumps_chunked,
     ndjson_line,
     sse_event,
@@ -123,12 +124,12 @@ async def trace(
             raise overrun(job.estimate, time_limit(settings)) from None
         return Response(status_code=CLIENT_CLOSED)  # nobody is listening any more
     if npz:
-        return Response(
+        return bytes_response(
             data,
-            media_type="application/octet-stream",
-            headers={"Content-Disposition": 'attachment; filename="trace.npz"'},
+            "application/octet-stream",
+            {"Content-Disposition": 'attachment; filename="trace.npz"'},
         )
-    return Response(data, media_type="application/json")
+    return bytes_response(data, "application/json")
 
 
 def _answer(job: TraceJob, npz: bool, cancel: Callable[[], bool]) -> bytes:

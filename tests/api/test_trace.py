@@ -306,3 +306,17 @@ def test_big_answers_are_encoded_in_pieces_byte_for_byte(monkeypatch, chunk):
 def initial_params():
     config = ModelConfig(**BODY["config"])
     return init_params(config, seed=BODY["init"]["seed"])
+
+
+def test_a_big_answer_is_sent_in_pieces_with_its_length(client, monkeypatch):
+    from app.api import encoding
+
+    whole = client.post("/api/v1/trace", json=BODY).content
+    monkeypatch.setattr(encoding, "SEND_BYTES", 1000)
+    r = client.post("/api/v1/trace", json=BODY)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert int(r.headers["content-length"]) == len(whole) > 1000
+    assert r.content == whole
+    npz = client.post("/api/v1/trace?format=npz", json=BODY)
+    assert "attachment" in npz.headers["content-disposition"]
+    assert np.load(io.BytesIO(npz.content), allow_pickle=False)["hidden"].shape == (2, 2, 4, 3)
