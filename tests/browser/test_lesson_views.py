@@ -1,0 +1,240 @@
+"""The lesson's views on their own (issue 14): each module imported into the served page,
+given an API answer, and held to the numbers that answer carries."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.browser.conftest import ROOT, shot
+from tests.test_lesson import failures as python_failures
+
+pytestmark = pytest.mark.browser
+
+BODIES = {
+    cell: {
+        "config": {"cell": cell, "input_size": 1, "hidden_size": 3},
+        "init": {"scheme": "pytorch", "scale": 1.0, "seed": 2},
+        "inputs": [[0.0], [0.5], [1.0], [-0.5], [0.25], [0.8]],
+        "targets": [[0.5], [1.0], [0.5], [0.0], [0.3], [0.1]],
+    }
+    for cell in ("rnn_tanh", "lstm", "gru")
+}
+
+
+def open_blank(page, plotly=False):
+    """A light page of the server's origin (its modules import from there), with the
+    page's and the lesson's CSS, Plotly when asked, and a container of our own."""
+    page.goto(page.base_url + "/healthz")
+    page.evaluate(
+        """async (plotly) => {
+            for (const href of ['/static/css/app.css', '/static/css/lesson.css']) {
+                const css = document.createElement('link');
+                css.rel = 'stylesheet';
+                css.href = href;
+                document.head.append(css);
+            }
+            const box = document.createElement('div');
+            box.id = 'under-test';
+            box.style.cssText = 'width:900px;background:#fff';
+            document.body.replaceChildren(box);
+            if (!plotly) return;
+            const script = document.createElement('script');
+            script.src = '/vendor/plotly.min.js';
+            await new Promise((ok, fail) => {
+                script.onload = ok;
+                script.onerror = fail;
+                document.head.append(script);
+            });
+        }""",
+        plotly,
+    )
+
+
+def test_cell_inspector_shows_the_apis_numbers(page):
+    open_blank(page)
+    answers = page.evaluate(
+        """async (bodies) => {
+            const m = await import('/static/js/views/cell_inspector.js');
+            const out = {};
+            for (const [cell, body] of Object.entries(bodies)) {
+                const box = document.createElement('div');
+                document.getElementById('under-test').append(box);
+                const post = (where) => fetch('/api/v1/inspect', {method: 'POST',
+                    headers: {'Content-Type': 'application/json'},
+                    body: JSON.stringify(m.inspectBody({...body, truncate: null}, where.layer,
+                                                       where.direction, where.position))}
+                ).then((r) => r.json());
+                let reached = false;
+                const view = new m.CellInspector(box, {load: post});
+                view.setModel({L: 1, D: 1, T: 6, backwardDone: () => reached});
+                await view.inspect(0, 0, 2);
+                const forwardOnly = box.querySelectorAll('[data-term="dh"]').length;
+                reached = true;
+                view.update(99);
+                view.setUnit(1);
+                const terms = {};
+                for (const node of box.querySelectorAll('td[data-term]')) {
+                    terms[node.dataset.term] = [node.dataset.value, node.textContent];
+                }
+                out[cell] = {pieces: view.pieces, terms, forwardOnly,
+                             diagram: box.querySelectorAll('svg.cell-diagram text').length};
+            }
+            return out;
+        }""",
+        BODIES,
+    )
+    for cell, got in answers.items():
+        pieces, terms = got["pieces"], got["terms"]
+        assert got["forwardOnly"] == 0, cell  # no gradient before BPTT reaches the step
+        assert got["diagram"] > 4, cell
+        u = 1
+
+        def shown(term, cell=cell, terms=terms):
+            assert term in terms, (cell, term, sorted(terms))
+            return float(terms[term][0])
+
+        assert shown("h") == pieces["h"][u]
+        assert shown("jacobian_norm") == pieces["jacobian_norm"]
+        assert shown("dh") == pieces["backward"]["dh"][u]
+        assert shown("dh_from_next") == pieces["backward"]["dh_from_next"][u]
+        assert shown("dWhh_step_norm") == pieces["backward"]["dWhh_step_norm"]
+        assert np.isclose(shown("norm:dh"), np.linalg.norm(pieces["backward"]["dh"]))
+        H = len(pieces["h"])
+        for k, name in enumerate(pieces["gate_names"] or ["h"]):
+            assert shown(f"w_input:{name}") == pieces["w_input"][k * H + u]
+            assert shown(f"pre:{name}") == pieces["pre"][name][u]
+            if pieces["gate_names"]:
+                assert shown(f"gate:{name}") == pieces["gates"][name][u]
+        if cell == "lstm":
+            assert shown("c") == pieces["c"][u] and shown("dc") == pieces["backward"]["dc"][u]
+        # the text is the number, rounded
+        value, text = terms["h"]
+        assert abs(float(text) - float(value)) <= 1e-3 * max(1.0, abs(float(value)))
+    shot(page, "cell-inspector")
+
+
+def test_horizon_view_draws_the_split(page):
+    open_blank(page, plotly=True)
+    body = {**BODIES["gru"], "config": {**BODIES["gru"]["config"], "num_layers": 2}}
+    got = page.evaluate(
+        """async (body) => {
+            const m = await import('/static/js/views/horizon.js');
+            const plot = document.createElement('div');
+            const summary = document.createElement('p');
+            document.getElementById('under-test').append(plot, summary);
+            const load = (where) => fetch('/api/v1/horizon', {method: 'POST',
+                headers: {'Content-Type': 'application/json'},
+                body: JSON.stringify(
+                    m.horizonBody(body, where.layer, where.direction, where.position))}
+            ).then((r) => r.json());
+            const view = new m.HorizonView(plot, {load, summaryEl: summary});
+            await view.select(0, 0, 1);
+            view.setSource(4);
+            return {answer: view.answer, line: plot.data[1].y, heat: plot.data[0].z,
+                    series: view.series, shares: JSON.parse(summary.dataset.shares),
+                    summary: summary.textContent};
+        }""",
+        body,
+    )
+    answer = got["answer"]
+    norms = np.array(answer["norms"])
+    assert got["series"]["source"] == 4
+    assert got["line"] == [v if v > 0 else None for v in norms[:, 4]]
+    expected_heat = [[np.log10(v) if v > 0 else None for v in row] for row in norms]
+    assert np.allclose(
+        [np.nan if v is None else v for row in got["heat"] for v in row],
+        [np.nan if v is None else v for row in expected_heat for v in row],
+        equal_nan=True,
+    )
+    assert np.isclose(sum(got["shares"]), 1.0)
+    assert got["summary"].startswith("At t = 1 the gradient is the sum of 6 part(s)")
+    shot(page, "horizon")
+
+
+def numpy_pca(rows):
+    x = np.array(rows)
+    x = x - x.mean(axis=0)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    return x @ vt[:2].T, s**2 / np.sum(s**2)
+
+
+def test_trajectory_projects_on_the_runs_principal_components(page):
+    open_blank(page)
+    body = {
+        **BODIES["lstm"],
+        "config": {**BODIES["lstm"]["config"], "hidden_size": 12},
+        "inputs": [[np.sin(0.4 * t)] for t in range(30)],
+        "targets": [[np.sin(0.4 * t + 0.4)] for t in range(30)],
+    }
+    got = page.evaluate(
+        """async (body) => {
+            const m = await import('/static/js/views/trajectory.js');
+            const trace = await fetch('/api/v1/trace', {method: 'POST',
+                headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)}
+            ).then((r) => r.json());
+            const box = document.createElement('div');
+            document.getElementById('under-test').append(box);
+            const T = trace.inputs.length;
+            const model = {trace, T, L: 1, D: 1, length: 2 * T + 1,
+                           forwardDone: (l, d, t, c) => t <= c, label: () => 'layer 1'};
+            const view = new m.TrajectoryView(box);
+            view.setModel(model);
+            const all = [...box.querySelectorAll('circle.state')].map(
+                (c) => [Number(c.dataset.pc1), Number(c.dataset.pc2)]);
+            view.update(3);
+            const early = box.querySelectorAll('circle.state').length;
+            view.update(1e9);
+            return {hidden: trace.hidden[0][0], all, early, explained: view.pca.explained,
+                    caption: box.querySelector('.trajectory-caption').textContent};
+        }""",
+        body,
+    )
+    projected, explained = numpy_pca(got["hidden"])
+    shown = np.array(got["all"])
+    assert shown.shape == (30, 2)
+    for k in range(2):  # a principal component is defined up to its sign
+        sign = np.sign(np.dot(shown[:, k], projected[:, k]))
+        assert np.allclose(shown[:, k], sign * projected[:, k], atol=1e-9)
+    assert np.allclose(got["explained"], explained[:2], atol=1e-12)
+    assert got["early"] == 4  # positions 0..3 at cursor 3
+    assert "of the variance" in got["caption"]
+    shot(page, "trajectory")
+
+
+def test_lesson_module_reads_outcomes_as_the_python_test_does(page):
+    open_blank(page)
+    results = {
+        "a": {"eval_loss": 0.2, "norms": [0.0, 1.0], "h": [[1, 2], [3, 4]]},
+        "b": {"eval_loss": 0.1, "h": [[1, 2], [3, 5]]},
+    }
+    checks = [
+        {"metric": "a.eval_loss", "below": 0.1},
+        {"metric": "a.eval_loss", "above": 0.1},
+        {"ratio": ["a.eval_loss", "b.eval_loss"], "below": 1.5},
+        {"ratio": ["b.eval_loss", "a.eval_loss"], "between": [0.4, 0.6]},
+        {"positions": "a.norms", "nonzero_at": "all"},
+        {"positions": "a.norms", "zero_at": [0], "nonzero_at": [1]},
+        {"changed": ["a.h", "b.h"], "at": [1], "unchanged_at": [0]},
+        {"changed": ["a.h", "b.h"], "at": [0], "unchanged_at": [1]},
+    ]
+    got = page.evaluate(
+        """async ([results, checks]) => {
+            const m = await import('/static/js/lesson.js');
+            const lesson = await m.loadLesson();
+            const chapter = m.findChapter(lesson, 'gates');
+            const runs = m.experimentRuns(chapter, {speed: 8, cell: 'gru'});
+            return {failed: checks.map((c) => m.failures(results, c).length > 0),
+                    ids: lesson.chapters.map((c) => c.id), runs};
+        }""",
+        [results, checks],
+    )
+    assert got["failed"] == [bool(python_failures(results, c)) for c in checks]
+    assert got["failed"] == [True, False, True, False, True, False, False, True]
+    chapters = json.loads((ROOT / "static/lesson/chapters.json").read_text())
+    assert got["ids"] == [c["id"] for c in chapters["chapters"]]
+    rnn, lstm = got["runs"]
+    assert rnn["settings"]["cell"] == "rnn_tanh" and lstm["settings"]["cell"] == "lstm"
+    assert rnn["settings"]["speed"] == 8 and rnn["settings"]["chapter"] == "gates"
