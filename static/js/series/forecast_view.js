@@ -308,7 +308,10 @@ export class ForecastView {
 
   _heldOutText(size) {
     const p = this.horizon?.params || {};
-    const unit = this.horizon?.forecast === "change" ? "a day's log return over its typical size" : "normalised values";
+    let unit = "the task's normalised values";
+    if (this.horizon?.forecast === "change") unit = "a day's log return over the typical daily move";
+    else if (this.task.name === "stocks") unit = "the log price against the window's first day, over the typical daily move";
+    else if (this.task.name === "custom") unit = p.normalisation === "none" ? "the series' own units" : "standard deviations of the training part";
     if (this.task.name === "stocks") {
       return `Mean squared error on ${size} held-out windows of ${p.ticker}, all on or after ${p.split} (${p.test_days} trading days to ${p.last_date}), in units of ${unit}.`;
     }

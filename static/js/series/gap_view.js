@@ -191,7 +191,7 @@ export class GapView {
     this.verdictEl = el("p", { className: "sv-verdict" });
     this.verdictEl.setAttribute("aria-live", "polite");
     this.table = el("table", { className: "sv-scores" });
-    this.results_ = el("div", { hidden: true }, [
+    this.resultsEl = el("div", { hidden: true }, [
       this.verdictEl,
       this.table,
       el(
@@ -217,7 +217,7 @@ export class GapView {
       this.errorEl,
       el("h3", { className: "sv-chart-title", textContent: "Training loss, same budget" }),
       this.lossEl,
-      this.results_,
+      this.resultsEl,
       explain,
     );
     this._drawLoss();
@@ -237,7 +237,7 @@ export class GapView {
   }
 
   _clearResults() {
-    this.results_.hidden = true;
+    this.resultsEl.hidden = true;
     this._error(null);
   }
 
@@ -249,7 +249,7 @@ export class GapView {
     const end = start + gap.filter(Boolean).length - 1;
     const inGap = (series) => series.map((v, t) => (t >= start - 1 && t <= end + 1 ? v : null));
     const seen = values.map((v, t) => (gap[t] ? null : v));
-    this.results_.hidden = false;
+    this.resultsEl.hidden = false;
     const charts = RUNS.map((run, i) => {
       const traces = [
         { name: "what the network sees", x, y: seen, mode: "lines+markers", line: { color: "#1b2230", width: 1.5 }, marker: { size: 4 } },
