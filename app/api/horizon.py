@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from app.api.compute import CancelToken
 from app.api.encoding import JSONBytesResponse
 from app.api.errors import ApiError, from_value_error
-from app.api.inputs import TraceJob, client_of
+from app.api.inputs import TraceJob, client_of, is_heavy
 from app.api.inspect import ERRORS, StepRequest, resolve_step
 from app.rnn import Cancelled
 from app.rnn.horizon import check_horizon, gradient_horizon, horizon_cost
@@ -20,6 +20,7 @@ from app.rnn.horizon import check_horizon, gradient_horizon, horizon_cost
 router = APIRouter(prefix="/horizon", tags=["inspect"])
 
 CLIENT_CLOSED = 499  # the status logged when the client left before its answer
+HEAVY_MACS = 2e8  # above this the split takes a noticeable fraction of a second: heavy
 
 
 @router.post("", responses=ERRORS, summary="The gradient at each state, by the loss it came from")
@@ -43,6 +44,8 @@ async def horizon(request: Request, body: StepRequest) -> Response:
     except ValueError as exc:
         raise from_value_error(exc) from None
     job = await resolve_step(request, body)
+    cost = horizon_cost(config, len(body.inputs), body.layer)
+    heavy = cost.macs > HEAVY_MACS or is_heavy(job.estimate, request.app.state.settings)
     token = CancelToken()
     try:
         answer = await request.app.state.pool.run(
@@ -51,6 +54,7 @@ async def horizon(request: Request, body: StepRequest) -> Response:
             body,
             token,
             client=client_of(request),
+            heavy=heavy,
             token=token,
             gone=request.is_disconnected,
         )

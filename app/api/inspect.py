@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, StrictInt
 from app.api.compute import CancelToken
 from app.api.encoding import JSONBytesResponse
 from app.api.errors import ApiError, from_value_error
-from app.api.inputs import TraceJob, client_of, resolve_trace_request
+from app.api.inputs import TraceJob, client_of, is_heavy, resolve_trace_request
 from app.api.schemas import BAD_BODY, ErrorOut, TraceRequest
 from app.rnn import Cancelled
 from app.rnn.inspect import inspect_step
@@ -90,6 +90,7 @@ async def inspect(request: Request, body: StepRequest) -> Response:
             body,
             token,
             client=client_of(request),
+            heavy=is_heavy(job.estimate, request.app.state.settings),
             token=token,
             gone=request.is_disconnected,
         )
