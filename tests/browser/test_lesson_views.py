@@ -187,8 +187,18 @@ def test_trajectory_projects_on_the_runs_principal_components(page):
             view.update(3);
             const early = box.querySelectorAll('circle.state').length;
             view.update(1e9);
-            return {hidden: trace.hidden[0][0], all, early, explained: view.pca.explained,
-                    caption: box.querySelector('.trajectory-caption').textContent};
+            const caption = box.querySelector('.trajectory-caption').textContent;
+            const explained = view.pca.explained;
+            // over training: two probes share one fit; the later one is drawn over the earlier
+            const later = {...model, trace: {...trace, hidden: [[trace.hidden[0][0].map(
+                (row) => row.map((v) => 0.5 * v))]]}};
+            view.setProbes([model, later]);
+            view.showProbe(1);
+            const faded = box.querySelectorAll('polyline.earlier-probe').length;
+            const probePoints = [...box.querySelectorAll('circle.state')].map(
+                (c) => [Number(c.dataset.pc1), Number(c.dataset.pc2)]);
+            return {hidden: trace.hidden[0][0], all, early, explained,
+                    caption, faded, probePoints};
         }""",
         body,
     )
@@ -201,6 +211,16 @@ def test_trajectory_projects_on_the_runs_principal_components(page):
     assert np.allclose(got["explained"], explained[:2], atol=1e-12)
     assert got["early"] == 4  # positions 0..3 at cursor 3
     assert "of the variance" in got["caption"]
+    # probes: PCA on both runs' states pooled, each probe projected in those axes
+    pooled = np.concatenate([np.array(got["hidden"]), 0.5 * np.array(got["hidden"])])
+    centred = pooled - pooled.mean(axis=0)
+    vt = np.linalg.svd(centred, full_matrices=False)[2]
+    expected = (0.5 * np.array(got["hidden"]) - pooled.mean(axis=0)) @ vt[:2].T
+    probe = np.array(got["probePoints"])
+    for k in range(2):
+        sign = np.sign(np.dot(probe[:, k], expected[:, k]))
+        assert np.allclose(probe[:, k], sign * expected[:, k], atol=1e-9)
+    assert got["faded"] == 1
     shot(page, "trajectory")
 
 
