@@ -172,7 +172,8 @@ def test_forecast_view_shows_the_apis_losses_and_verdict(page):
     page.evaluate(
         """async ([task, body, modelId]) => {
           const host = document.getElementById('sv-host');
-          const view = new window.sv.m.ForecastView(host, { client: window.sv.client });
+          const onModel = (kind, id) => window.sv.got.push([kind, id]);
+          const view = new window.sv.m.ForecastView(host, { client: window.sv.client, onModel });
           window.sv.view = view;
           await view.setTask(task, { seed: 3, trainBody: body });
           await view.setModel(modelId);
@@ -197,6 +198,19 @@ def test_forecast_view_shows_the_apis_losses_and_verdict(page):
         "() => document.querySelectorAll('#sv-host .sv-plot')[1].data.map((t) => t.name)"
     )
     assert names == ["network, recursive", "tomorrow = today", "window mean"]
+
+    # one click away: the regular model that sees only today's value, trained and scored
+    page.locator("#sv-host").get_by_role("button", name="sees only today's value").click()
+    page.locator("#sv-host td.sv-loss[data-key=memoryless]").wait_for(timeout=30_000)
+    [[kind, memoryless]] = page.evaluate("() => window.sv.got")
+    assert kind == "memoryless"
+    expected = httpx.post(
+        f"{page.base_url}/api/v1/forecast/score",
+        json={"task": task, "seed": 3, "model_id": memoryless},
+        timeout=30,
+    ).json()["loss"]
+    cell = page.locator("#sv-host td.sv-loss[data-key=memoryless]")
+    assert float(cell.get_attribute("data-value")) == expected
     shot(page, "series-forecast")
     assert_clean(page)
 

@@ -165,11 +165,20 @@ export class SeriesInput {
     this.tabs = el("div", { className: "sv-tabs", role: "tablist" });
     this.panes = {};
     for (const [key, label] of tabs) {
-      const tab = el("button", { type: "button", textContent: label, role: "tab", id: `sv-tab-${key}-${Math.random().toString(36).slice(2, 8)}` });
+      const tab = el("button", { type: "button", textContent: label, role: "tab" });
       tab.dataset.tab = key;
       tab.addEventListener("click", () => this._select(key));
       this.tabs.append(tab);
     }
+    // a tab list is one stop for Tab; the arrow keys move between its tabs
+    this.tabs.addEventListener("keydown", (e) => {
+      if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+      const keys = tabs.map(([key]) => key);
+      const at = keys.indexOf(this.selected);
+      const next = keys[(at + (e.key === "ArrowRight" ? 1 : keys.length - 1)) % keys.length];
+      this._select(next);
+      this.tabs.querySelector(`[data-tab="${next}"]`).focus();
+    });
 
     // CSV
     this.fileInput = el("input", { type: "file", accept: ".csv,.txt,text/csv,text/plain" });
@@ -230,12 +239,17 @@ export class SeriesInput {
     this.statusEl.setAttribute("aria-live", "polite");
     this.problemEl = el("div", { className: "sv-error", hidden: true });
     this.problemEl.setAttribute("role", "alert");
+    for (const pane of Object.values(this.panes)) pane.setAttribute("role", "tabpanel");
     this.container.append(this.tabs, ...Object.values(this.panes), this.problemEl, this.statusEl);
     this._select("csv");
   }
 
   _select(key) {
-    for (const tab of this.tabs.children) tab.setAttribute("aria-selected", String(tab.dataset.tab === key));
+    this.selected = key;
+    for (const tab of this.tabs.children) {
+      tab.setAttribute("aria-selected", String(tab.dataset.tab === key));
+      tab.tabIndex = tab.dataset.tab === key ? 0 : -1;
+    }
     for (const [name, pane] of Object.entries(this.panes)) pane.hidden = name !== key;
   }
 
