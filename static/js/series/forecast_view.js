@@ -315,6 +315,9 @@ export class ForecastView {
     if (this.task.name === "stocks") {
       return `Mean squared error on ${size} held-out windows of ${p.ticker}, all on or after ${p.split} (${p.test_days} trading days to ${p.last_date}), in units of ${unit}.`;
     }
+    if (this.task.name === "custom" && !p.test_values) {
+      return `Mean squared error on ${size} training windows, in ${unit}: with test_fraction 0 nothing is held out, so these losses flatter every forecast.`;
+    }
     if (this.task.name === "custom") {
       return `Mean squared error on ${size} windows from the held-out last ${p.test_values} values, in ${unit}.`;
     }
