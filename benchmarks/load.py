@@ -27,8 +27,9 @@ the server is always stopped (SIGTERM, then SIGKILL of its own process group). O
 127.0.0.1 is contacted; proxy settings in the environment are ignored. The whole run is
 bounded by about startup + idle probes + --duration + --drain.
 
-With --hangup (issue 10) the mix is different: --heavy clients, each from its own
-loopback address (127.0.0.2, 127.0.0.3, ...: a client is an address to the server's
+With --hangup (issue 10) the mix is different: --heavy clients, each a process of its
+own (so reading their answers does not slow this one) from its own loopback address
+(127.0.0.2, 127.0.0.3, ...: a client is an address to the server's
 admission control), send the heaviest requests the default budget admits (a trace, a
 trace stream, a session configure, a training run) and hang up after --hangup-after
 seconds, over and over, while --clients small-trace clients (from 127.0.0.1) send the
@@ -59,6 +60,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -457,6 +459,41 @@ async def heavy_loop(
         outcomes[await heavy_once(base_url, address, kind, body, hangup)] += 1
 
 
+def _heavy_process(
+    base_url: str, index: int, body: dict, seconds: float, hangup: float, out: Any
+) -> None:
+    """A heavy client in a process of its own: reading a stream's 200 MB here would
+    otherwise hold this process's GIL and slow the small-trace clients beside it."""
+    outcomes: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+    asyncio.run(heavy_loop(base_url, index, body, deadline, hangup, outcomes))
+    out.put(dict(outcomes))
+
+
+async def heavy_processes(
+    base_url: str, body: dict, args: argparse.Namespace, outcomes: Counter
+) -> None:
+    """--heavy heavy clients, each its own process, for one --window."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    procs = [
+        context.Process(
+            target=_heavy_process,
+            args=(base_url, i, body, args.window, args.hangup_after, results),
+            daemon=True,
+        )
+        for i in range(args.heavy)
+    ]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        outcomes.update(await asyncio.to_thread(results.get, True, args.window + 120))
+    for proc in procs:
+        await asyncio.to_thread(proc.join, 10)
+
+
 async def small_traces(
     client: httpx.AsyncClient, deadline: float, latencies: list[float], errors: Counter
 ) -> None:
@@ -491,11 +528,7 @@ async def run_hangups(base_url: str, args: argparse.Namespace) -> dict:
             await asyncio.sleep(1.0)  # the last idle request is answered before heavy ones start
             deadline = time.monotonic() + args.window
             tasks = [small_traces(c, deadline, loaded, errors) for c in clients]
-            tasks += [
-                heavy_loop(base_url, i, body, deadline, args.hangup_after, heavy)
-                for i in range(args.heavy)
-            ]
-            await asyncio.gather(*tasks)
+            await asyncio.gather(heavy_processes(base_url, body, args, heavy), *tasks)
             await asyncio.sleep(args.hangup_after)  # hung-up work stops before the next idle
     finally:
         await asyncio.gather(*(c.aclose() for c in clients), return_exceptions=True)
