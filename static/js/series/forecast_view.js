@@ -330,7 +330,7 @@ export class ForecastView {
     const last = ex.context[ex.T - 1];
     const traces = [
       {
-        name: "the window the network reads",
+        name: "what it reads",
         x: ex.x.slice(0, ex.T),
         y: ex.context,
         mode: "lines",

@@ -16,8 +16,8 @@ const RUNS = [
   { key: "both", bidirectional: true, name: "bidirectional (→ ←)", color: "#2f6fde" },
 ];
 const GUESSES = {
-  carry_forward: { name: "carry the last value across", color: "#5b6577", dash: "dash" },
-  interpolate: { name: "straight line across", color: "#2b8a3e", dash: "dot" },
+  carry_forward: { name: "carry the last value across", legend: "last value carried", color: "#5b6577", dash: "dash" },
+  interpolate: { name: "straight line across", legend: "straight line", color: "#2b8a3e", dash: "dot" },
 };
 const DEFAULT_TRAINING = {
   config: { cell: "gru", hidden_size: 16, num_layers: 1 },
@@ -252,10 +252,10 @@ export class GapView {
     this.resultsEl.hidden = false;
     const charts = RUNS.map((run, i) => {
       const traces = [
-        { name: "what the network sees", x, y: seen, mode: "lines+markers", line: { color: "#1b2230", width: 1.5 }, marker: { size: 4 } },
+        { name: "what it sees", x, y: seen, mode: "lines+markers", line: { color: "#1b2230", width: 1.5 }, marker: { size: 4 } },
         { name: "hidden truth", x, y: inGap(truth), mode: "lines", line: { color: "#1b2230", width: 1.5, dash: "dot" } },
         ...Object.entries(GUESSES).map(([key, g]) => ({
-          name: g.name,
+          name: g.legend,
           x,
           y: inGap(guesses[key]),
           mode: "lines",

@@ -23,7 +23,10 @@ export function whenPlotly() {
 /** Draw (or redraw) a chart once Plotly is there; `name` names its PNG download. */
 export async function react(element, traces, layout, name) {
   const Plotly = await whenPlotly();
-  return Plotly.react(element, traces, layout, plotConfig(name));
+  // on a phone, two legend entries a row: one a row would leave little room for the plot
+  const narrow = element.clientWidth > 0 && element.clientWidth < 600;
+  const legend = narrow ? { ...layout.legend, entrywidth: 0.5, entrywidthmode: "fraction" } : layout.legend;
+  return Plotly.react(element, traces, { ...layout, legend }, plotConfig(name));
 }
 
 /** Append points to traces of a chart drawn by `react`. */
