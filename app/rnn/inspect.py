@@ -109,6 +109,7 @@ def inspect_step(
 def _check_where(
     config: ModelConfig, length: int, layer: int, direction: int, position: int
 ) -> None:
+    """ValueError naming the first of layer, direction, position that is out of range."""
     for name, value, top in (
         ("layer", layer, config.num_layers),
         ("direction", direction, config.num_directions),
@@ -132,9 +133,8 @@ def _forward_pieces(
     w_input = lc.Wih @ x  # (G*H,)
     w_hidden = lc.Whh @ h_prev  # (G*H,)
     b_hidden = lc.bhh
-    split = {
-        name: slice(k * H, (k + 1) * H) for k, name in enumerate(names or ("h",))
-    }  # gate -> its rows
+    # each gate's block of rows in PyTorch's stacking; the Elman cells have one, "h"
+    split = {name: slice(k * H, (k + 1) * H) for k, name in enumerate(names or ("h",))}
     pre = {
         name: w_input[rows] + b_input[rows] + w_hidden[rows] + b_hidden[rows]
         for name, rows in split.items()
