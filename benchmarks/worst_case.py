@@ -3,6 +3,7 @@
 Run from the repo root:
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/worst_case.py [--quick] [--repeats 3]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/worst_case.py --truncation
 
 Engine section: one trace (`run_sequence`, forward + full BPTT, regression head, sequence
 mode, input_size 1) with and without Jacobian norms, over a grid of cells, hidden sizes,
@@ -11,7 +12,9 @@ depths and lengths up to the caps (LSTM, 4 layers, bidirectional, hidden 128, le
 reports the median CPU time (process_time, which background load distorts less than wall
 time) and wall time of `--repeats` runs after a warm-up, the tracemalloc peak of one run,
 and the process's peak RSS. `ratio` is CPU time with Jacobians over without, both measured
-in the same child. This is a measurement, not a test: it exits 0 whatever the numbers.
+in the same child. `--truncation`: truncated against full BPTT on the same traces (CPU
+time, tracemalloc peak). This is a measurement, not a test: it exits 0 whatever the
+numbers.
 """
 
 from __future__ import annotations
@@ -71,9 +74,48 @@ def run_case(cell: str, H: int, L: int, bi: bool, T: int, repeats: int) -> dict:
     return result
 
 
+TRUNCATIONS = [
+    # (cell, H, L, bidirectional, T, truncate): the issue's case, then deeper and wider
+    ("lstm", 128, 1, False, 1000, None),
+    ("lstm", 128, 1, False, 1000, 999),
+    ("lstm", 128, 1, False, 1000, 998),
+    ("lstm", 128, 1, False, 1000, 100),
+    ("lstm", 128, 1, False, 1000, 10),
+    ("lstm", 128, 4, True, 1000, None),
+    ("lstm", 128, 4, True, 1000, 10),
+    ("lstm", 128, 4, True, 1000, 50),
+]
+
+
+def truncation_table() -> None:
+    """Truncated BPTT against full BPTT on the same trace: CPU time and traced peak."""
+    print(
+        f"{'cell':6}{'H':>4}{'L':>3}{'D':>3}{'T':>6}{'truncate':>10}{'ran':>6}"
+        f"  {'ms':>9}{'peak MB':>9}"
+    )
+    for cell, H, L, bi, T, k in TRUNCATIONS:
+        config = ModelConfig(cell=cell, input_size=1, hidden_size=H, num_layers=L, bidirectional=bi)
+        params = init_params(config, seed=0)
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((T, 1)), rng.standard_normal((T, 1))
+        c0 = time.process_time()
+        tracemalloc.start()
+        trace = run_sequence(config, params, x, y, truncate=k)
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        ms = (time.process_time() - c0) * 1e3  # includes tracemalloc's own overhead
+        ran = "full" if trace.truncate is None else str(trace.truncate)
+        print(
+            f"{cell:6}{H:>4}{L:>3}{2 if bi else 1:>3}{T:>6}{k!s:>10}{ran:>6}"
+            f"  {ms:>9.0f}{peak:>9.1f}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the heaviest trace")
+    parser.add_argument("--truncation", action="store_true", help="the truncated-BPTT table")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--case", help=argparse.SUPPRESS)  # the child's entry point
     args = parser.parse_args()
@@ -83,6 +125,9 @@ def main() -> None:
         return
 
     print(f"code {code_version()}; cpu {cpu_model()}; numpy {np.__version__}")
+    if args.truncation:
+        truncation_table()
+        return
     cases = [HEAVIEST] if args.quick else GRID
     busy0, wall0 = system_busy_seconds(), time.perf_counter()
     print(
