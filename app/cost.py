@@ -5,7 +5,8 @@ Pure arithmetic on sizes: no FastAPI, no numpy arrays. The constants were fitted
 engine on the 2-core reference machine (`python benchmarks/worst_case_web.py --calibrate`
 prints estimate against measurement); `tests/test_cost.py` holds the estimates to within
 a stated factor of measured runs. Every route checks its estimate against the budget
-(`Budget`, from the settings) and the page asks `POST /api/v1/estimate` before a slow run.
+(`Budget`, from the settings); `POST /api/v1/estimate/...` answers it before a run, for a
+page to warn before a slow one.
 """
 
 from __future__ import annotations

@@ -30,35 +30,56 @@ WATCH_INTERVAL_S = 0.05  # how often a running computation asks whether its clie
 class CancelToken:
     """Set by the web layer when a client goes; the engine polls it (call it) between steps.
 
-    With `limit` seconds it also trips by itself that long after `start()` (the pool
-    starts it when the work gets its thread), and `expired` then says so: the guard for
-    work the cost model underestimated."""
+    With `limit` it also trips by itself once the work has used that many seconds of CPU
+    in the threads that ran it between `begin()` and `end()` (the pool brackets each call),
+    and `expired` then says so: the guard for work the cost model underestimated. CPU
+    time, not wall time, so a busy machine does not stop work that is within its budget."""
 
     def __init__(self, limit: float | None = None) -> None:
         self._event = threading.Event()
         self.limit = limit
-        self._deadline: float | None = None
         self.expired = False
+        self._spent = 0.0  # CPU seconds of stretches that have ended
+        self._local = threading.local()  # the running stretch's start, per thread
 
-    def start(self) -> None:
-        if self.limit is not None and self._deadline is None:
-            self._deadline = time.monotonic() + self.limit
+    def begin(self) -> None:
+        """In the worker thread: the work starts (again) here."""
+        self._local.start = time.thread_time()
+
+    def end(self) -> None:
+        start = getattr(self._local, "start", None)
+        if start is not None:
+            self._spent += time.thread_time() - start
+            self._local.start = None
+
+    def spent(self) -> float:
+        """CPU seconds the work has used so far (call from a thread running it)."""
+        start = getattr(self._local, "start", None)
+        return self._spent + (time.thread_time() - start if start is not None else 0.0)
 
     def cancel(self) -> None:
         self._event.set()
 
     @property
     def cancelled(self) -> bool:
-        return self()
+        return self._event.is_set()
 
     def __call__(self) -> bool:
         if self._event.is_set():
             return True
-        if self._deadline is not None and time.monotonic() > self._deadline:
+        if self.limit is not None and self.spent() > self.limit:
             self.expired = True
             self._event.set()
             return True
         return False
+
+
+def _metered(token: CancelToken, fn: Callable[..., T], *args: Any) -> T:
+    token.begin()
+    try:
+        return fn(*args)
+    finally:
+        token.end()
 
 
 class Busy(ApiError):
@@ -216,12 +237,15 @@ class ComputePool:
         """
         if token is None:
             return await anyio.to_thread.run_sync(fn, *args, limiter=self._threads)
-        token.start()
         outcome: list[Any] = []
 
         async def work() -> None:
             try:
-                outcome.append(await anyio.to_thread.run_sync(fn, *args, limiter=self._threads))
+                outcome.append(
+                    await anyio.to_thread.run_sync(
+                        _metered, token, fn, *args, limiter=self._threads
+                    )
+                )
             except Exception as exc:  # re-raised below, outside the task group
                 outcome.append(_Raised(exc))
             finally:

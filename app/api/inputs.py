@@ -92,8 +92,8 @@ def check_budget(estimate: Estimate, settings: Settings, training: bool = False)
 
 
 def time_limit(settings: Settings, training: bool = False) -> float:
-    """Seconds after which running work is stopped whatever its estimate said: twice the
-    budget, a guard for the cases the cost model underestimates."""
+    """CPU seconds after which running work is stopped whatever its estimate said: twice
+    the budget, a guard for the cases the cost model underestimates."""
     return 2 * (settings.max_train_seconds if training else settings.max_request_seconds)
 
 
@@ -102,7 +102,7 @@ def overrun(estimate: Estimate, limit: float) -> ApiError:
     field = estimate.reduce[0].split()[0] if estimate.reduce else None
     return ApiError(
         422,
-        f"{field or 'budget'}: stopped after {limit:.0f} s, this server's time limit "
+        f"{field or 'budget'}: stopped after {limit:.0f} s of work, this server's time limit "
         f"(the estimate was {estimate.seconds:.1f} s): reduce "
         f"{' or '.join(estimate.reduce[:3]) or 'the sizes'}",
         field,

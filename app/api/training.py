@@ -260,7 +260,7 @@ class _Run:
         out, token, config = self.records, self.token, self.config
         try:
             started = time.perf_counter()
-            token.start()
+            token.begin()
             for record in train(
                 config,
                 self.task,
@@ -354,7 +354,7 @@ async def _frames(
             elif isinstance(item, tuple) and item[0] == "eval":
                 assert finished is not None
                 note = (
-                    f"stopped after {run.limit:.0f} s, this server's time limit for a "
+                    f"stopped after {run.limit:.0f} s of work, this server's time limit for a "
                     "training run; no final evaluation"
                     if run.token.expired
                     else None

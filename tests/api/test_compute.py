@@ -179,3 +179,19 @@ def test_a_waiter_that_gives_up_leaves_the_queue():
         assert pool.running == 0
 
     anyio.run(main)
+
+
+def test_the_time_limit_counts_cpu_seconds_of_the_work_only():
+    """Waiting (a busy machine, a queue) does not use up a token's limit; computing does."""
+    import time
+
+    token = CancelToken(limit=0.05)
+    token.begin()
+    time.sleep(0.1)  # no CPU spent
+    assert not token() and not token.expired
+    start = time.thread_time()
+    while not token():
+        assert time.thread_time() - start < 5
+    assert token.expired and token.spent() > 0.05
+    token.end()
+    assert token.cancelled
