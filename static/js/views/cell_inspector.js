@@ -201,11 +201,6 @@ export class CellInspector {
     return label;
   }
 
-  /** (rows) for gate k's block of a G*H vector at the shown unit, and the block's norm. */
-  _at(vector, k, H) {
-    return [vector[k * H + this.unit], norm(vector.slice(k * H, (k + 1) * H))];
-  }
-
   _forwardTable(p, names) {
     const H = p.h.length;
     const head = ["", "W_ih x_t", "W_hh h_{t-1}", "b_ih", "b_hh", "pre-activation", "", "value", "‖value‖"];
@@ -213,7 +208,7 @@ export class CellInspector {
       const g = GATES[name];
       const act = g ? g.act : p.cell === "rnn_relu" ? "relu" : "tanh";
       const value = g ? p.gates[name] : p.h;
-      const row = el("tr", {}, [
+      return el("tr", {}, [
         el("th", { scope: "row", textContent: g ? `${g.symbol} (${name})` : "h_t", title: g ? g.role : "" }),
         num(`w_input:${name}`, p.w_input[k * H + this.unit]),
         num(`w_hidden:${name}`, p.w_hidden[k * H + this.unit]),
@@ -224,7 +219,6 @@ export class CellInspector {
         num(`gate:${name}`, value[this.unit]),
         num(`norm:${name}`, norm(value)),
       ]);
-      return row;
     });
     const caption = el("caption", {
       textContent: `Forward, unit ${this.unit}: each row's pre-activation is the sum of the four terms before it` +
