@@ -197,8 +197,11 @@ def test_trajectory_projects_on_the_runs_principal_components(page):
             const faded = box.querySelectorAll('polyline.earlier-probe').length;
             const probePoints = [...box.querySelectorAll('circle.state')].map(
                 (c) => [Number(c.dataset.pc1), Number(c.dataset.pc2)]);
+            const overflowed = new m.TrajectoryView(document.createElement('div'));
+            overflowed.setModel({...model, trace: {...trace, hidden: [[trace.hidden[0][0].map(
+                (row) => row.map(() => null))]]}});
             return {hidden: trace.hidden[0][0], all, early, explained,
-                    caption, faded, probePoints};
+                    caption, faded, probePoints, overflow: overflowed.caption.textContent};
         }""",
         body,
     )
@@ -221,6 +224,7 @@ def test_trajectory_projects_on_the_runs_principal_components(page):
         sign = np.sign(np.dot(probe[:, k], expected[:, k]))
         assert np.allclose(probe[:, k], sign * expected[:, k], atol=1e-9)
     assert got["faded"] == 1
+    assert got["overflow"].startswith("Every hidden state overflowed")
     shot(page, "trajectory")
 
 

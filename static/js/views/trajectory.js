@@ -115,11 +115,16 @@ export class TrajectoryView {
   }
 
   _fit(models) {
-    this.pca = fitPCA(models.flatMap((m) => Array.from(this._rows(m))), 2);
+    const rows = models.flatMap((m) => Array.from(this._rows(m)));
+    try {
+      this.pca = fitPCA(rows, 2);
+    } catch {
+      this.pca = null; // every state overflowed: nothing to fit, nothing to draw
+    }
   }
 
   _pointsOf(model) {
-    return Array.from(this._rows(model), (row) => this.pca.project(row));
+    return Array.from(this._rows(model), (row) => (this.pca ? this.pca.project(row) : null));
   }
 
   _project() {
@@ -171,6 +176,11 @@ export class TrajectoryView {
     const m = this.model;
     const known = this._known(cursor);
     this._drawnUpTo = known;
+    if (!this.pca) {
+      this.svg.replaceChildren();
+      this.caption.textContent = "Every hidden state overflowed: there is no path to draw.";
+      return;
+    }
     const { x, y } = this._scales();
     this.svg.replaceChildren();
     svg("line", { x1: PAD, y1: HEIGHT - PAD, x2: WIDTH - PAD, y2: HEIGHT - PAD, class: "axis" }, this.svg);
