@@ -42,6 +42,25 @@ class SequenceRecord:
     acts: Array | None  # (T, B, G*H) gate activations (None for the plain RNN)
     extra: dict[str, Array] = field(default_factory=dict)  # cell-specific per-position values
 
+    def sequence(self, b: int) -> SequenceRecord:
+        """Sequence b alone, as a batch of one: (T, 1, ...) views."""
+        pick = slice(b, b + 1)
+        return SequenceRecord(
+            self.states[:, pick],
+            self.states_prev[:, pick],
+            None if self.acts is None else self.acts[:, pick],
+            {k: v[:, pick] for k, v in self.extra.items()},
+        )
+
+    def at(self, positions: Positions | slice) -> SequenceRecord:
+        """The record restricted to some positions (every Jacobian is position-wise)."""
+        return SequenceRecord(
+            self.states[positions],
+            self.states_prev[positions],
+            None if self.acts is None else self.acts[positions],
+            {k: v[positions] for k, v in self.extra.items()},
+        )
+
 
 class Cell:
     """Interface of a recurrent cell; see the module docstring."""
@@ -87,6 +106,10 @@ class Cell:
     def times_jacobian(self, P: Array, factors: tuple[Array, ...], k: int) -> Array:
         """P (M, S) @ J_k (S, S), J_k the k-th position of `chain_factors`."""
         return P @ factors[0][k]
+
+    def jacobian_times(self, factors: tuple[Array, ...], k: int, X: Array) -> Array:
+        """J_k (S, S) @ X (S, M), J_k the k-th position of `chain_factors`."""
+        return factors[0][k] @ X
 
     def gates(self, rec: SequenceRecord) -> tuple[Array, ...]:
         """Gate activations, each (T, B, H), in PyTorch's order."""
@@ -168,6 +191,10 @@ class RNNCell(Cell):
     def times_jacobian(self, P: Array, factors: tuple[Array, ...], k: int) -> Array:
         act_grad, Whh = factors
         return (P * act_grad[k]) @ Whh
+
+    def jacobian_times(self, factors: tuple[Array, ...], k: int, X: Array) -> Array:
+        act_grad, Whh = factors
+        return act_grad[k][:, None] * (Whh @ X)
 
     def jacobian_products(
         self, rec: SequenceRecord, Whh: Array
@@ -341,6 +368,15 @@ class LSTMCell(Cell):
         np.multiply(P[:, :H], dh_dc[k], out=right)
         right += P[:, H:]
         right *= f[k]
+        return out
+
+    def jacobian_times(self, factors: tuple[Array, ...], k: int, X: Array) -> Array:
+        left, dh_dc, f = factors
+        H = dh_dc.shape[-1]
+        out = left[k] @ X[:H]  # (2H, M): [A; C] X_h
+        fc = f[k][:, None] * X[H:]  # diag(f) X_c
+        out[:H] += dh_dc[k][:, None] * fc
+        out[H:] += fc
         return out
 
 

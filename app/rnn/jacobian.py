@@ -85,7 +85,7 @@ def jacobian_norms(
     s is h, or [h, c] for the LSTM. NaN wherever the chain passes an overflowed state.
     Memory: O(T*S + chunk*S*S); `cancel` is polled between chunks.
     """
-    rec = _one_sequence(cache.record, batch_index)
+    rec = cache.record.sequence(batch_index)
     # an overflowed state (or the one before it) makes that step's Jacobian meaningless
     overflowed = ~(
         np.all(np.isfinite(rec.states[:, 0]), axis=1)
@@ -108,27 +108,6 @@ def explicit_jacobian_norms(cache: LayerCache, batch_index: int = 0) -> tuple[Ar
         P = P @ J[order[k]]
         products[order[k - 1]] = P
     return spectral_norms(J), spectral_norms(products)
-
-
-def _one_sequence(rec: SequenceRecord, b: int) -> SequenceRecord:
-    """Sequence b of a record as a record with a batch of one: (T, 1, ...) views."""
-    pick = slice(b, b + 1)
-    return SequenceRecord(
-        rec.states[:, pick],
-        rec.states_prev[:, pick],
-        None if rec.acts is None else rec.acts[:, pick],
-        {k: v[:, pick] for k, v in rec.extra.items()},
-    )
-
-
-def _positions(rec: SequenceRecord, positions: Positions) -> SequenceRecord:
-    """The record restricted to some positions (every Jacobian is position-wise)."""
-    return SequenceRecord(
-        rec.states[positions],
-        rec.states_prev[positions],
-        None if rec.acts is None else rec.acts[positions],
-        {k: v[positions] for k, v in rec.extra.items()},
-    )
 
 
 def _start_vector(n: int) -> Array:
@@ -155,7 +134,7 @@ def _one_step_norms(
         check(cancel)
         pos = todo[first : first + ONE_STEP_CHUNK]
         if dense:
-            out[pos] = dense_norms(cell.jacobians(_positions(rec, pos), Whh)[:, 0])
+            out[pos] = dense_norms(cell.jacobians(rec.at(pos), Whh)[:, 0])
             continue
 
         def gram(v: Array, rows: Positions, pos: Positions = pos) -> Array:
@@ -165,7 +144,7 @@ def _one_step_norms(
         out[pos] = np.sqrt(theta)
         retry = pos[~converged]
         if len(retry):
-            out[retry] = dense_norms(cell.jacobians(_positions(rec, retry), Whh)[:, 0])
+            out[retry] = dense_norms(cell.jacobians(rec.at(retry), Whh)[:, 0])
         # positions of one sequence are alike: if Lanczos mostly failed, stop trying
         dense = len(retry) > len(pos) // 2
     return out
@@ -200,7 +179,7 @@ def _product_norms(
         if np.any(overflowed[needed]):
             # past an overflowed state every product is NaN: nothing left to compute
             break
-        factors = cell.chain_factors(_positions(rec, needed), Whh)
+        factors = cell.chain_factors(rec.at(needed), Whh)
         products = np.empty((len(steps), S, S))
         for k in range(len(steps)):
             P = cell.times_jacobian(P, factors, k)

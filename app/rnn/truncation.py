@@ -18,18 +18,20 @@ mass can occupy), so:
   it are full BPTT, O(L*D*T). In a one-directional network the band shrinks by one
   position per level, so the work is about (T - k/2)*k steps.
 
-Exact O(T) for every k is out of reach with vectors: the truncated gradient at t sums the
-losses of a window [t, t+k] pushed through non-invertible Jacobians, and sliding such a
-window in O(1) needs the S x S products of each window (a block method with
-O(T*S^2*H) work per chain), which pays off only for a single layer with k > ~4H and is
-not done here.
+With vectors alone exact O(T) is out of reach: the truncated gradient at t sums the
+losses of a window [t, t+k] pushed through non-invertible Jacobians, so sliding the
+window needs each window's S x S Jacobian products. `_window_backward` does exactly that
+for a one-layer network and a single sequence (each direction is then one chain): at
+most two S x S products per position, O(T*S^2*H) whatever k, used when it is the
+cheaper of the two. In a stack the chains feed each other through every layer, the
+matrices would be (L*D*S)^2, and the levels stay cheaper.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from app.rnn.cancel import CancelCheck, check
+from app.rnn.cancel import CancelCheck, check, polled
 from app.rnn.layer import LayerCache, LayerGrads, layer_grads
 from app.rnn.types import Array
 
@@ -64,6 +66,12 @@ def truncated_backward(
     first = layers[0][0]
     T, B, _ = first.states.shape
     H = first.hidden_size
+    if L == 1 and B == 1 and _window_is_cheaper(d_top, first, truncate):
+        chains = [
+            _window_backward(d_top[:, :, d * H : (d + 1) * H], lc, truncate, cancel)
+            for d, lc in enumerate(layers[0])
+        ]
+        return [chains], np.sum([lg.dxs for lg in chains], axis=0)
     steps = [[lc.cell.backward_step(lc.record, lc.Whh, lc.bhh) for lc in layer] for layer in layers]
     ds_total = [[np.zeros(lc.states.shape) for lc in layer] for layer in layers]
     da_x = [[np.zeros((T, B, lc.Whh.shape[0])) for lc in layer] for layer in layers]
@@ -118,6 +126,99 @@ def truncated_backward(
         for layer in range(L)
     ]
     return grads, d_inputs
+
+
+def _window_is_cheaper(d_top: Array, cache: LayerCache, truncate: int) -> bool:
+    """Whether `_window_backward` costs less than the level-by-level loop: multiply-adds
+    of its two S x S products per position against the levels' cell steps."""
+    T, _, S = cache.states.shape
+    GH, H = cache.Whh.shape
+    I = cache.xs.shape[2]
+    band = _head_band(d_top)
+    if band is None:
+        return False
+    n = len(band[1])  # positions the head reaches: T in sequence mode, 1 in last mode
+    level_positions = sum(max(min(n + c, T) - c, 1) for c in range(truncate + 1))
+    W = truncate + 1
+    products = sum(min(W, T - 1 - (start + W - 1)) + W - 1 for start in range(0, T - W, W))
+    product = S * S * (H if S == 2 * H else S)  # the LSTM's J has two diagonal blocks
+    # both run at about the same multiply-add rate (measured, H = 32 to 128)
+    return products * product < level_positions * GH * (H + I)
+
+
+def _window_backward(
+    d_head: Array, cache: LayerCache, truncate: int, cancel: CancelCheck = None
+) -> LayerGrads:
+    """BPTT(truncate) through one chain (a layer-direction with nothing below: a one-layer
+    network), batch of one, in O(T) S x S products whatever the truncation.
+
+    d_head (T, 1, H). The gradient at the i-th state in the chain's order is
+    g_i = sum over j in [i, i+k] of Phi(i, j)^T e_j, Phi(i, j) = d s_j / d s_i, e_j the
+    head's gradient. Cut the chain into blocks of W = k+1 states: i's window is the rest
+    of its block (a backward recurrence restarted at every block end) plus the head of
+    the next block, whose prefix sums R(m) are carried back to the block end `end` by
+    Phi(end, m) (built forward, one product per position) and then to i by Phi(i, end)
+    (built backward, one product per position).
+    """
+    cell, Whh = cache.cell, cache.Whh
+    H = cache.hidden_size
+    order = list(cache.order)
+    T, _, S = cache.states.shape
+    W = truncate + 1
+    step = cell.backward_step(cache.record, Whh, cache.bhh)
+    factors = _ChunkedFactors(cache)
+    e = np.zeros((T, S))  # (T, S) in the chain's order
+    e[:, :H] = d_head[order, 0]
+    g = e.copy()
+    for i in polled(range(T - 2, -1, -1), cancel):
+        if (i + 1) % W:  # i+1 in i's block: the rest of the block
+            g[i] += step(g[i + 1][None], order[i + 1])[0][0]
+    for start in range(0, T - W, W):
+        check(cancel)
+        end, last = start + W - 1, min(start + 2 * W - 1, T - 1)
+        R = np.empty((last - end, S))  # R[m - end - 1] = sum_{j=end+1}^{m} Phi(end, j)^T e_j
+        phi = np.eye(S)
+        total = np.zeros(S)
+        for m in range(end + 1, last + 1):
+            phi = factors.jacobian_times(order[m], phi)  # Phi(end, m) = A_m Phi(end, m-1)
+            total += phi.T @ e[m]
+            R[m - end - 1] = total
+        phi = np.eye(S)  # Phi(i, end), from i = end down
+        for i in range(end, start, -1):
+            if i < end:
+                phi = factors.times_jacobian(order[i + 1], phi)  # Phi(i+1, end) A_{i+1}
+            g[i] += phi.T @ R[min(i + truncate, T - 1) - end - 1]
+    ds_total = np.empty((T, 1, S))
+    ds_total[order, 0] = g
+    _, da_x, da_h = step(ds_total, slice(None))  # type: ignore[arg-type]
+    return layer_grads(cache, da_x, da_h, ds_total)
+
+
+class _ChunkedFactors:
+    """`Cell.chain_factors` of one chain, built a chunk of positions at a time."""
+
+    def __init__(self, cache: LayerCache, chunk: int = 64):
+        self.cell, self.Whh, self.rec = cache.cell, cache.Whh, cache.record.sequence(0)
+        self.chunk, self.first = chunk, -1
+        self.factors: tuple[Array, ...] = ()
+
+    def _load(self, position: int) -> tuple[tuple[Array, ...], int]:
+        first = position - position % self.chunk
+        if first != self.first:
+            stop = min(first + self.chunk, self.rec.states.shape[0])
+            self.first = first
+            self.factors = self.cell.chain_factors(self.rec.at(slice(first, stop)), self.Whh)
+        return self.factors, position - first
+
+    def jacobian_times(self, position: int, X: Array) -> Array:
+        """J @ X at a position (its record index)."""
+        factors, k = self._load(position)
+        return self.cell.jacobian_times(factors, k, X)
+
+    def times_jacobian(self, position: int, P: Array) -> Array:
+        """P @ J at a position (its record index)."""
+        factors, k = self._load(position)
+        return self.cell.times_jacobian(P, factors, k)
 
 
 def _head_band(d_head: Array) -> Band | None:

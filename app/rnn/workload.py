@@ -68,8 +68,15 @@ def estimate_trace_cost(
             steps += L * D * T
         else:
             positions = (k + 1) * T - (0 if config.bidirectional else k * (k + 1) // 2)
-            work += sum(positions * B * (H + I) * GH for I in inputs) * D + sum(per_layer) * D
-            steps += L * D * (k + 1)
+            levels = sum(positions * B * (H + I) * GH for I in inputs) * D
+            # one layer, one sequence: at most two S x S products a position if cheaper
+            window = 2 * T * S * S * (H if config.cell == "lstm" else S) * D
+            if L == 1 and B == 1 and window < levels:
+                work += window + sum(per_layer) * D
+                steps += 3 * D * T
+            else:
+                work += levels + sum(per_layer) * D
+                steps += L * D * (k + 1)
         # factors, pre-activation gradients and state gradients kept per layer-direction
         peak += L * D * T * B * (3 * GH + 2 * S) * FLOAT
     if jacobians:

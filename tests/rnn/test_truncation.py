@@ -7,7 +7,8 @@ from functools import cache
 import numpy as np
 import pytest
 
-from app.rnn import CELLS, ModelConfig, init_params, run_sequence
+from app.rnn import CELLS, ModelConfig, init_params, run_sequence, truncation
+from app.rnn.network import network_forward
 from app.rnn.params import direction_suffix
 from app.rnn.truncation import effective_truncate, longest_path
 from tests.rnn.reference import reference_step, state_size
@@ -257,3 +258,41 @@ def test_the_budget_does_not_restart_in_each_layer(layers):
     reached = np.flatnonzero(trace.grad_inputs[:, 0] != 0)
     assert reached.tolist() == [8, 9]
     assert np.all(trace.grad_hidden[:, 0, :8] == 0)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize(("T", "k"), [(7, 1), (9, 3), (12, 5), (13, 11), (20, 6)])
+def test_one_layer_window_method_equals_the_levels(cell, bidirectional, T, k, monkeypatch):
+    """The O(T) block method for one-layer networks against the level-by-level loop
+    (itself checked against the cost-expanded graph above)."""
+    config = ModelConfig(
+        cell=cell, input_size=2, hidden_size=3, bidirectional=bidirectional, output_size=2
+    )
+    params = init_params(config, seed=1, scale=1.5)
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((T, 2)), rng.standard_normal((T, 2))
+    runs = {}
+    for window in (True, False):
+        monkeypatch.setattr(truncation, "_window_is_cheaper", lambda *a, w=window: w)
+        runs[window] = run_sequence(config, params, x, y, truncate=k)
+    for name in params:
+        assert rel_error(runs[True].grads[name], runs[False].grads[name]) < 1e-12, name
+    assert rel_error(runs[True].grad_hidden, runs[False].grad_hidden) < 1e-12
+    assert rel_error(runs[True].grad_inputs, runs[False].grad_inputs) < 1e-12
+
+
+def test_the_cheaper_method_is_chosen_by_its_work():
+    """Long windows in one-layer networks go to the block method, short ones (and 'last'
+    mode, where the head reaches one position) to the levels."""
+    config = ModelConfig(cell="lstm", input_size=1, hidden_size=8)
+    params = init_params(config, seed=0)
+    x = np.random.default_rng(0).standard_normal((1, 200, 1))
+    _, cache = network_forward(config, params, x)
+    lc = cache.layers[0][0]
+    everywhere = np.ones((200, 1, 8))
+    assert truncation._window_is_cheaper(everywhere, lc, 150)
+    assert not truncation._window_is_cheaper(everywhere, lc, 2)
+    last_only = np.zeros((200, 1, 8))
+    last_only[-1] = 1.0
+    assert not truncation._window_is_cheaper(last_only, lc, 150)
