@@ -79,11 +79,13 @@ TRUNCATIONS = [
     ("lstm", 128, 1, False, 1000, None),
     ("lstm", 128, 1, False, 1000, 999),
     ("lstm", 128, 1, False, 1000, 998),
+    ("lstm", 128, 1, False, 1000, 300),
     ("lstm", 128, 1, False, 1000, 100),
     ("lstm", 128, 1, False, 1000, 10),
     ("lstm", 128, 4, True, 1000, None),
     ("lstm", 128, 4, True, 1000, 10),
     ("lstm", 128, 4, True, 1000, 50),
+    ("lstm", 128, 4, False, 1000, 100),
 ]
 
 
