@@ -320,3 +320,21 @@ def test_a_big_answer_is_sent_in_pieces_with_its_length(client, monkeypatch):
     npz = client.post("/api/v1/trace?format=npz", json=BODY)
     assert "attachment" in npz.headers["content-disposition"]
     assert np.load(io.BytesIO(npz.content), allow_pickle=False)["hidden"].shape == (2, 2, 4, 3)
+
+
+def test_the_stream_runs_each_stage_once_diagnostics_after_the_gradients(client, monkeypatch):
+    calls = []
+    for name in ("forward_trace", "backward_trace", "diagnose_trace"):
+        real = getattr(trace_module, name)
+
+        def recorded(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(trace_module, name, recorded)
+    r = client.post("/api/v1/trace/stream", json=BODY, headers={"accept": "application/x-ndjson"})
+    frames = [json.loads(line) for line in r.text.splitlines()]
+    assert frames[-1]["type"] == "done"
+    assert calls == ["forward_trace", "backward_trace", "diagnose_trace"]
+    backward = [f for f in frames if f["type"] == "backward"]
+    assert backward and all(f["jacobian_norm"] is not None for f in backward)
