@@ -203,3 +203,28 @@ def test_a_second_heavy_training_is_refused_before_its_stream_starts(tmp_path, m
         release.set()
         first.join(20)
         assert result["r"].status_code == 200 and '"type":"done"' in result["r"].text
+
+
+def test_a_full_wait_queue_is_a_503_with_retry_after(tmp_path, monkeypatch):
+    started, release = threading.Event(), threading.Event()
+    real = inputs_module.run_sequence
+
+    def held(*args, **kwargs):
+        started.set()
+        assert release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inputs_module, "run_sequence", held)
+    with TestClient(app_with(tmp_path, max_concurrent=1, max_queue=0)) as client:
+        result = {}
+        first = threading.Thread(
+            target=lambda: result.update(r=client.post("/api/v1/trace", json=BIDI_LSTM))
+        )
+        first.start()
+        assert started.wait(20)
+        r = client.post("/api/v1/trace", json=BIDI_LSTM)
+        assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
+        assert r.json()["detail"].startswith("compute: the server is busy")
+        release.set()
+        first.join(20)
+        assert result["r"].status_code == 200
