@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import anyio
@@ -161,11 +161,11 @@ def config_to_dict(config: ModelConfig) -> dict[str, Any]:
 
 
 def trace_to_dict(
-    trace: Trace, spectrum: list[SpectrumBlock], grads: bool = True
+    trace: Trace, spectrum: list[SpectrumBlock], omit: Collection[str] = ()
 ) -> dict[str, Any]:
-    """A TraceOut, arrays left as numpy for `dumps` to encode; the parameter gradients
-    (`grads`, as large as the weights) only if asked."""
-    return {
+    """A TraceOut, arrays left as numpy for `dumps` to encode; the optional fields named in
+    `omit` (e.g. `grads`, as large as the weights) left out (null)."""
+    body = {
         "config": config_to_dict(trace.config),
         "inputs": trace.inputs,
         "targets": plain(trace.targets),
@@ -178,7 +178,7 @@ def trace_to_dict(
         "grad_hidden": trace.grad_hidden,
         "grad_cell": trace.grad_cell,
         "grad_inputs": trace.grad_inputs,
-        "grads": trace.grads if grads else None,
+        "grads": trace.grads,
         "grad_step_norms": trace.grad_step_norms,
         "jacobian_norm": trace.jacobian_norm,
         "jacobian_product_norm": trace.jacobian_product_norm,
@@ -187,6 +187,7 @@ def trace_to_dict(
         "finite": trace.finite,
         "timeline": Timeline.of(trace).describe(),
     }
+    return {**body, **dict.fromkeys(omit)} if omit else body
 
 
 def trace_to_npz_arrays(trace: Trace, spectrum: list[SpectrumBlock]) -> dict[str, np.ndarray]:

@@ -140,17 +140,21 @@ class StageFrame(_FrameBase):
 
     type: Literal["stage"] = "stage"
     stage: Literal["forward", "diagnostics"] = Field(
-        description="forward pass, loss and BPTT; then the Jacobian norms"
+        description="forward pass, loss and BPTT; then the Jacobian norms and the spectrum"
     )
     detail: str = Field(description="what is being computed, in words")
 
 
 class DiagnosticsFrame(_FrameBase):
-    """A session's Jacobian norms, sent after the trace frame they complete."""
+    """A progressive session answer's Jacobian norms (null when not asked for) and
+    spectrum, sent after the trace frame they complete."""
 
     type: Literal["diagnostics"] = "diagnostics"
-    jacobian_norm: list[list[Vector]] = Field(description="(L, D, T) ||ds_t/ds_{t-1}||")
-    jacobian_product_norm: list[list[Vector]] = Field(description="(L, D, T) ||ds_last/ds_t||")
+    jacobian_norm: list[list[Vector]] | None = Field(description="(L, D, T) ||ds_t/ds_{t-1}||")
+    jacobian_product_norm: list[list[Vector]] | None = Field(
+        description="(L, D, T) ||ds_last/ds_t||"
+    )
+    spectrum: list[SpectrumOut] = Field(description="the recurrent weights' eigenvalues")
 
 
 class TraceFrame(_FrameBase):

@@ -29,7 +29,7 @@ from pydantic import (
 
 from app.api import transport
 from app.api.compute import CancelToken, ComputePool
-from app.api.encoding import dumps, dumps_chunked, trace_to_dict
+from app.api.encoding import dumps, dumps_chunked, spectrum_to_dict, trace_to_dict
 from app.api.errors import ApiError, validation_detail
 from app.api.events import FrameStamper, config_frame, step_frames
 from app.api.inputs import (
@@ -82,9 +82,11 @@ class ConfigureCommand(TraceRequest):
     progressive: bool = Field(
         False,
         description="stage frames while computing, and the trace frame before the Jacobian "
-        "norms, which follow in a diagnostics frame",
+        "norms and the spectrum, which follow in a diagnostics frame",
     )
-    grads: bool = Field(True, description="the parameter gradients (`grads`) in trace frames")
+    omit: list[Literal["grads", "grad_cell"]] = Field(
+        [], description="trace fields to leave out: the parameter gradients, the cell's gradients"
+    )
 
 
 class StepForwardCommand(_Command):
@@ -171,8 +173,9 @@ class _Timeline:
     are sent, never held: a long timeline would otherwise keep thousands of dicts."""
 
     trace: Trace
-    spectrum: list[SpectrumBlock]
+    spectrum: list[SpectrumBlock] | None  # None until a progressive answer's diagnostics
     steps: Timeline
+    params: Params
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -192,9 +195,11 @@ def _forward_backward(
     inputs: Array,
     spectrum: list[SpectrumBlock] | None,
     cancel: CancelCheck = None,
+    with_spectrum: bool = True,
 ) -> _Timeline:
-    """Forward pass, loss and (with targets) BPTT; inputs (T, I). The forward record stays
-    on the trace for `_diagnose`. Runs in the worker pool."""
+    """Forward pass, loss and (with targets) BPTT; inputs (T, I); the spectrum too if not
+    given and `with_spectrum` (else `_diagnose` makes it). The forward record stays on the
+    trace for `_diagnose`. Runs in the worker pool."""
     trace = forward_trace(job.config, params, inputs, job.targets, cancel=cancel)
     if trace.targets is not None:
         backward_trace(trace, job.truncate, cancel=cancel)
@@ -203,15 +208,19 @@ def _forward_backward(
         T = trace.sequence_length
         L, bidirectional = config.num_layers, config.bidirectional
         trace.truncate = effective_truncate(job.truncate, L, bidirectional, T)
-    if spectrum is None:
+    if spectrum is None and with_spectrum:
         spectrum = recurrent_spectrum(job.config, params)
-    return _Timeline(trace, spectrum, Timeline.of(trace))
+    return _Timeline(trace, spectrum, Timeline.of(trace), params)
 
 
-def _diagnose(timeline: _Timeline, cancel: CancelCheck = None) -> None:
-    """The Jacobian norms of a `_forward_backward` trace, then its forward record freed."""
+def _diagnose(timeline: _Timeline, jacobians: bool, cancel: CancelCheck = None) -> None:
+    """The spectrum (if missing) and the Jacobian norms (if asked) of a `_forward_backward`
+    trace, then its forward record freed. Runs in the worker pool."""
     try:
-        diagnose_trace(timeline.trace, cancel=cancel)
+        if timeline.spectrum is None:
+            timeline.spectrum = recurrent_spectrum(timeline.trace.config, timeline.params)
+        if jacobians:
+            diagnose_trace(timeline.trace, cancel=cancel)
     finally:
         timeline.trace.release()
 
@@ -225,10 +234,7 @@ def _compute(
 ) -> _Timeline:
     """The whole trace, Jacobian norms included if asked. Runs in the worker pool."""
     timeline = _forward_backward(job, params, inputs, spectrum, cancel)
-    if job.jacobians:
-        _diagnose(timeline, cancel)
-    else:
-        timeline.trace.release()
+    _diagnose(timeline, job.jacobians, cancel)
     return timeline
 
 
@@ -375,8 +381,8 @@ class _Session:
         self.running: CancelToken | None = None  # the command being answered, if any
         self.cancelled_by = ""  # why `running` was cancelled, for the 409's words
         self.busy = False  # a command is being answered: the session is not idle
-        # the configured answer options: binary trace frames, progressive, parameter grads
-        self.binary, self.progressive, self.grads = False, False, True
+        # the configured answer options: binary trace frames, progressive, fields left out
+        self.binary, self.progressive, self.omit = False, False, ()
 
     async def serve(self) -> None:
         """Answer commands one at a time, in order, until the client goes or sends close.
@@ -492,6 +498,7 @@ class _Session:
                 inputs,
                 spectrum,
                 token,
+                *([] if whole else [False]),  # progressive: the spectrum comes with the diagnostics
                 client=self.client,
                 heavy=is_heavy(job.estimate, self.settings),
                 token=token,
@@ -502,17 +509,20 @@ class _Session:
             raise
 
     async def diagnose(self, timeline: _Timeline) -> None:
-        """A progressive answer's second part: the Jacobian norms, sent when computed. Cut
-        short (by a cancel, a later configure), the session stands without them."""
+        """A progressive answer's second part: the spectrum and the Jacobian norms, sent when
+        computed. Cut short (by a cancel, a later configure), the session stands without
+        them."""
         assert self.job is not None
-        if not self.job.jacobians:
-            timeline.trace.release()
-            return
-        await self.send_all([_stage("diagnostics", "Jacobian norms of every step")])
+        jacobians = self.job.jacobians
+        what = "eigenvalues of the recurrent weights"
+        if jacobians:
+            what = "Jacobian norms of every step and the " + what
+        await self.send_all([_stage("diagnostics", what)])
         try:  # cancelled or past the time limit: the session stands without them
             await self.pool.run(
                 _diagnose,
                 timeline,
+                jacobians,
                 self.running,
                 client=self.client,
                 heavy=is_heavy(self.job.estimate, self.settings),
@@ -522,15 +532,13 @@ class _Session:
             timeline.trace.jacobian_norm = timeline.trace.jacobian_product_norm = None
             return
         trace = timeline.trace
-        await self.send_all(
-            [
-                {
-                    "type": "diagnostics",
-                    "jacobian_norm": trace.jacobian_norm,
-                    "jacobian_product_norm": trace.jacobian_product_norm,
-                }
-            ]
-        )
+        frame = {
+            "type": "diagnostics",
+            "jacobian_norm": trace.jacobian_norm,
+            "jacobian_product_norm": trace.jacobian_product_norm,
+            "spectrum": [spectrum_to_dict(b) for b in timeline.spectrum or []],
+        }
+        await self.send_all([frame])
 
     def parse(self, raw: str | bytes) -> Any:
         """The command in a message; ApiError (400, 413 or 422) if it is refused."""
@@ -596,8 +604,9 @@ class _Session:
         self.params, self.inputs = job.params, job.inputs
         self.edits, self.cursor = 0, 0
         self.binary, self.progressive = command.encoding == "binary", progressive
-        self.grads = command.grads
-        config = config_frame(timeline.trace, timeline.spectrum, job.targets is not None)
+        self.omit = tuple(command.omit)
+        spectrum = timeline.spectrum or []  # a progressive answer's follows in diagnostics
+        config = config_frame(timeline.trace, spectrum, job.targets is not None)
         first = [config, self.trace_frame("configure", None)]
         if progressive:
             await self.send_all(first)
@@ -682,7 +691,7 @@ class _Session:
 
     def trace_frame(self, cause: str, edit: dict[str, Any] | None) -> dict[str, Any]:
         assert self.current is not None
-        body = trace_to_dict(self.current.trace, self.current.spectrum, grads=self.grads)
+        body = trace_to_dict(self.current.trace, self.current.spectrum or [], omit=self.omit)
         return {"type": "trace", "cause": cause, "edit": edit, "trace": body}
 
     def frames_at_cursor(self) -> list[dict[str, Any]]:

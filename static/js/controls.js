@@ -47,7 +47,7 @@ export class Controls {
     }
     this.buildHideList();
     this.render();
-    this.loadDescriptions();
+    setTimeout(() => this.loadDescriptions(), 1000); // a nicety: after the first picture's requests
   }
 
   /** Copy the state into every control. */

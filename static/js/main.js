@@ -56,7 +56,8 @@ class App {
     this.session = new SessionController({
       progress: new ProgressView($("progress"), { onCancel: () => this.session.cancel() }),
       onModel: (model) => this.setModel(model, this.player.cursor),
-      onDiagnostics: (model) => this.setModel(model, this.player.cursor),
+      // the Jacobian norms and spectrum change only the views that draw them
+      onDiagnostics: (model) => this.setModel(model, this.player.cursor, { only: ["gradients", "spectrum"] }),
     });
     this.trainingView = new TrainingView({
       lossEl: $("loss-curve"),
@@ -174,6 +175,7 @@ class App {
     cursor = Math.max(0, Math.min(cursor, model.length - 1));
     this.views.setModel(model, cursor, options); // views that are behind skip the cursor until they have it
     this.player.setLength(model.length, cursor);
+    this.firstPicture?.();
   }
 
   showCursor(cursor) {
@@ -345,9 +347,17 @@ class App {
 }
 
 function boot() {
-  window.unroll = new App();
-  window.unroll.start();
-  whenPlotly().catch((err) => window.unroll.showError(err));
+  const app = (window.unroll = new App());
+  app.start();
+  // Plotly runs once the first picture is up (or after a second without one)
+  const plotlyDue = new Promise((resolve) => {
+    app.firstPicture = resolve;
+    setTimeout(resolve, 1000);
+  });
+  plotlyDue
+    .then(whenPlotly)
+    .then(() => app.trainingView.show())
+    .catch((err) => app.showError(err));
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);

@@ -6,9 +6,9 @@ import * as api from "./api.js";
 import { TraceModel } from "./trace_model.js";
 
 const WARN_SECONDS = 3; // the cost model's estimate above which the page warns first
-// how the page's session answers: typed arrays, the picture before the diagnostics, no
-// parameter gradients (no view draws them)
-const ANSWER_OPTIONS = { encoding: "binary", progressive: true, grads: false };
+// how the page's session answers: typed arrays, the picture before the diagnostics, and
+// not the gradients no view draws (parameters' and the cell state's)
+const ANSWER_OPTIONS = { encoding: "binary", progressive: true, omit: ["grads", "grad_cell"] };
 
 const isCancelled = (err) => err instanceof api.ApiError && err.status === 409 && /cancelled by/.test(err.message);
 

@@ -98,11 +98,11 @@ export class TraceModel {
     this.forwardSteps = this.phases.forward.steps;
   }
 
-  /** The same trace with the Jacobian norms of a later `diagnostics` frame. */
+  /** The same trace with the Jacobian norms and spectrum of a later `diagnostics` frame. */
   withDiagnostics(frame) {
     const model = Object.create(TraceModel.prototype);
     Object.assign(model, this);
-    model.trace = { ...this.trace };
+    model.trace = { ...this.trace, spectrum: frame.spectrum };
     for (const field of ["jacobian_norm", "jacobian_product_norm"]) model.trace[field] = plainNested(frame[field]);
     model._gradNorms = this._gradNorms;
     return model;

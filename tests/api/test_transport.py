@@ -59,10 +59,11 @@ def answer(ws):
             return frames
 
 
-def test_binary_progressive_session_without_parameter_gradients(client):
+def test_binary_progressive_session_without_the_gradients_left_out(client):
     ref = reference_trace(BIDI_LSTM)
     with client.websocket_connect(URL) as ws:
-        body = {**BIDI_LSTM, "encoding": "binary", "progressive": True, "grads": False}
+        omit = ["grads", "grad_cell"]
+        body = {**BIDI_LSTM, "encoding": "binary", "progressive": True, "omit": omit}
         ws.send_text(json.dumps({"type": "configure", **body}))
         frames = answer(ws)
     kinds = [f["type"] for f in frames]
@@ -83,7 +84,10 @@ def test_binary_progressive_session_without_parameter_gradients(client):
     np.testing.assert_allclose(trace["hidden"], ref.hidden, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(trace["grad_hidden"], ref.grad_hidden, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(trace["gates"]["forget"], ref.gates["forget"], atol=1e-3)
-    assert trace["grads"] is None and trace["jacobian_norm"] is None
+    assert trace["grads"] is None and trace["grad_cell"] is None
+    # the diagnostics come after the picture: Jacobian norms and spectrum
+    assert trace["jacobian_norm"] is None and trace["spectrum"] == [] == frames[1]["spectrum"]
+    assert len(diagnostics["spectrum"]) == 2 * 2 * 4  # L*D blocks of 4 LSTM gates
     np.testing.assert_allclose(
         diagnostics["jacobian_product_norm"], ref.jacobian_product_norm, rtol=1e-6
     )

@@ -196,7 +196,7 @@ export class GradientView {
         legendgroup: label,
         x: this.positions,
         y: blank,
-        mode: "lines+markers",
+        mode: this.model.T > 150 ? "lines" : "lines+markers", // a marker per position costs SVG nodes
         line: { color, width: 2 },
         marker: { color, size: 4 },
         hovertemplate: `t=%{x}<br>||∂L/∂h|| = %{y:.3g}<extra>${label}</extra>`,

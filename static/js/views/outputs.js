@@ -4,6 +4,8 @@
 
 import { COLORS, DANGER, MUTED, OVERFLOW_Y, baseLayout, formatNumber, plotConfig, quickRestyle } from "./gradients.js";
 
+const MARKERS_UP_TO = 150; // positions drawn with markers; longer sequences as plain lines
+
 const softmax = (logits) => {
   if (logits.some((v) => v == null)) return null;
   const top = Math.max(...logits);
@@ -109,7 +111,7 @@ export class OutputView {
           x: this.positions,
           y: blank,
           hovertext: rows.map((r) => r.text),
-          mode: "lines+markers",
+          mode: this._many() ? "lines" : "lines+markers",
           line: { color: COLORS[0], width: 1.5 },
           marker: { size: Math.max(3, Math.min(7, 300 / this.model.T)), color: rows.map((r) => r.color) },
           hovertemplate: "%{hovertext}<extra></extra>",
@@ -134,7 +136,9 @@ export class OutputView {
         x.push(this.model.T + j);
         y.push(tr.targets[this.model.T - 1][j]);
       }
-      traces.push({ name: "target", x, y, mode: "markers", marker: { color: "#1b2230", size: 6, symbol: "circle-open" } });
+      traces.push(this._many()
+        ? { name: "target", x, y, mode: "lines", line: { color: "#1b2230", width: 1, dash: "dot" } }
+        : { name: "target", x, y, mode: "markers", marker: { color: "#1b2230", size: 6, symbol: "circle-open" } });
     }
     this.index.prediction = traces.length;
     traces.push({
@@ -142,7 +146,7 @@ export class OutputView {
       x: this.drawnAt,
       y: blank,
       hovertext: this.drawnAt.map((t) => `predicted for t=${t}`),
-      mode: "lines+markers",
+      mode: this._many() ? "lines" : "lines+markers",
       line: { color: COLORS[0], width: 2 },
       marker: { color: COLORS[0], size: 4 },
       hovertemplate: "%{hovertext}: %{y:.3g}<extra></extra>",
@@ -181,12 +185,15 @@ export class OutputView {
     return [
       {
         name: "loss",
-        type: "bar",
+        // zero-height to start with, so every point exists; a long sequence's as an area
+        // (a thousand SVG bars cost a frozen page, one filled path does not)
+        ...(this._many()
+          ? { type: "scatter", mode: "lines", fill: "tozeroy", line: { color: "#9aa5b8", width: 1, shape: "hv" } }
+          : { type: "bar", marker: { color: "#9aa5b8" } }),
         x: this.drawnAt,
-        y: this.positions.map(() => 0), // zero-height bars, so every bar exists from the start
+        y: this.positions.map(() => 0),
         yaxis: "y2",
         hovertext: this.positions.map((t) => `loss of the output at t=${t}`),
-        marker: { color: "#9aa5b8" },
         hovertemplate: "%{hovertext}: %{y:.3g}<extra></extra>",
       },
       {
@@ -200,6 +207,11 @@ export class OutputView {
         showlegend: this._anyOverflow(),
       },
     ];
+  }
+
+  /** Long sequences are drawn as lines: one SVG path each instead of a marker per position. */
+  _many() {
+    return this.model.T > MARKERS_UP_TO;
   }
 
   _anyOverflow() {

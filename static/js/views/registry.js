@@ -15,14 +15,20 @@ const idle = () =>
   new Promise((resolve) => (window.requestIdleCallback ? requestIdleCallback(resolve, { timeout: 1000 }) : setTimeout(resolve, 50)));
 
 let plotly = null;
-/** Resolves once Plotly.js (loaded async, so the first picture never waits for it) is there. */
+/**
+ * Plotly.js, run on first use: the page preloads its bytes, but evaluating 4.8 MB of script
+ * holds the main thread for most of a second, so it waits until a view needs it (after the
+ * first picture, which is a canvas).
+ */
 export function whenPlotly() {
   if (!plotly) {
     plotly = new Promise((resolve, reject) => {
       if (window.Plotly) return resolve(window.Plotly);
-      const script = document.getElementById("plotly-script");
+      const script = document.createElement("script");
+      script.src = document.querySelector("link[rel=preload][as=script]").href;
       script.addEventListener("load", () => resolve(window.Plotly));
       script.addEventListener("error", () => reject(new Error("Plotly did not load: the page cannot draw its plots.")));
+      document.head.append(script);
     });
   }
   return plotly;
@@ -58,15 +64,18 @@ export class ViewRegistry {
   }
 
   /**
-   * Give every view a new model, one per task: those on screen first, then (unless
-   * `offscreen` is false, as for training's snapshots) the others when the browser is idle.
+   * Give every view (or those named in `only`) a new model, one per task: those on screen
+   * first, then (unless `offscreen` is false, as for training's snapshots) the others when
+   * the browser is idle.
    */
-  async setModel(model, cursor, { offscreen = true } = {}) {
+  async setModel(model, cursor, { offscreen = true, only = null } = {}) {
     const run = ++this.loading;
     this.model = model;
     this.cursor = cursor;
-    for (const entry of this.entries) entry.stale = true;
-    const order = [...this.entries.filter((e) => e.visible), ...(offscreen ? this.entries.filter((e) => !e.visible) : [])];
+    for (const entry of this.entries) if (!only || only.includes(entry.name)) entry.stale = true;
+    // every stale view, also those an earlier, interrupted hand-over had not reached
+    const stale = this.entries.filter((e) => e.stale);
+    const order = [...stale.filter((e) => e.visible), ...(offscreen ? stale.filter((e) => !e.visible) : [])];
     for (const entry of order) {
       if (run !== this.loading) return;
       if (entry.plotly) await whenPlotly();

@@ -2,7 +2,6 @@
 // step, eval loss per probe) and the gradient profile over training as a heatmap (one row
 // per progress frame, one column per position). Frames are drawn at most once a frame.
 
-import { whenPlotly } from "./registry.js";
 import { COLORS, DANGER, OVERFLOW_Y, OVERLAY_AXIS, baseLayout, drawable, formatNumber, hint, plotConfig } from "./gradients.js";
 
 export class TrainingView {
@@ -18,10 +17,12 @@ export class TrainingView {
     this.pending = []; // progress frames not drawn yet
     this.scheduled = 0;
     this.running = false;
-    whenPlotly().then(() => {
-      this._drawLoss();
-      this._drawHeatmap(null);
-    });
+  }
+
+  /** The empty charts, once Plotly is there. */
+  show() {
+    this._drawLoss();
+    this._drawHeatmap(null);
   }
 
   start(frame) {

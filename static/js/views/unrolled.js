@@ -379,6 +379,7 @@ export class UnrolledView {
 
     this._drawOverview(mode, end);
     this._describe(mode, end);
+    if (!performance.getEntriesByName("first-picture").length) performance.mark("first-picture");
   }
 
   /** The whole length: a strip per layer-direction, dimmed where the cursor has not been, the window outlined. */
