@@ -31,7 +31,7 @@ PRODUCT_CHUNK = 16  # running products held at once, S x S each
 SUBSPACE = 8  # tracked left singular directions of the running product
 POWER_STEPS = 3  # subspace iterations per chunk that keep them on the newest product
 TOLERANCE = 1e-8  # Lanczos stops when its eigenvalue error bound is below this, relatively
-MAX_STEPS = 48  # Lanczos steps before a position falls back to `dense_norms`
+MAX_STEPS = 64  # Lanczos steps before a position falls back to `dense_norms`
 SAMPLE = 8  # rows whose convergence decides whether a whole block is checked
 DENSE_STATE = 32  # up to this state size one LAPACK call per position is cheaper than Lanczos
 
@@ -162,7 +162,8 @@ def _product_norms(
 
     The top left singular vectors of P_t settle as the product grows, so a tracked
     subspace U (S, k) usually holds P_t's top one: Rayleigh-Ritz on U^T P_t (a k x S
-    matrix) gives the norm, certified by its residual; misses go to Lanczos.
+    matrix), while P_t is still in cache, gives the norm, certified by its residual;
+    the few products it does not certify go to Lanczos after their chunk.
     """
     T, S = rec.states.shape[0], rec.states.shape[-1]
     out = np.full(T, np.nan)
@@ -180,12 +181,18 @@ def _product_norms(
             # past an overflowed state every product is NaN: nothing left to compute
             break
         factors = cell.chain_factors(rec.at(needed), Whh)
-        products = np.empty((len(steps), S, S))
-        for k in range(len(steps)):
+        missed, start = [], U[:, 0]
+        for k, m in enumerate(steps):
             P = cell.times_jacobian(P, factors, k)
-            products[k] = P
-        where = np.array([back[m] for m in steps])
-        out[where] = _tracked_norms(products, U)
+            sigma, u = _tracked_norm(P, U)
+            if sigma is None:
+                missed.append((back[m], P))
+                start = u if np.all(np.isfinite(u)) else start
+            else:
+                out[back[m]] = sigma
+        if missed:
+            where, matrices = zip(*missed, strict=True)
+            out[list(where)] = _matrix_norms(np.stack(matrices), start)
         U = _follow(P, U)
     return out
 
@@ -201,28 +208,24 @@ def _follow(P: Array, U: Array) -> Array:
     return U
 
 
-def _tracked_norms(products: Array, U: Array) -> Array:
-    """(N,) ||P||_2 of each (N, S, S) product by Rayleigh-Ritz on span(U), U (S, k)
-    orthonormal; rows the residual does not certify go to `_matrix_norms`."""
+def _tracked_norm(P: Array, U: Array) -> tuple[float | None, Array]:
+    """||P||_2 of one (S, S) product by Rayleigh-Ritz on span(U), U (S, k) orthonormal,
+    or None where the residual does not certify it; and the Ritz left vector (S,)."""
     with np.errstate(all="ignore"):
-        B = np.matmul(U.T, products)  # (N, k, S)
-        scale = np.max(np.abs(B), axis=(1, 2))
-        usable = np.isfinite(scale) & (scale > 0)  # the others go to the fallback
-        Bs = np.where(usable[:, None, None], B, 0.0) / np.where(usable, scale, 1.0)[:, None, None]
-        values, ritz = np.linalg.eigh(np.matmul(Bs, Bs.transpose(0, 2, 1)))  # (N, k)
-        sigma = np.sqrt(np.maximum(values[:, -1], 0.0)) * scale  # Ritz singular value
-        y = ritz[:, :, -1]  # (N, k)
-        u = y @ U.T  # (N, S) Ritz left vector
-        v = np.einsum("nk,nks->ns", y, B) / sigma[:, None]  # P^T u / sigma, unit
-        Pv = np.matmul(products, v[:, :, None])[..., 0]
-        rel_residual = np.linalg.norm(Pv - sigma[:, None] * u, axis=1) / sigma
-        ok = usable & np.isfinite(sigma) & (sigma > 0) & (rel_residual <= TOLERANCE)
-    out = np.where(ok, sigma, np.nan)
-    retry = np.flatnonzero(~ok)
-    if len(retry):
-        start = u[retry[-1]] if np.all(np.isfinite(u[retry[-1]])) else U[:, 0]
-        out[retry] = _matrix_norms(products[retry], start)
-    return out
+        B = U.T @ P  # (k, S)
+        scale = float(np.max(np.abs(B)))
+        if not (np.isfinite(scale) and scale > 0):
+            return None, U[:, 0]
+        Bs = B / scale
+        values, ritz = np.linalg.eigh(Bs @ Bs.T)  # ascending, (k,)
+        sigma = float(np.sqrt(max(values[-1], 0.0)) * scale)  # Ritz singular value
+        y = ritz[:, -1]
+        u = U @ y  # Ritz left vector
+        v = (y @ B) / sigma  # P^T u / sigma, unit
+        rel_residual = float(np.linalg.norm(P @ v - sigma * u) / sigma)
+    if np.isfinite(sigma) and sigma > 0 and rel_residual <= TOLERANCE:
+        return sigma, u
+    return None, u
 
 
 def _matrix_norms(matrices: Array, start: Array) -> Array:

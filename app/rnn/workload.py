@@ -15,9 +15,9 @@ from app.rnn.config import ModelConfig
 from app.rnn.truncation import effective_truncate
 
 FLOAT = 8  # bytes per float64
-LANCZOS_STEPS = 36  # typical Lanczos steps of a one-step Jacobian norm to 1e-10
+LANCZOS_STEPS = 44  # typical Lanczos steps of a one-step Jacobian norm (residual 1e-8)
 LANCZOS_BLOCK = 128  # positions per Lanczos block (jacobian.ONE_STEP_CHUNK)
-LANCZOS_MAX = 96  # jacobian.MAX_STEPS
+LANCZOS_MAX = 64  # jacobian.MAX_STEPS
 PRODUCT_CHUNK = 16  # jacobian.PRODUCT_CHUNK
 SUBSPACE = 8  # jacobian.SUBSPACE
 
