@@ -5,14 +5,17 @@ stacking T Jacobians or calling an SVD per position:
 
 - one-step ||J_t||_2: Lanczos on J_t^T J_t for a block of positions at once, J_t applied
   through the cell's structure (`Cell.jacobian_products`: a few scalings and one matrix
-  product with W_hh for the whole block);
+  product with W_hh for the whole block), each position from its own random start;
 - product ||P_t||_2, P_t = d s_last / d s_t: one running S x S matrix P updated by
-  `Cell.times_jacobian`, and Lanczos on P_t P_t^T warm-started from the top left singular
-  vector of the previous chunk (it settles quickly as the product grows).
+  `Cell.times_jacobian` (S*S*H for the LSTM, whose J has two diagonal blocks), and
+  Rayleigh-Ritz of each P_t on a tracked subspace of its top left singular vectors
+  (they settle as the product grows), Lanczos where that is not certified.
 
-A position whose Lanczos run has not converged (residual check) falls back to the top
-eigenvalue of its one explicit Gram matrix (`dense_norms`). States that overflowed give
-NaN, never a finite number.
+A value is accepted only when its Ritz residual bounds its distance to an eigenvalue by
+TOLERANCE (relative): a bound from the gap to the next Ritz value was tried and accepted
+the second singular value when a start was nearly orthogonal to the first. What Lanczos
+does not certify falls back to the top eigenvalue of the explicit Gram matrix
+(`dense_norms`), as do small states. States that overflowed give NaN, never a number.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from app.rnn.layer import LayerCache, layer_jacobians
 from app.rnn.types import Array, Mask, Positions
 
 ONE_STEP_CHUNK = 128  # positions per Lanczos block for the one-step norms
-PRODUCT_CHUNK = 16  # running products held at once, S x S each
+PRODUCT_CHUNK = 16  # positions whose Jacobian factors are built at once
 SUBSPACE = 8  # tracked left singular directions of the running product
 POWER_STEPS = 3  # subspace iterations per chunk that keep them on the newest product
-TOLERANCE = 1e-8  # Lanczos stops when its eigenvalue error bound is below this, relatively
+TOLERANCE = 1e-8  # accepted relative Ritz residual: singular values within 5e-9
 MAX_STEPS = 64  # Lanczos steps before a position falls back to `dense_norms`
 SAMPLE = 8  # rows whose convergence decides whether a whole block is checked
 DENSE_STATE = 32  # up to this state size one LAPACK call per position is cheaper than Lanczos
@@ -83,7 +86,7 @@ def jacobian_norms(
     - product: ||d s_last / d s_t||, s_last the state this direction computes last
       (position T-1 forward, 0 reverse); 1 at s_last itself.
     s is h, or [h, c] for the LSTM. NaN wherever the chain passes an overflowed state.
-    Memory: O(T*S + chunk*S*S); `cancel` is polled between chunks.
+    Memory: O(T*S + chunk*S*S); `cancel` is polled between blocks and chunks.
     """
     rec = cache.record.sequence(batch_index)
     # an overflowed state (or the one before it) makes that step's Jacobian meaningless
