@@ -216,12 +216,13 @@ def diagnose_trace(
     record = _engine(trace, "diagnose_trace")
     config = trace.config
     L, D, T = config.num_layers, config.num_directions, trace.sequence_length
-    chosen = range(L) if layers is None else sorted(set(layers))
-    for layer in chosen:
+    asked = list(range(L)) if layers is None else list(layers)
+    for layer in asked:
         if isinstance(layer, bool) or not isinstance(layer, int | np.integer):
             raise ValueError(f"layers: layer indices must be integers, got {layer!r}")
         if not 0 <= layer < L:
             raise ValueError(f"layers: index {layer} is outside 0..{L - 1}")
+    chosen = sorted({int(layer) for layer in asked})
     if trace.jacobian_norm is None or trace.jacobian_product_norm is None:
         trace.jacobian_norm = np.full((L, D, T), np.nan)
         trace.jacobian_product_norm = np.full((L, D, T), np.nan)
@@ -231,7 +232,7 @@ def diagnose_trace(
                 one_step, product = jacobian_norms(record.cache.layers[layer][d], cancel=cancel)
                 trace.jacobian_norm[layer, d] = one_step
                 trace.jacobian_product_norm[layer, d] = product
-            trace.jacobian_layers = tuple(sorted({*trace.jacobian_layers, int(layer)}))
+            trace.jacobian_layers = tuple(sorted({*trace.jacobian_layers, layer}))
         trace.finite = _all_finite(trace)
     return trace
 
@@ -262,7 +263,7 @@ def run_sequence(
         trace.truncate = effective_truncate(truncate, L, bidirectional, trace.sequence_length)
     if jacobians:
         diagnose_trace(trace, cancel=cancel)
-    trace.engine = None  # the forward record is only for the stages: free it
+    trace.release()  # the forward record is only for the stages
     return trace
 
 

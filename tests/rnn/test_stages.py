@@ -90,6 +90,8 @@ def test_stage_misuse_names_the_field():
         backward_trace(no_targets)
     with pytest.raises(ValueError, match="^layers:"):
         diagnose_trace(no_targets, layers=[2])
+    with pytest.raises(ValueError, match="^layers:"):
+        diagnose_trace(no_targets, layers=["0", 1])
     with pytest.raises(ValueError, match="^truncate:"):
         backward_trace(forward_trace(config, params, x, y), truncate=0)
     no_targets.release()
