@@ -1,8 +1,9 @@
 // The guided lesson: static/lesson/chapters.json read and applied. No DOM here: the page
 // shows a chapter's text, applies `chapterState` to its settings, highlights
-// `chapter.highlight`, and for the "try this" button runs each of `experimentRuns` (a
-// trace or a training run with those settings) and reads the outcome with `checkOutcome`.
-// tests/test_lesson.py checks the same file's outcomes through the API with the same rules.
+// `chapter.highlight`, and for the "try this" button calls `runExperiment` (each run a
+// trace or a training run with its settings, through the page's api.js functions), which
+// reads the outcome with `checkOutcome`. tests/test_lesson.py checks the same file's
+// outcomes through the API with the same requests and rules.
 
 export const LESSON_URL = "/static/lesson/chapters.json";
 
@@ -80,4 +81,125 @@ export function failures(results, check) {
 export function checkOutcome(chapter, results) {
   const wrong = chapter.experiment.expect.flatMap((check) => failures(results, check));
   return { ok: wrong.length === 0, failures: wrong };
+}
+
+// ------------------------------------------------------------------ running an experiment
+// Requests are built from settings the way the page builds them (main.js traceBody and
+// train) and the way tests/test_lesson.py does, with the lesson's own `task_params` table.
+
+/** The task parameters a task reads from the settings (the lesson's `task_params`). */
+export function lessonTaskParams(lesson, settings) {
+  const keys = lesson.task_params[settings.task] ?? [];
+  return Object.fromEntries(keys.map((k) => [k, settings[k]]));
+}
+
+/** POST /train/stream body for settings, as the page's Train button sends it. */
+export function trainRequest(lesson, settings) {
+  const body = {
+    config: {
+      cell: settings.cell,
+      hidden_size: settings.hiddenSize,
+      num_layers: settings.numLayers,
+      bidirectional: settings.bidirectional,
+    },
+    task: { name: settings.task, ...lessonTaskParams(lesson, settings) },
+    optimizer: { name: settings.optimizer, learning_rate: settings.learningRate },
+    batch_size: settings.batchSize,
+    steps: settings.steps,
+    clip_norm: settings.clipNorm > 0 ? settings.clipNorm : null,
+    clip_value: settings.clipValue > 0 ? settings.clipValue : null,
+    truncate: settings.truncate > 0 ? settings.truncate : null,
+    seed: settings.seed,
+    init: { scheme: settings.initScheme, scale: settings.initScale, seed: settings.seed },
+    probe_every: Math.max(1, Math.round(settings.steps / 30)),
+  };
+  if (settings.memoryless) body.memoryless = true;
+  return body;
+}
+
+/** POST /trace body for settings and a task sample (POST /tasks/{name}/sample's answer). */
+export function traceRequest(settings, sample) {
+  return {
+    config: {
+      cell: settings.cell,
+      input_size: sample.input_size,
+      hidden_size: settings.hiddenSize,
+      num_layers: settings.numLayers,
+      bidirectional: settings.bidirectional,
+      output_size: sample.output_size,
+      head: sample.head,
+      output_mode: sample.output_mode,
+    },
+    inputs: sample.inputs[0].map((row) => [...row]),
+    targets: sample.targets[0],
+    truncate: settings.truncate > 0 ? settings.truncate : null,
+    jacobians: true,
+    init: { scheme: settings.initScheme, scale: settings.initScale, seed: settings.seed },
+  };
+}
+
+const norm2 = (row) => Math.sqrt(Array.from(row).reduce((s, v) => s + v * v, 0));
+
+/** A trace's metrics for `failures` (layer 1, forward direction; nested JSON arrays). */
+export function traceMetrics(trace) {
+  return {
+    hidden: trace.hidden[0][0],
+    grad_step_norms: trace.grad_step_norms[0][0],
+    grad_hidden_norms: trace.grad_hidden[0][0].map(norm2),
+    jacobian_product_first: trace.jacobian_product_norm[0][0][0],
+  };
+}
+
+/**
+ * Run a chapter's experiment through the API and check its outcome.
+ * @param {object} lesson the loaded lesson
+ * @param {object} chapter one of lesson.chapters
+ * @param {object} defaults the page's default settings (state.js defaults())
+ * @param {{postJSON: (path: string, body: object) => Promise<object>,
+ *   trainStream: (body: object, onFrame: (frame: object) => void) => Promise<void>,
+ *   onRun?: (run: object, metrics: object) => void}} api the page's api.js functions
+ * @returns {Promise<{results: object, ok: boolean, failures: string[]}>}
+ */
+export async function runExperiment(lesson, chapter, defaults, api) {
+  const paths = chapter.experiment.expect.flatMap((c) =>
+    c.metric ? [c.metric] : c.positions ? [c.positions] : c.ratio ?? c.changed ?? [],
+  );
+  const results = {};
+  for (const run of experimentRuns(chapter, defaults)) {
+    const s = run.settings;
+    const needed = new Set(paths.filter((p) => p.startsWith(`${run.id}.`)).map((p) => p.split(".")[1]));
+    let metrics;
+    if (run.action === "trace") {
+      const sample = await api.postJSON(`/tasks/${encodeURIComponent(s.task)}/sample`, {
+        params: lessonTaskParams(lesson, s), seed: s.seed, count: 1,
+      });
+      const body = traceRequest(s, sample);
+      if (run.edit_input) body.inputs[run.edit_input.position][run.edit_input.feature] = run.edit_input.value;
+      metrics = traceMetrics(await api.postJSON("/trace", body));
+    } else {
+      const body = trainRequest(lesson, s);
+      let done = null;
+      await api.trainStream(body, (frame) => {
+        if (frame.type === "done") done = frame;
+        if (frame.type === "error") throw new Error(frame.detail);
+      });
+      if (!done) throw new Error(`${run.id}: training ended without a result`);
+      metrics = { eval_loss: done.eval_loss };
+      if (run.horizon_steps) {
+        const h = await api.postJSON("/forecast/horizon", {
+          task: body.task, steps: run.horizon_steps, direct: done.model_id, seed: 0,
+        });
+        metrics.horizon_direct = h.errors.direct;
+        metrics.horizon_naive = h.errors.naive;
+      }
+      if (["naive", "window_mean", "gap_loss"].some((k) => needed.has(k))) {
+        const score = await api.postJSON("/forecast/score", { task: body.task, model_id: done.model_id, seed: s.seed });
+        Object.assign(metrics, score.baselines ?? {});
+        if (score.gap) metrics.gap_loss = score.gap.gap_loss;
+      }
+    }
+    results[run.id] = metrics;
+    if (api.onRun) api.onRun(run, metrics);
+  }
+  return { results, ...checkOutcome(chapter, results) };
 }

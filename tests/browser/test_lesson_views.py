@@ -262,3 +262,36 @@ def test_lesson_module_reads_outcomes_as_the_python_test_does(page):
     rnn, lstm = got["runs"]
     assert rnn["settings"]["cell"] == "rnn_tanh" and lstm["settings"]["cell"] == "lstm"
     assert rnn["settings"]["speed"] == 8 and rnn["settings"]["chapter"] == "gates"
+
+
+def test_lesson_module_runs_chapters_through_the_api(page):
+    open_blank(page)
+    got = page.evaluate(
+        """async (ids) => {
+            const m = await import('/static/js/lesson.js');
+            const lesson = await m.loadLesson();
+            const postJSON = (path, body) => fetch('/api/v1' + path, {method: 'POST',
+                headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)}
+            ).then((r) => r.json());
+            const trainStream = async (body, onFrame) => {
+                const r = await fetch('/api/v1/train/stream', {method: 'POST',
+                    headers: {'Content-Type': 'application/json',
+                              'Accept': 'application/x-ndjson'},
+                    body: JSON.stringify(body)});
+                const lines = (await r.text()).split('\\n').filter(Boolean);
+                for (const line of lines) onFrame(JSON.parse(line));
+            };
+            const out = {};
+            for (const id of ids) {
+                const outcome = await m.runExperiment(lesson, m.findChapter(lesson, id),
+                                                      {}, {postJSON, trainStream});
+                out[id] = {ok: outcome.ok, failures: outcome.failures,
+                           runs: Object.keys(outcome.results)};
+            }
+            return out;
+        }""",
+        ["unrolled", "shared_weights", "bptt", "vanishing", "memory"],
+    )
+    for chapter, outcome in got.items():
+        assert outcome["ok"], (chapter, outcome["failures"])
+        assert outcome["runs"], chapter
