@@ -295,3 +295,39 @@ def test_lesson_module_runs_chapters_through_the_api(page):
     for chapter, outcome in got.items():
         assert outcome["ok"], (chapter, outcome["failures"])
         assert outcome["runs"], chapter
+
+
+def test_lesson_panel_walks_chapters_and_shows_an_outcome(page):
+    open_blank(page)
+    got = page.evaluate(
+        """async () => {
+            const {loadLesson} = await import('/static/js/lesson.js');
+            const {LessonPanel} = await import('/static/js/views/lesson_panel.js');
+            const lesson = await loadLesson();
+            const box = document.createElement('div');
+            document.getElementById('under-test').append(box);
+            const opened = [];
+            const outcome = {ok: false, failures: ['lstm.eval_loss = 0.16'],
+                             results: {rnn: {eval_loss: 0.17}, lstm: {eval_loss: 0.16}}};
+            const panel = new LessonPanel(box, {lesson, onChapter: (c) => opened.push(c.id),
+                                                onTry: async () => outcome});
+            panel.show('vanishing');
+            box.querySelector('nav button:last-child').click();
+            const title = box.querySelector('h2').textContent;
+            const tryButton = [...box.querySelectorAll('button')].find(
+                (b) => b.textContent === 'Try this');
+            await panel.tryIt();
+            const heights = [...box.querySelectorAll('button')].map(
+                (b) => b.getBoundingClientRect().height);
+            return {opened, title, items: [...box.querySelectorAll('.lesson-results li')].map(
+                        (li) => li.textContent),
+                    verdict: box.querySelector('.lesson-verdict').dataset.ok,
+                    tryLabel: tryButton.textContent, heights};
+        }"""
+    )
+    assert got["opened"] == ["vanishing", "gates"]
+    assert got["title"].startswith("7. How the LSTM and GRU")
+    assert got["items"] == ["tanh RNN: held-out loss 0.170", "LSTM: held-out loss 0.160"]
+    assert got["verdict"] == "false"
+    assert min(got["heights"]) >= 40  # tap targets
+    shot(page, "lesson-panel")
