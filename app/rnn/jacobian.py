@@ -184,18 +184,23 @@ def _product_norms(
             # past an overflowed state every product is NaN: nothing left to compute
             break
         factors = cell.chain_factors(rec.at(needed), Whh)
-        missed, start = [], U[:, 0]
-        for k, m in enumerate(steps):
+        if S <= DENSE_STATE:  # small products: one LAPACK call for the chunk beats Python
+            products = np.empty((len(steps), S, S))
+            for k in range(len(steps)):
+                P = products[k] = cell.times_jacobian(P, factors, k)
+            out[[back[m] for m in steps]] = dense_norms(products)
+            continue
+        kept, projections = [], []
+        for k in range(len(steps)):
             P = cell.times_jacobian(P, factors, k)
-            sigma, u = _tracked_norm(P, U)
-            if sigma is None:
-                missed.append((back[m], P))
-                start = u if np.all(np.isfinite(u)) else start
-            else:
-                out[back[m]] = sigma
-        if missed:
-            where, matrices = zip(*missed, strict=True)
-            out[list(where)] = _matrix_norms(np.stack(matrices), start)
+            kept.append(P)
+            projections.append(_project(P, U))  # while P is in cache
+        where = np.array([back[m] for m in steps])
+        sigma, start = _ritz_certified(projections, U)
+        out[where] = sigma
+        missed = np.flatnonzero(np.isnan(sigma))
+        if len(missed):
+            out[where[missed]] = _matrix_norms(np.stack([kept[i] for i in missed]), start)
         U = _follow(P, U)
     return out
 
@@ -211,24 +216,45 @@ def _follow(P: Array, U: Array) -> Array:
     return U
 
 
-def _tracked_norm(P: Array, U: Array) -> tuple[float | None, Array]:
-    """||P||_2 of one (S, S) product by Rayleigh-Ritz on span(U), U (S, k) orthonormal,
-    or None where the residual does not certify it; and the Ritz left vector (S,)."""
+def _project(P: Array, U: Array) -> tuple[Array, Array, float]:
+    """What Rayleigh-Ritz of P P^T on span(U) needs, U (S, k) orthonormal: the Gram
+    matrix G (k, k) of B = U^T P / s, P B^T (S, k), and the scale s = max |U^T P| that
+    keeps squares of exploded products finite."""
     with np.errstate(all="ignore"):
-        B = U.T @ P  # (k, S)
+        B = U.T @ P
         scale = float(np.max(np.abs(B)))
-        if not (np.isfinite(scale) and scale > 0):
-            return None, U[:, 0]
-        Bs = B / scale
-        values, ritz = np.linalg.eigh(Bs @ Bs.T)  # ascending, (k,)
-        sigma = float(np.sqrt(max(values[-1], 0.0)) * scale)  # Ritz singular value
-        y = ritz[:, -1]
-        u = U @ y  # Ritz left vector
-        v = (y @ B) / sigma  # P^T u / sigma, unit
-        rel_residual = float(np.linalg.norm(P @ v - sigma * u) / sigma)
-    if np.isfinite(sigma) and sigma > 0 and rel_residual <= TOLERANCE:
-        return sigma, u
-    return None, u
+        Bs = B / scale if np.isfinite(scale) and scale > 0 else np.full_like(B, np.nan)
+        return Bs @ Bs.T, P @ Bs.T, scale
+
+
+def _ritz_certified(projections: list[tuple[Array, Array, float]], U: Array) -> tuple[Array, Array]:
+    """(N,) ||P||_2 of each projected product, NaN where the Ritz residual does not
+    certify it; and a Ritz left vector (S,) to start Lanczos on the misses from.
+
+    For A = P P^T and the top Ritz pair (theta, u = U y) of U^T A U:
+    A u = s P B^T y, theta = gamma s^2, so ||A u - theta u|| / theta is
+    ||(P B^T) y - gamma s u|| / (gamma s).
+    """
+    G = np.stack([g for g, _, _ in projections])  # (N, k, k)
+    AU = np.stack([a for _, a, _ in projections])  # (N, S, k)
+    scale = np.array([s for _, _, s in projections])
+    sigma = np.full(len(G), np.nan)
+    finite = np.all(np.isfinite(G), axis=(1, 2)) & np.all(np.isfinite(AU), axis=(1, 2))
+    if not np.any(finite):
+        return sigma, U[:, 0]
+    values, ritz = np.linalg.eigh(G[finite])  # ascending
+    gamma, y = np.maximum(values[:, -1], 0.0), ritz[:, :, -1]  # (n,), (n, k)
+    u = y @ U.T  # (n, S) Ritz left vectors
+    with np.errstate(all="ignore"):
+        s = scale[finite]
+        residual = np.linalg.norm(
+            np.einsum("nsk,nk->ns", AU[finite], y) - (gamma * s)[:, None] * u, axis=1
+        ) / (gamma * s)
+        ok = (gamma > 0) & (residual <= TOLERANCE)
+        sigma[np.flatnonzero(finite)[ok]] = np.sqrt(gamma[ok]) * s[ok]
+    misses = np.flatnonzero(~ok)
+    start = u[misses[-1]] if len(misses) else u[-1]
+    return sigma, start if np.all(np.isfinite(start)) else U[:, 0]
 
 
 def _matrix_norms(matrices: Array, start: Array) -> Array:
