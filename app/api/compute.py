@@ -4,8 +4,9 @@ Every computation takes a slot before it runs (`max_concurrent` in all). Waiters
 per client and are served round robin across clients, so one client's many requests
 cannot starve another's; past `max_queue` waiters a request gets 503 with Retry-After.
 A heavy computation (estimated at `heavy_request_seconds` or more) is one per client at
-a time (a second gets 429) and never takes the last slot, so small requests keep moving
-while a heavy one runs. A slot is released only once its worker thread has returned.
+a time (a second gets 429, or waits while the first is stopping because its client left)
+and never takes the last slot, so small requests keep moving while a heavy one runs. A
+slot is released only once its worker thread has returned.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from app.api.errors import ApiError
 
 T = TypeVar("T")
 WATCH_INTERVAL_S = 0.05  # how often a running computation asks whether its client is gone
+STOPPING_WAIT_S = 10.0  # how long a heavy request waits for its client's abandoned one to stop
 
 
 class CancelToken:
@@ -91,6 +93,14 @@ class Busy(ApiError):
 
 
 @dataclass
+class _Heavy:
+    """A client's heavy computation: its token, and an event set when it has ended."""
+
+    token: CancelToken | None
+    ended: anyio.Event = field(default_factory=anyio.Event)
+
+
+@dataclass
 class _Waiter:
     heavy: bool
     event: anyio.Event = field(default_factory=anyio.Event)
@@ -109,7 +119,7 @@ class ComputePool:
         self.running = 0
         self.running_heavy = 0
         self._waiting: OrderedDict[str, deque[_Waiter]] = OrderedDict()
-        self._heavy_clients: set[str] = set()
+        self._heavy_clients: dict[str, _Heavy] = {}
         self._threads = CapacityLimiter(max_concurrent)
         self._encoders = CapacityLimiter(max_concurrent)
 
@@ -118,12 +128,14 @@ class ComputePool:
         return sum(len(q) for q in self._waiting.values())
 
     @asynccontextmanager
-    async def slot(self, client: str = "", heavy: bool = False) -> AsyncIterator[None]:
-        """Hold one compute slot for the block; waits its turn, or raises Busy (429/503)."""
+    async def slot(
+        self, client: str = "", heavy: bool = False, token: CancelToken | None = None
+    ) -> AsyncIterator[None]:
+        """Hold one compute slot for the block; waits its turn, or raises Busy (429/503).
+        `token` is the work's: a later heavy request from the same client waits for this
+        one to end once the token is cancelled (its client left), instead of a 429."""
         if heavy:
-            if client in self._heavy_clients:
-                raise self._second_heavy()
-            self._heavy_clients.add(client)
+            await self._claim_heavy(client, token)
         try:
             await self._acquire(client, heavy)
             try:
@@ -132,12 +144,25 @@ class ComputePool:
                 self._release(heavy)
         finally:
             if heavy:
-                self._heavy_clients.discard(client)
+                self._heavy_clients.pop(client).ended.set()
 
-    async def hold(self, client: str = "", heavy: bool = False) -> Callable[[], Awaitable[None]]:
+    async def _claim_heavy(self, client: str, token: CancelToken | None) -> None:
+        while (current := self._heavy_clients.get(client)) is not None:
+            if current.token is None or not current.token.cancelled:
+                raise self._second_heavy()
+            # the client left that one and it is stopping: take its place when it has
+            with anyio.move_on_after(STOPPING_WAIT_S) as waited:
+                await current.ended.wait()
+            if waited.cancelled_caught:
+                raise self._second_heavy()
+        self._heavy_clients[client] = _Heavy(token)
+
+    async def hold(
+        self, client: str = "", heavy: bool = False, token: CancelToken | None = None
+    ) -> Callable[[], Awaitable[None]]:
         """Take a slot now (waiting its turn, or Busy) for work that outlives this call, such
         as a stream's; the returned coroutine function gives it back, once."""
-        held = self.slot(client, heavy)
+        held = self.slot(client, heavy, token)
         await held.__aenter__()
         released = False
 
@@ -150,8 +175,10 @@ class ComputePool:
         return release
 
     def check_heavy(self, client: str) -> None:
-        """Busy (429) now, before a stream starts, if this client already runs heavy work."""
-        if client in self._heavy_clients:
+        """Busy (429) now, before a stream starts, if this client already runs heavy work
+        (not work that is stopping because its client left)."""
+        current = self._heavy_clients.get(client)
+        if current is not None and (current.token is None or not current.token.cancelled):
             raise self._second_heavy()
 
     def _second_heavy(self) -> Busy:
@@ -281,7 +308,7 @@ class ComputePool:
         gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> T:
         """Take a slot, run fn(*args) in a worker thread (see `call`), release the slot."""
-        async with self.slot(client, heavy):
+        async with self.slot(client, heavy, token):
             return await self.call(fn, *args, token=token, gone=gone)
 
     async def encode(self, fn: Callable[..., T], *args: Any) -> T:

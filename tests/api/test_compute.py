@@ -195,3 +195,28 @@ def test_the_time_limit_counts_cpu_seconds_of_the_work_only():
     assert token.expired and token.spent() > 0.05
     token.end()
     assert token.cancelled
+
+
+def test_a_heavy_request_waits_for_the_clients_abandoned_one_to_stop():
+    """A client that left its heavy work and asks again waits for it to end, no 429."""
+
+    async def main() -> None:
+        pool = ComputePool(max_concurrent=2)
+        token = CancelToken()
+        stopped = threading.Event()
+
+        def abandoned() -> None:
+            while not token():
+                threading.Event().wait(0.005)
+            threading.Event().wait(0.05)  # stopping takes a moment
+            stopped.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: pool.run(abandoned, client="a", heavy=True, token=token))
+            await _until(lambda: pool.running_heavy == 1, "the first runs")
+            with pytest.raises(Busy):  # still wanted: a second heavy request is refused
+                await pool.run(lambda: None, client="a", heavy=True)
+            token.cancel()  # the client left
+            assert await pool.run(lambda: stopped.is_set(), client="a", heavy=True)
+
+    anyio.run(main)
