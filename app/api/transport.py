@@ -11,8 +11,9 @@ describes the format; static/js/transport.js is the one decoder.
 
 The header is {"frame": ..., "arrays": [...]}: the frame with every float array (except
 the small ones under EXACT_KEYS, which stay JSON) replaced by {"$array": i}, and per
-array its dtype ("f4" or "f2"), shape, byte offset from the message start and count of
-non-finite values (NaN and infinities travel as themselves).
+array its dtype ("f4", "f2", or "f8" where float32 cannot hold its values), shape, byte
+offset from the message start and count of non-finite values (NaN and infinities travel
+as themselves).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import orjson
 
 from app.api.encoding import dumps
 
+F32_MAX = float(np.finfo(np.float32).max)
+F32_TINY = float(np.finfo(np.float32).tiny)  # below this float32 loses digits, then rounds to 0
 MAGIC = b"UNRL"
 VERSION = 1
 ALIGN = 8  # every array starts on a multiple of 8: a typed-array view needs no copy
@@ -37,6 +40,18 @@ EXACT_KEYS = frozenset({"inputs", "targets", "outputs", "loss_per_step", "spectr
 
 def _pad(size: int) -> int:
     return -size % ALIGN
+
+
+def _dtype(value: np.ndarray, half: bool) -> str:
+    """float16 for colours; float32, unless a finite value is beyond its range (a state
+    of 1e40 would read as overflow, a vanished gradient of 1e-50 as exactly 0): float64."""
+    if half:
+        return "<f2"
+    magnitude = np.abs(value[np.isfinite(value)])
+    nonzero = magnitude[magnitude > 0]
+    if nonzero.size and (nonzero.max() > F32_MAX or nonzero.min() < F32_TINY):
+        return "<f8"
+    return "<f4"
 
 
 def encode(
@@ -56,7 +71,7 @@ def encode(
         if isinstance(value, list | tuple):
             return [walk(v, in_half) for v in value]
         if isinstance(value, np.ndarray) and value.ndim > 0 and value.dtype.kind == "f":
-            dtype = "<f2" if in_half else "<f4"
+            dtype = _dtype(value, in_half)
             data = np.ascontiguousarray(value, dtype=dtype)
             arrays.append(
                 {

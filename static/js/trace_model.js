@@ -3,7 +3,7 @@
 // view asks "what is known at cursor c?" the same way.
 //
 // Shapes after loading: hidden, cell, gates[name], grad_hidden and grad_cell are indexed
-// [layer][direction][position] -> a Float32Array row of H units (views into one buffer, no
+// [layer][direction][position] -> a Float32Array (or Float64Array) row of H units (views into one buffer, no
 // copies; NaN and infinities mark an overflow). The per-position diagnostics
 // (grad_step_norms, jacobian_norm, jacobian_product_norm) are [layer][direction] -> plain
 // arrays of T numbers with null where not finite, as in the JSON API; inputs, targets,
@@ -196,7 +196,7 @@ export class TraceModel {
   toJSON() {
     return JSON.parse(
       JSON.stringify(this.trace, (key, value) =>
-        value instanceof Float32Array ? Array.from(value, (x) => (Number.isFinite(x) ? x : null)) : value,
+        ArrayBuffer.isView(value) ? Array.from(value, (x) => (Number.isFinite(x) ? x : null)) : value,
       ),
     );
   }

@@ -7,7 +7,7 @@ import * as api from "./api.js";
 import { parseSeries, taskParams } from "./state.js";
 import { TraceModel } from "./trace_model.js";
 
-const PROBE_INTERVAL_MS = 1000; // what the eye can follow of a network changing under training
+const PROBE_INTERVAL_MS = 1500; // what the eye can follow of a network changing under training
 
 export class TrainingController {
   /**

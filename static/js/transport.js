@@ -35,6 +35,7 @@ export class NDArray {
 function view(buffer, { dtype, shape, offset, nonfinite }) {
   const count = shape.reduce((a, b) => a * b, 1);
   if (dtype === "f4") return new NDArray(new Float32Array(buffer, offset, count), shape, nonfinite);
+  if (dtype === "f8") return new NDArray(new Float64Array(buffer, offset, count), shape, nonfinite);
   if (dtype === "f2") {
     const bits = new Uint16Array(buffer, offset, count);
     const table = halfTable();

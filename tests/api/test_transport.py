@@ -134,3 +134,15 @@ def test_cancel_stops_a_running_configure(client, monkeypatch):
         assert error["status"] == 409 and error["detail"] == "configure: cancelled by cancel"
         (refused,) = answer(ws)  # the cancel itself: no session was ever configured
         assert refused["status"] == 409
+
+
+def test_values_float32_cannot_hold_go_as_float64():
+    tiny, huge = np.array([1e-50, 0.5, 0.0]), np.array([1e300, np.inf, 1.0])
+    usual = np.array([1e-30, 3.0e38, np.nan])
+    message = transport.encode({"type": "trace", "a": tiny, "b": huge, "c": usual})
+    (size,) = struct.unpack_from("<I", message, 8)
+    header = json.loads(message[12 : 12 + size])
+    assert [a["dtype"] for a in header["arrays"]] == ["f8", "f8", "f4"]
+    back = transport.decode(message)
+    np.testing.assert_array_equal(back["a"], tiny)
+    np.testing.assert_array_equal(back["b"], huge)

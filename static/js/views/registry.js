@@ -5,7 +5,11 @@
 // sight), and redraws "side" views at most SIDE_INTERVAL_MS apart while the timeline
 // plays. New views plug in with one `add` call.
 
-const SIDE_INTERVAL_MS = 100; // side plots redraw at most ~10 times a second while playing
+// side plots redraw at most ~10 times a second while playing, 4 for long sequences (each
+// redraw re-renders a thousand-point SVG; the unrolled canvas carries the motion)
+const SIDE_INTERVAL_MS = 100;
+const LONG_SIDE_INTERVAL_MS = 250;
+const LONG = 300; // positions
 
 /** Yield to the browser: the next piece of work starts in a new task (no long task). */
 export const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -91,7 +95,8 @@ export class ViewRegistry {
     this.cursor = cursor;
     const now = performance.now();
     const atEnd = this.model && cursor >= this.model.length - 1;
-    const skipSide = playing && !atEnd && now - this.lastSideDraw < SIDE_INTERVAL_MS;
+    const interval = this.model && this.model.T > LONG ? LONG_SIDE_INTERVAL_MS : SIDE_INTERVAL_MS;
+    const skipSide = playing && !atEnd && now - this.lastSideDraw < interval;
     if (!skipSide) this.lastSideDraw = now;
     for (const entry of this.entries) {
       if (entry.stale || !entry.visible || (skipSide && entry.side)) continue;

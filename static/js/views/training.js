@@ -1,8 +1,12 @@
 // Training as it runs: the progress bar and status line, the loss curve (train loss per
 // step, eval loss per probe) and the gradient profile over training as a heatmap (one row
-// per progress frame, one column per position). Frames are drawn at most once a frame.
+// per progress frame, one column per position). The status line follows every animation
+// frame; the charts take the frames gathered meanwhile at most every CHART_INTERVAL_MS
+// (extending a heatmap redraws its whole image).
 
 import { COLORS, DANGER, OVERFLOW_Y, OVERLAY_AXIS, baseLayout, drawable, formatNumber, hint, plotConfig } from "./gradients.js";
+
+const CHART_INTERVAL_MS = 500; // the loss curve and profile heatmap grow at most twice a second
 
 export class TrainingView {
   /**
@@ -15,7 +19,10 @@ export class TrainingView {
     this.progressEl = progressEl;
     this.statusEl = statusEl;
     this.pending = []; // progress frames not drawn yet
-    this.scheduled = 0;
+    this.pendingEval = []; // probe frames whose eval loss is not drawn yet
+    this.scheduled = 0; // the charts' next flush (a timer)
+    this.statusFrame = 0; // the status line's next update (an animation frame)
+    this.lastChart = 0;
     this.running = false;
   }
 
@@ -30,7 +37,7 @@ export class TrainingView {
     this.step = 0;
     this.loss = null;
     this.evalLoss = null;
-    this.pending = [];
+    [this.pending, this.pendingEval] = [[], []];
     this.heatmapRows = 0;
     this.running = true;
     const bidirectional = frame.config && frame.config.bidirectional;
@@ -45,17 +52,27 @@ export class TrainingView {
   progress(frame) {
     if (!this.running) return;
     this.pending.push(frame);
-    if (!this.scheduled) this.scheduled = requestAnimationFrame(() => this._flush());
+    [this.step, this.loss] = [frame.step, frame.loss];
+    if (!this.statusFrame) {
+      this.statusFrame = requestAnimationFrame(() => {
+        this.statusFrame = 0;
+        this._showStep();
+      });
+    }
+    this._schedule();
+  }
+
+  _schedule() {
+    if (this.scheduled) return;
+    const wait = Math.max(0, this.lastChart + CHART_INTERVAL_MS - performance.now());
+    this.scheduled = setTimeout(() => this._flush(), wait);
   }
 
   probe(frame) {
     if (!this.running) return;
-    this._flush();
     this.evalLoss = frame.eval_loss;
-    const value = drawable(frame.eval_loss);
-    Plotly.extendTraces(this.lossEl, { x: [[frame.step]], y: [[value]] }, [1]);
-    if (frame.eval_loss == null) this._markOverflow([frame.step]);
-    this._showStep();
+    this.pendingEval.push(frame); // drawn with the next chart flush
+    this._schedule();
   }
 
   done(frame) {
@@ -85,10 +102,20 @@ export class TrainingView {
   // ------------------------------------------------------------ drawing
 
   _flush() {
-    if (this.scheduled) cancelAnimationFrame(this.scheduled);
-    this.scheduled = 0;
+    if (this.scheduled) clearTimeout(this.scheduled);
+    if (this.statusFrame) cancelAnimationFrame(this.statusFrame); // the flush shows the step
+    [this.scheduled, this.statusFrame] = [0, 0];
+    this.lastChart = performance.now();
+    const evals = this.pendingEval;
+    this.pendingEval = [];
+    if (evals.length) {
+      const steps = evals.map((f) => f.step);
+      Plotly.extendTraces(this.lossEl, { x: [steps], y: [evals.map((f) => drawable(f.eval_loss))] }, [1]);
+      const overflow = evals.filter((f) => f.eval_loss == null).map((f) => f.step);
+      if (overflow.length) this._markOverflow(overflow);
+    }
     const frames = this.pending;
-    if (!frames.length) return;
+    if (!frames.length) return this._showStep();
     this.pending = [];
     const steps = frames.map((f) => f.step);
     Plotly.extendTraces(this.lossEl, { x: [steps], y: [frames.map((f) => drawable(f.loss))] }, [0]);

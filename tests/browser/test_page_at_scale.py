@@ -1,0 +1,191 @@
+"""The page at every size (issue 11), in headless Chromium: the binary decoder, the
+published timeline, progress and Cancel, and the long-task observer. Behaviour only:
+timings are in benchmarks/page_fps.py."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import pytest
+
+from tests.browser.conftest import shot
+
+pytestmark = pytest.mark.browser
+
+# ReLU with identity weights times 100 over 200 positions: states pass float32's range
+# (sent as float64) and then float64's (infinities, then NaN)
+EXPLODING = {
+    "config": {"cell": "rnn_relu", "input_size": 1, "hidden_size": 3},
+    "init": {"scheme": "identity", "scale": 100, "seed": 1},
+    "inputs": [[1.0]] * 200,
+    "targets": [[0.0]] * 200,
+}
+# slow enough (the Jacobian norms of 1,000 positions) to be cancelled while it runs
+HEAVY = "/?task=sine&len=1000&cell=lstm&h=64&layers=2&bi=1&seed=0"
+
+
+def open_page(page, query="/?task=sine&len=12&cell=lstm&h=6&seed=3"):
+    page.goto(page.base_url + query)
+    page.wait_for_function("() => window.unroll && window.unroll.model", timeout=30_000)
+
+
+def test_binary_frames_decode_to_the_json_values_non_finite_included(page):
+    open_page(page)
+    result = page.evaluate(
+        """async (body) => {
+          const { Session } = await import("/static/js/api.js");
+          const { TraceModel } = await import("/static/js/trace_model.js");
+          const run = async (options) => {
+            const session = new Session();
+            const answer = await session.send({ type: "configure", ...body, ...options });
+            session.socket.close();
+            return answer.find((f) => f.type === "trace").trace;
+          };
+          const json = await run({});
+          const binary = await run({ encoding: "binary" });
+          const hidden = binary.hidden;
+          const rows = new TraceModel(binary).trace.hidden[0][0];
+          return {
+            json: json.hidden[0][0].map((row) => row[0]),
+            binary: Array.from(rows, (row) => row[0]),
+            kind: hidden.data.constructor.name,
+            nonfinite: hidden.nonfinite,
+            shape: hidden.shape,
+            gates: binary.gates ? Object.keys(binary.gates).length : 0,
+            normOfOverflow: TraceModel.norm(rows[199]),
+          };
+        }""",
+        EXPLODING,
+    )
+    assert result["shape"] == [1, 1, 200, 3]
+    assert result["kind"] == "Float64Array"  # values past float32's range travel as float64
+    assert result["nonfinite"] > 0
+    for t, (a, b) in enumerate(zip(result["json"], result["binary"], strict=True)):
+        if a is None:  # JSON's null: NaN or an infinity in the typed array
+            assert b is None or not math.isfinite(b), (t, b)
+        else:
+            assert b == pytest.approx(a, rel=1e-12), t
+    assert any(v is None for v in result["json"])
+    assert result["normOfOverflow"] is None  # flagged as overflow in the page's model
+
+
+def test_the_page_steps_through_the_published_timeline(page):
+    open_page(page, "/?task=sine&len=7&cell=gru&h=3&layers=2&bi=1&seed=1")
+    timeline = page.evaluate(
+        """() => {
+          const m = window.unroll.model;
+          const steps = [];
+          for (let c = 0; c < m.length; c++) steps.push(m.event(c));
+          return { length: m.length, published: m.timeline, steps,
+                   phases: steps.map((_, c) => m.phase(c)) };
+        }"""
+    )
+    T = 7
+    assert timeline["length"] == 2 * T + 1 == timeline["published"]["length"]
+    assert [p["phase"] for p in timeline["published"]["phases"]] == [
+        "forward",
+        "backward",
+        "summary",
+    ]
+    steps = timeline["steps"]
+    for k in range(T):  # forward: k and T-1-k; backward: T-1-k and k; layers together
+        assert steps[k]["kind"] == "forward" and steps[k]["positions"] == [k, T - 1 - k]
+        assert steps[T + k]["kind"] == "backward" and steps[T + k]["positions"] == [T - 1 - k, k]
+    assert steps[-1]["kind"] == "summary" and timeline["phases"][-1] == "done"
+    page.keyboard.press("End")
+    assert page.locator("#phase").inner_text().startswith("Done")
+    assert page.errors.messages == []
+
+
+def test_progress_shows_what_is_computed_and_cancel_stops_the_server(page):
+    page.goto(page.base_url + "/?task=sine&len=12&cell=lstm&h=6&seed=3")
+    page.wait_for_function("() => window.unroll && window.unroll.model", timeout=30_000)
+    # record the session's frames to see how the server answered
+    page.evaluate(
+        """() => {
+          const session = window.unroll.session.session;
+          window.__frames = [];
+          const receive = session._receive.bind(session);
+          session._receive = (frame) => { window.__frames.push(frame); receive(frame); };
+        }"""
+    )
+    # the next configure is the heavy one (HEAVY's settings), on the same session
+    page.evaluate(
+        """() => {
+          const big = {length: 1000, hiddenSize: 64, numLayers: 2, bidirectional: true};
+          Object.assign(window.unroll.state, big);
+          window.unroll.loadTrace();
+        }"""
+    )
+    progress = page.locator("#progress")
+    progress.wait_for(state="visible", timeout=10_000)
+    page.wait_for_function(
+        "() => /Computing the/.test(document.querySelector('#progress .progress-text').innerText)",
+        timeout=30_000,
+    )
+    shot(page, "progress")
+    page.get_by_role("button", name="Cancel the computation").click()
+    page.wait_for_function(
+        "() => /Cancelled/.test(document.querySelector('#progress .progress-text').textContent)"
+    )
+    # the server stopped: the configure was refused as cancelled, or its diagnostics cut short
+    page.wait_for_function(
+        """() => window.__frames.some((f) =>
+              (f.type === 'error' && /cancelled by cancel/.test(f.detail)) ||
+              (f.type === 'session' && f.command === 'configure' && f.jacobians === false))""",
+        timeout=30_000,
+    )
+    # and the session answers the next command at once: nothing is left running
+    page.evaluate("() => window.unroll.session.session.send({type: 'cancel'}).catch(() => {})")
+    page.wait_for_function(
+        "() => window.__frames.filter((f) => ['session', 'error'].includes(f.type)).length >= 2",
+        timeout=30_000,
+    )
+    assert page.errors.messages == []
+
+
+def test_a_slow_run_is_announced_with_the_cost_models_estimate(page):
+    body = {
+        "config": {"cell": "lstm", "hidden_size": 64, "num_layers": 4, "bidirectional": True},
+        "inputs": [[0.0]] * 1000,
+        "targets": [[0.0]] * 1000,
+    }
+    estimate = httpx.post(
+        f"{page.base_url}/api/v1/estimate/trace?kind=session", json=body, timeout=10
+    ).json()
+    if estimate["seconds"] < 3:
+        pytest.skip(f"the cost model puts this run at {estimate['seconds']:.1f} s, under 3 s")
+    page.goto(page.base_url + HEAVY.replace("layers=2", "layers=4"))
+    page.wait_for_function(
+        """() => /estimated at about/.test(
+              document.querySelector('#progress .progress-warning').textContent)""",
+        timeout=30_000,
+    )
+    page.get_by_role("button", name="Cancel the computation").click()
+
+
+def test_the_long_task_observer_reports(page):
+    open_page(page)
+    assert page.evaluate("() => Array.isArray(window.unrollLongTasks)")
+    page.evaluate("() => { const t = performance.now(); while (performance.now() - t < 150) {} }")
+    page.wait_for_function(
+        "() => window.unrollLongTasks.some((t) => t.duration >= 100)", timeout=10_000
+    )
+
+
+def test_screenshots_at_both_sizes(browser, server_url):
+    for name, viewport in (("wide", (1280, 800)), ("phone", (390, 844))):
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        page = context.new_page()
+        page.goto(server_url + "/?task=sine&len=60&cell=lstm&h=8&layers=2&bi=1&seed=0")
+        page.wait_for_function(
+            "() => window.unroll && window.unroll.model && window.unroll.model.trace.jacobian_norm",
+            timeout=30_000,
+        )
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(300)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{name}: {overflow}px wider than the screen"
+        shot(page, f"scale-{name}")
+        context.close()
