@@ -94,9 +94,11 @@ class Busy(ApiError):
 
 @dataclass
 class _Heavy:
-    """A client's heavy computation: its token, and an event set when it has ended."""
+    """A client's heavy computation: its token, whether its client left, and an event set
+    when it has ended."""
 
     token: CancelToken | None
+    gone: Callable[[], Awaitable[bool]] | None
     ended: anyio.Event = field(default_factory=anyio.Event)
 
 
@@ -129,13 +131,18 @@ class ComputePool:
 
     @asynccontextmanager
     async def slot(
-        self, client: str = "", heavy: bool = False, token: CancelToken | None = None
+        self,
+        client: str = "",
+        heavy: bool = False,
+        token: CancelToken | None = None,
+        gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> AsyncIterator[None]:
         """Hold one compute slot for the block; waits its turn, or raises Busy (429/503).
-        `token` is the work's: a later heavy request from the same client waits for this
-        one to end once the token is cancelled (its client left), instead of a 429."""
+        `token` is the work's and `gone` says whether its client left: a later heavy
+        request from the same client waits for this one to end once its client is gone,
+        instead of a 429."""
         if heavy:
-            await self._claim_heavy(client, token)
+            await self._claim_heavy(client, token, gone)
         try:
             await self._acquire(client, heavy)
             try:
@@ -146,23 +153,37 @@ class ComputePool:
             if heavy:
                 self._heavy_clients.pop(client).ended.set()
 
-    async def _claim_heavy(self, client: str, token: CancelToken | None) -> None:
+    async def _claim_heavy(
+        self,
+        client: str,
+        token: CancelToken | None,
+        gone: Callable[[], Awaitable[bool]] | None,
+    ) -> None:
         while (current := self._heavy_clients.get(client)) is not None:
-            if current.token is None or not current.token.cancelled:
+            if current.token is None:
                 raise self._second_heavy()
+            if not current.token.cancelled:
+                # a client that hangs up and asks again can be quicker than the watcher
+                if current.gone is None or not await current.gone():
+                    raise self._second_heavy()
+                current.token.cancel()
             # the client left that one and it is stopping: take its place when it has
             with anyio.move_on_after(STOPPING_WAIT_S) as waited:
                 await current.ended.wait()
             if waited.cancelled_caught:
                 raise self._second_heavy()
-        self._heavy_clients[client] = _Heavy(token)
+        self._heavy_clients[client] = _Heavy(token, gone)
 
     async def hold(
-        self, client: str = "", heavy: bool = False, token: CancelToken | None = None
+        self,
+        client: str = "",
+        heavy: bool = False,
+        token: CancelToken | None = None,
+        gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> Callable[[], Awaitable[None]]:
         """Take a slot now (waiting its turn, or Busy) for work that outlives this call, such
         as a stream's; the returned coroutine function gives it back, once."""
-        held = self.slot(client, heavy, token)
+        held = self.slot(client, heavy, token, gone)
         await held.__aenter__()
         released = False
 
@@ -174,12 +195,15 @@ class ComputePool:
 
         return release
 
-    def check_heavy(self, client: str) -> None:
+    async def check_heavy(self, client: str) -> None:
         """Busy (429) now, before a stream starts, if this client already runs heavy work
-        (not work that is stopping because its client left)."""
+        (not work that is stopping, or should, because its client left)."""
         current = self._heavy_clients.get(client)
-        if current is not None and (current.token is None or not current.token.cancelled):
+        if current is None or (current.token is not None and current.token.cancelled):
+            return
+        if current.token is None or current.gone is None or not await current.gone():
             raise self._second_heavy()
+        current.token.cancel()
 
     def _second_heavy(self) -> Busy:
         return Busy(
@@ -308,7 +332,7 @@ class ComputePool:
         gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> T:
         """Take a slot, run fn(*args) in a worker thread (see `call`), release the slot."""
-        async with self.slot(client, heavy, token):
+        async with self.slot(client, heavy, token, gone):
             return await self.call(fn, *args, token=token, gone=gone)
 
     async def encode(self, fn: Callable[..., T], *args: Any) -> T:

@@ -168,7 +168,7 @@ async def trace_stream(request: Request, body: TraceRequest) -> Response:
     """
     job = await _job(request, body, "stream")
     if is_heavy(job.estimate, request.app.state.settings):
-        request.app.state.pool.check_heavy(client_of(request))  # 429 before the stream starts
+        await request.app.state.pool.check_heavy(client_of(request))  # 429 before the stream starts
     ndjson = NDJSON in request.headers.get("accept", "")
     chunks = _stream(request, job, ndjson_line if ndjson else sse_event)
     if ndjson:

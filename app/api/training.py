@@ -226,7 +226,8 @@ async def train_stream(request: Request, body: TrainRequest) -> Response:
         )
     run = _Run(config, task, train_config, optimizer, start_params, state.settings)
     # the slot is taken before the answer starts, so a refusal (429, 503) is a plain answer
-    release = await state.pool.hold(client, is_heavy(estimate, state.settings), run.token)
+    heavy = is_heavy(estimate, state.settings)
+    release = await state.pool.hold(client, heavy, run.token, request.is_disconnected)
     ndjson = NDJSON in request.headers.get("accept", "")
     chunks = _frames(request, run, release, body.store, ndjson_line if ndjson else sse_event)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

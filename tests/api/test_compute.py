@@ -220,3 +220,32 @@ def test_a_heavy_request_waits_for_the_clients_abandoned_one_to_stop():
             assert await pool.run(lambda: stopped.is_set(), client="a", heavy=True)
 
     anyio.run(main)
+
+
+def test_a_heavy_request_seen_before_the_watcher_noticed_the_hang_up_still_waits(monkeypatch):
+    from app.api import compute
+
+    monkeypatch.setattr(compute, "WATCH_INTERVAL_S", 30.0)  # the watcher looks once, early
+
+    async def main() -> None:
+        pool = ComputePool(max_concurrent=2)
+        token = CancelToken()
+        left = False
+
+        async def gone() -> bool:
+            return left
+
+        def abandoned() -> None:
+            while not token():
+                threading.Event().wait(0.005)
+
+        async with anyio.create_task_group() as tg:
+            # its watcher is slow: only the second request's look at `gone` stops it
+            tg.start_soon(
+                lambda: pool.run(abandoned, client="a", heavy=True, token=token, gone=gone)
+            )
+            await _until(lambda: pool.running_heavy == 1, "the first runs")
+            left = True
+            assert await pool.run(lambda: token.cancelled, client="a", heavy=True)
+
+    anyio.run(main)
