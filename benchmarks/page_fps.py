@@ -4,6 +4,7 @@ Run from the repo root (needs Debian's chromium and the playwright package):
 
     python benchmarks/page_fps.py [--configs default,t100,t1000,largest] [--seconds 6]
                                   [--root DIR] [--no-train] [--json out.json]
+    python benchmarks/page_fps.py --bytes   # one configure answer: JSON against binary
 
 For each configuration it starts nothing but a fresh browser context against one
 `unroll serve` (started from --root, default this checkout, so an older checkout can be
@@ -224,6 +225,55 @@ def warm(browser, url: str) -> None:
     context.close()
 
 
+def session_bytes(names: list[str]) -> None:
+    """Bytes of one configure answer over the session, JSON (the API's default, as the page
+    had it) against the page's binary answer, per configuration; in-process, no browser.
+    Without the Jacobian norms (two (L, D, T) arrays either way), which take minutes at the
+    largest size."""
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    sizes = {"default": (8, 1, False, 20), "t100": (64, 1, False, 100)}
+    sizes |= {"t1000": (16, 2, True, 1000), "largest": (128, 4, True, 1000)}
+    with tempfile.TemporaryDirectory() as data:
+        app = create_app(Settings(data_dir=Path(data), rate_limit_per_minute=0))
+        with TestClient(app) as client:
+            print(f"\n{'config':8} {'JSON MB':>8} {'binary MB':>9} {'ratio':>6}")
+            for name in names:
+                hidden, layers, bi, T = sizes[name]
+                x = np.sin(np.arange(T + 1) / 5.0)
+                body = {
+                    "config": {
+                        "cell": "lstm",
+                        "hidden_size": hidden,
+                        "num_layers": layers,
+                        "bidirectional": bi,
+                    },
+                    "inputs": x[:-1, None].tolist(),
+                    "targets": x[1:, None].tolist(),
+                    "jacobians": False,
+                }
+                page = {"encoding": "binary", "progressive": True, "omit": ["grads", "grad_cell"]}
+                sent = []
+                for options in ({}, page):
+                    total = 0
+                    with client.websocket_connect("/api/v1/session") as ws:
+                        ws.send_text(json.dumps({"type": "configure", **body, **options}))
+                        while True:
+                            message = ws.receive()
+                            text, raw = message.get("text"), message.get("bytes")
+                            total += len(raw) if raw is not None else len(text.encode())
+                            ends = ("session", "error")
+                            if text is not None and json.loads(text)["type"] in ends:
+                                break
+                    sent.append(total)
+                ratio = sent[0] / sent[1]
+                print(f"{name:8} {sent[0] / 1e6:8.2f} {sent[1] / 1e6:9.2f} {ratio:6.1f}")
+
+
 def serve(root: Path, data: str):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -256,7 +306,13 @@ def main() -> int:
     parser.add_argument("--no-train", action="store_true")
     parser.add_argument("--train-seconds", type=float, default=90.0)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--bytes", action="store_true", help="only the session's bytes, JSON against binary"
+    )
     args = parser.parse_args()
+    if args.bytes:
+        session_bytes(args.configs.split(","))
+        return 0
 
     from playwright.sync_api import sync_playwright
 

@@ -24,6 +24,7 @@ export class SessionController {
     this.onDiagnostics = onDiagnostics;
     this.run = 0; // answers to superseded commands are dropped
     this.model = null;
+    this.session.open().catch(() => {}); // the handshake overlaps the first sample request
   }
 
   /**

@@ -117,6 +117,7 @@ export class ViewRegistry {
       if (!entry) continue;
       entry.visible = change.isIntersecting;
       if (entry.visible && entry.stale) due.push(entry);
+      else if (entry.visible && this.model) entry.view.update?.(this.cursor); // it missed the cursor's moves
     }
     for (const entry of due) {
       if (entry.plotly) await whenPlotly();

@@ -400,7 +400,7 @@ export class UnrolledView {
     ctx.font = "10px system-ui, sans-serif";
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
-    ctx.fillText(`all ${T} positions`, geo.m.l - 8, geo.overviewHeight / 2);
+    ctx.fillText(geo.m === NARROW ? `all ${T}` : `all ${T} positions`, geo.m.l - 8, geo.overviewHeight / 2);
     // dim what the cursor has not shown yet, per row
     const c = this.cursor;
     const pass = mode === "gradient" ? "backward" : "forward";
