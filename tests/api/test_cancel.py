@@ -293,3 +293,45 @@ def test_training_past_its_time_limit_ends_with_a_note(tmp_path, monkeypatch):
         done = json.loads(r.text.splitlines()[-1])
         assert done["type"] == "done" and done["stopped"] is True
         assert "time limit" in done["note"] and done["eval_loss"] is None
+
+
+def test_the_real_engine_stops_when_the_client_of_post_trace_leaves(app, monkeypatch):
+    """Not a stand-in: the core's own polling raises Cancelled in the middle of a trace
+    that would take many seconds (the largest the caps allow)."""
+    real = inputs_module.run_sequence
+    outcome: dict[str, object] = {}
+    started = threading.Event()
+
+    def watched(*args, **kwargs):
+        started.set()
+        try:
+            outcome["result"] = real(*args, **kwargs)
+        except Cancelled:
+            outcome["cancelled"] = True
+            raise
+
+    monkeypatch.setattr(inputs_module, "run_sequence", watched)
+    body = {
+        "config": {
+            "cell": "lstm",
+            "input_size": 1,
+            "hidden_size": 128,
+            "num_layers": 4,
+            "bidirectional": True,
+        },
+        "inputs": [[0.1]] * 1000,
+        "targets": [[0.0]] * 1000,
+    }
+    leave = threading.Event()
+    result: list[list[dict]] = []
+    request = threading.Thread(
+        target=lambda: result.append(_post_and_leave(app, "/api/v1/trace", body, leave))
+    )
+    request.start()
+    assert started.wait(20)
+    leave.set()
+    request.join(60)
+    assert not request.is_alive()
+    assert outcome == {"cancelled": True}
+    assert result[0][0]["status"] == trace_module.CLIENT_CLOSED
+    assert app.state.pool.running == 0
