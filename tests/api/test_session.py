@@ -12,6 +12,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.api import session as session_module
 from app.api.frames import FRAME_ADAPTER
+from app.api.timeline import Timeline
 from app.main import create_app
 from app.rnn import ModelConfig, init_params, recurrent_spectrum
 from app.settings import Settings
@@ -139,14 +140,6 @@ def check_trace(body, ref):
         close(body["grads"][name], value)
 
 
-def cursor_of(kind, d, t, T):
-    """The step showing a (layer, direction, position), as the protocol doc says: every
-    layer shares it."""
-    if kind == "forward":
-        return t if d == 0 else T - 1 - t
-    return T + (T - 1 - t if d == 0 else t)
-
-
 def without_id(frame):
     return {k: v for k, v in frame.items() if k != "id"}
 
@@ -193,9 +186,11 @@ def test_whole_session_steps_through_the_stream_frames(client, session):
     every = {(layer, d, t) for layer in range(L) for d in range(D) for t in range(T)}
     assert {(f["layer"], f["direction"], f["position"]) for f in forward} == every
     assert {(f["layer"], f["direction"], f["position"]) for f in backward} == every
-    for cursor, frames in enumerate(steps[:-1]):  # docs/session-protocol.md's formula
+    order = Timeline(L, D, T, with_backward=True)  # the one order (test_timeline.py)
+    for cursor, frames in enumerate(steps[:-1]):
         for frame in frames:
-            assert cursor_of(frame["type"], frame["direction"], frame["position"], T) == cursor
+            where = (frame["layer"], frame["direction"], frame["position"])
+            assert order.index_of(frame["type"], *where) == cursor
             assert frame["step"] == cursor % T
         # layers bottom up forward, top down in BPTT; directions in order
         layers = [f["layer"] for f in frames]
@@ -540,33 +535,3 @@ def test_a_server_fault_is_an_error_frame_and_the_session_goes_on(session, monke
     assert state["cursor"] == 1 and state["edits"] == 0
     for frame in frames:
         check_forward(frame, reference(UNI))
-
-
-@pytest.mark.parametrize(
-    ("layers", "bidirectional", "targets"), [(1, False, True), (3, True, True), (2, True, False)]
-)
-def test_timeline_index_and_its_inverse(layers, bidirectional, targets):
-    from app.api.timeline import Step, Timeline
-
-    T = 5
-    D = 2 if bidirectional else 1
-    timeline = Timeline(layers, D, T, targets)
-    assert len(timeline) == (2 * T + 1 if targets else T + 1)
-    shown = []
-    for index in range(len(timeline)):
-        step = timeline.at(index)
-        assert timeline.index(step) == index
-        for layer, d, t in timeline.entries(index):
-            assert timeline.index_of(step.phase, layer, d, t) == index
-            assert cursor_of(step.phase, d, t, T) == index  # the protocol doc's formula
-            shown.append((step.phase, layer, d, t))
-    assert timeline.at(len(timeline) - 1) == Step("summary", 0)
-    every = {(layer, d, t) for layer in range(layers) for d in range(D) for t in range(T)}
-    phases = ["forward", "backward"] if targets else ["forward"]
-    for phase in phases:
-        assert sorted(e[1:] for e in shown if e[0] == phase) == sorted(every)
-    with pytest.raises(IndexError):
-        timeline.at(len(timeline))
-    described = timeline.describe()
-    assert described["length"] == len(timeline)
-    assert [p["phase"] for p in described["phases"]] == [*phases, "summary"]

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from app.api import inputs as inputs_module
 from app.api import trace as trace_module
 from app.api.frames import FRAME_ADAPTER
+from app.api.timeline import Timeline
 from app.main import create_app
 from app.rnn import ModelConfig, init_params, run_sequence
 from app.settings import Settings
@@ -139,10 +140,10 @@ def test_stream_frames_match_run_sequence(client, fmt):
     ]
 
     forward = frames[1 : 1 + L * D * T]
-    # the timeline: step k shows every layer-direction's k-th computed position
-    expected_order = [
-        (layer, d, T - 1 - k if d else k) for k in range(T) for layer in range(L) for d in range(D)
-    ]
+    # the frames follow the one timeline (app/api/timeline.py, tested in test_timeline.py)
+    timeline = Timeline(L, D, T, with_backward=True)
+    assert frames[0]["timeline"] == timeline.describe()
+    expected_order = [entry for index in range(T) for entry in timeline.entries(index)]
     assert [(f["layer"], f["direction"], f["position"]) for f in forward] == expected_order
     for f in forward:
         layer, d, t = f["layer"], f["direction"], f["position"]
@@ -154,7 +155,7 @@ def test_stream_frames_match_run_sequence(client, fmt):
         )
         close(f["input"], expected_input)
         if f["output"] is not None:  # once both top-layer directions have shown t
-            assert layer == L - 1 and f["step"] == max(t, T - 1 - t)
+            assert layer == L - 1 and f["step"] == timeline.output_step(t)
             close(f["output"], ref.outputs[t])
             assert f["loss"] == pytest.approx(ref.loss_per_step[t], rel=1e-12)
         else:
@@ -162,9 +163,7 @@ def test_stream_frames_match_run_sequence(client, fmt):
     assert sorted(f["position"] for f in forward if f["output"] is not None) == list(range(T))
 
     backward = frames[1 + L * D * T : 1 + 2 * L * D * T]
-    expected_back = [
-        (layer, d, k if d else T - 1 - k) for k in range(T) for layer in (1, 0) for d in range(D)
-    ]
+    expected_back = [entry for index in range(T, 2 * T) for entry in timeline.entries(index)]
     assert [(f["layer"], f["direction"], f["position"]) for f in backward] == expected_back
     for f in backward:
         layer, d, t = f["layer"], f["direction"], f["position"]
