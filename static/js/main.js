@@ -7,7 +7,8 @@ import { CompareController } from "./compare_controller.js";
 import { Controls } from "./controls.js";
 import { Player } from "./player.js";
 import { SessionController } from "./session_controller.js";
-import { hiddenControls, parse, parseSeries, serialize, taskParams } from "./state.js";
+import { initOf, traceRequest } from "./requests.js";
+import { hiddenControls, parse, serialize } from "./state.js";
 import { TrainingController } from "./training_controller.js";
 import { CompareView } from "./views/compare.js";
 import { GradientView } from "./views/gradients.js";
@@ -108,58 +109,16 @@ class App {
 
   // ------------------------------------------------------------------ the trace
 
-  /** The sequence to run: the task's sample, or the pasted series. */
-  async sequence() {
-    const s = this.state;
-    if (s.task === "custom") {
-      const series = parseSeries(s.customSeries);
-      if (series.length < 3) throw new api.ApiError("Your own sequence: type or paste at least 3 numbers.", "customSeries");
-      return {
-        input_size: 1, output_size: 1, head: "regression", output_mode: "sequence",
-        inputs: series.slice(0, -1).map((v) => [v]),
-        targets: series.slice(1).map((v) => [v]),
-      };
-    }
-    const sample = await api.sampleTask(s.task, taskParams(s), s.seed);
-    return { ...sample, inputs: sample.inputs[0], targets: sample.targets[0] };
-  }
-
-  async traceBody() {
-    const s = this.state;
-    const sample = await this.sequence();
-    const body = {
-      config: {
-        cell: s.cell, input_size: sample.input_size, hidden_size: s.hiddenSize, num_layers: s.numLayers,
-        bidirectional: s.bidirectional, output_size: sample.output_size, head: sample.head, output_mode: sample.output_mode,
-      },
-      inputs: sample.inputs,
-      targets: sample.targets,
-      truncate: s.truncate > 0 ? s.truncate : null,
-      jacobians: true,
-    };
-    if (s.modelId) {
-      body.config = (await api.modelInfo(s.modelId)).config;
-      body.model_id = s.modelId;
-    } else {
-      body.init = this.init();
-    }
-    return body;
-  }
-
-  init() {
-    return { scheme: this.state.initScheme, scale: this.state.initScale, seed: this.state.seed };
-  }
-
   async loadTrace() {
     this.clearError();
     const run = (this.loadRun = (this.loadRun || 0) + 1);
     try {
-      const body = await this.traceBody();
+      const body = await traceRequest(this.state);
       if (run !== this.loadRun) return;
       this.pendingCursor = this.state.cursor;
       if (await this.session.configure(body)) {
         this.request = body;
-        if (this.state.compare) this.compare.load(body, this.init());
+        if (this.state.compare) this.compare.load(body, initOf(this.state));
       }
     } catch (err) {
       if (run === this.loadRun) this.showError(err);
@@ -209,7 +168,7 @@ class App {
     $("compare-section").hidden = !this.state.compare;
     $("compare-toggle").setAttribute("aria-pressed", String(this.state.compare));
     this.syncUrl();
-    if (this.state.compare && this.request) this.compare.load(this.request, this.init());
+    if (this.state.compare && this.request) this.compare.load(this.request, initOf(this.state));
     if (!this.state.compare) this.compare.cancel(false);
   }
 

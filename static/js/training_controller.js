@@ -4,7 +4,7 @@
 // handed on (the newest), so redrawing the views never holds up the page or Stop.
 
 import * as api from "./api.js";
-import { parseSeries, taskParams } from "./state.js";
+import { trainRequest } from "./requests.js";
 import { TraceModel } from "./trace_model.js";
 
 const PROBE_INTERVAL_MS = 1500; // what the eye can follow of a network changing under training
@@ -30,35 +30,11 @@ export class TrainingController {
     return this.abort != null;
   }
 
-  /** The POST /train/stream body for the current settings. */
-  body() {
-    const s = this.state;
-    const body = {
-      config: { cell: s.cell, hidden_size: s.hiddenSize, num_layers: s.numLayers, bidirectional: s.bidirectional },
-      task: { name: s.task, ...taskParams(s) },
-      optimizer: { name: s.optimizer, learning_rate: s.learningRate },
-      batch_size: s.batchSize,
-      steps: s.steps,
-      clip_norm: s.clipNorm > 0 ? s.clipNorm : null,
-      clip_value: s.clipValue > 0 ? s.clipValue : null,
-      truncate: s.truncate > 0 ? s.truncate : null,
-      seed: s.seed,
-      init: { scheme: s.initScheme, scale: s.initScale, seed: s.seed },
-      probe_every: Math.max(1, Math.round(s.steps / 30)),
-    };
-    if (s.task === "custom") {
-      const series = parseSeries(s.customSeries);
-      if (series.length < 3) throw new api.ApiError("Your own sequence: type or paste at least 3 numbers.", "customSeries");
-      body.task = { name: "custom", series, length: Math.min(s.length, series.length - 1), horizon: 1 };
-    }
-    return body;
-  }
-
   async train() {
     if (this.running) return;
     let body;
     try {
-      body = this.body();
+      body = trainRequest(this.state);
     } catch (err) {
       this.onError(err);
       return;

@@ -1,0 +1,69 @@
+// Request bodies from the settings: the trace (for the session, compare and npz export)
+// and training. No DOM; the task's sample comes from the server.
+
+import * as api from "./api.js";
+import { parseSeries, taskParams } from "./state.js";
+
+/** Fresh weights as the settings draw them. */
+export const initOf = (state) => ({ scheme: state.initScheme, scale: state.initScale, seed: state.seed });
+
+/** The sequence to run: the task's sample, or the pasted series. */
+async function sequence(state) {
+  if (state.task === "custom") {
+    const series = parseSeries(state.customSeries);
+    if (series.length < 3) throw new api.ApiError("Your own sequence: type or paste at least 3 numbers.", "customSeries");
+    return {
+      input_size: 1, output_size: 1, head: "regression", output_mode: "sequence",
+      inputs: series.slice(0, -1).map((v) => [v]),
+      targets: series.slice(1).map((v) => [v]),
+    };
+  }
+  const sample = await api.sampleTask(state.task, taskParams(state), state.seed);
+  return { ...sample, inputs: sample.inputs[0], targets: sample.targets[0] };
+}
+
+/** The POST /trace body (and session configure) for the settings. */
+export async function traceRequest(state) {
+  const sample = await sequence(state);
+  const body = {
+    config: {
+      cell: state.cell, input_size: sample.input_size, hidden_size: state.hiddenSize, num_layers: state.numLayers,
+      bidirectional: state.bidirectional, output_size: sample.output_size, head: sample.head, output_mode: sample.output_mode,
+    },
+    inputs: sample.inputs,
+    targets: sample.targets,
+    truncate: state.truncate > 0 ? state.truncate : null,
+    jacobians: true,
+  };
+  if (state.modelId) {
+    body.config = (await api.modelInfo(state.modelId)).config;
+    body.model_id = state.modelId;
+  } else {
+    body.init = initOf(state);
+  }
+  return body;
+}
+
+/** The POST /train/stream body for the settings; ApiError for an unusable pasted series. */
+export function trainRequest(state) {
+  const s = state;
+  const body = {
+    config: { cell: s.cell, hidden_size: s.hiddenSize, num_layers: s.numLayers, bidirectional: s.bidirectional },
+    task: { name: s.task, ...taskParams(s) },
+    optimizer: { name: s.optimizer, learning_rate: s.learningRate },
+    batch_size: s.batchSize,
+    steps: s.steps,
+    clip_norm: s.clipNorm > 0 ? s.clipNorm : null,
+    clip_value: s.clipValue > 0 ? s.clipValue : null,
+    truncate: s.truncate > 0 ? s.truncate : null,
+    seed: s.seed,
+    init: initOf(s),
+    probe_every: Math.max(1, Math.round(s.steps / 30)),
+  };
+  if (s.task === "custom") {
+    const series = parseSeries(s.customSeries);
+    if (series.length < 3) throw new api.ApiError("Your own sequence: type or paste at least 3 numbers.", "customSeries");
+    body.task = { name: "custom", series, length: Math.min(s.length, series.length - 1), horizon: 1 };
+  }
+  return body;
+}
