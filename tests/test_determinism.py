@@ -35,12 +35,12 @@ def add(value):
         return
     digest.update(np.ascontiguousarray(np.asarray(value, dtype=np.float64)).tobytes())
 
-config = ModelConfig(cell="lstm", input_size=3, hidden_size=64, num_layers=2,
+config = ModelConfig(cell="lstm", input_size=3, hidden_size=48, num_layers=2,
                      bidirectional=True, output_size=2)
 params = init_params(config, seed=7, scheme="orthogonal", scale=1.2)
 rng = np.random.default_rng(7)
-trace = run_sequence(config, params, rng.standard_normal((60, 3)),
-                     rng.standard_normal((60, 2)), jacobians=True)
+trace = run_sequence(config, params, rng.standard_normal((30, 3)),
+                     rng.standard_normal((30, 2)), jacobians=True)
 for name in ("outputs", "hidden", "cell", "grad_hidden", "grad_cell", "grad_inputs",
              "grad_step_norms", "jacobian_norm", "jacobian_product_norm", "gates", "grads"):
     add(getattr(trace, name))
@@ -49,7 +49,7 @@ add(trace.loss)
 task = make_task("adding", length=20)
 model = task.config(cell="gru", hidden_size=32)
 for record in train(model, task, OptimizerConfig(name="adam", learning_rate=0.01),
-                    TrainConfig(batch_size=64, steps=8, probe_every=4, seed=3)):
+                    TrainConfig(batch_size=64, steps=4, probe_every=2, seed=3)):
     if isinstance(record, Progress):
         add(record.loss); add(record.grad_norm); add(record.grad_profile)
     elif isinstance(record, Probe):
