@@ -78,3 +78,11 @@ def test_two_processes_give_bit_identical_traces_and_training(threads):
     first, second = _digest(threads), _digest(threads)
     assert len(first) == 64
     assert first == second
+
+
+def test_the_suite_pins_blas_to_one_thread_before_numpy_loads():
+    # two pytest workers on two cores, each with BLAS threads on top, run 10x slower
+    from tests import conftest
+
+    assert conftest.NUMPY_LOADED_FIRST is False
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
