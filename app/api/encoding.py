@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.api.timeline import Timeline
 from app.rnn import ModelConfig, SpectrumBlock, Trace
+from app.rnn.verdict import gradient_verdict
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -186,6 +187,7 @@ def trace_to_dict(
         "truncate": trace.truncate,
         "finite": trace.finite,
         "timeline": Timeline.of(trace).describe(),
+        "verdict": gradient_verdict(trace, spectrum),
     }
     return {**body, **dict.fromkeys(omit)} if omit else body
 

@@ -140,6 +140,59 @@ class TimelineOut(BaseModel):
     phases: list[TimelinePhaseOut]
 
 
+VerdictLabel = Literal["vanishing", "stable", "exploding", "overflowed", "none"]
+
+
+class VerdictLayerOut(BaseModel):
+    """The gradient verdict of one layer-direction (`app/rnn/verdict.py`)."""
+
+    layer: int
+    direction: int = Field(description="0 forward, 1 reverse")
+    verdict: VerdictLabel
+    reason: str = Field(description="why, in words: saturation, gates, spectral radius")
+    rate: float | None = Field(
+        description="per step: geometric mean of the successive ratios of the gradient's "
+        "size walking back from the last position; null when not measured or overflowed"
+    )
+    surviving: float | None = Field(description="the fraction left after `steps` steps")
+    steps: int = Field(description="steps measured: T-1, or the truncation when shorter")
+    surviving_to_start: float | None = Field(
+        description="the fraction of the last position's gradient reaching the first "
+        "position this direction computes (0 when truncation stops it before)"
+    )
+    truncated: bool = Field(description="truncation, not the sequence's start, ends the steps")
+    source: Literal["jacobian_product", "grad_hidden"] | None = Field(
+        description="measured on ||ds_last/ds_t||, or on ||dL/ds_t|| (one layer, last mode, "
+        "no Jacobian norms)"
+    )
+    from_position: int = Field(description="the position the gradient starts from")
+    to_position: int = Field(description="the furthest position it reaches")
+    spectral_radius: float | None = Field(description="the largest of this W_hh's blocks")
+    linked: bool = Field(
+        description="false for the top reverse direction in bidirectional last mode: its "
+        "gradient is zero except at the last position, so its profile has no link to the loss"
+    )
+
+
+class VerdictOut(BaseModel):
+    """Whether the gradient vanishes, holds or explodes on its way back, and why: the
+    decisive layer-direction's numbers (the worst linked to the loss), and every one."""
+
+    verdict: VerdictLabel
+    reason: str
+    rate: float | None
+    surviving: float | None
+    steps: int
+    surviving_to_start: float | None
+    truncated: bool
+    truncate: int | None
+    source: Literal["jacobian_product", "grad_hidden"] | None
+    layer: int
+    direction: int
+    layers: list[VerdictLayerOut]
+    notes: list[str] = Field(description="caveats, e.g. bidirectional last mode")
+
+
 class TraceOut(BaseModel):
     """A whole trace. L layers, D directions, T positions, H units; null marks an overflow."""
 
@@ -163,6 +216,9 @@ class TraceOut(BaseModel):
     truncate: int | None
     finite: bool = Field(description="false if any number overflowed")
     timeline: TimelineOut | None = None
+    verdict: VerdictOut | None = Field(
+        None, description="the gradient verdict: decay rate per step, label and reason"
+    )
 
 
 class CellInfo(BaseModel):
@@ -184,11 +240,42 @@ class TaskInfo(BaseModel):
     defaults: dict[str, Any]
 
 
-class ErrorOut(BaseModel):
-    """Every 4xx answer: what is wrong, and where."""
+class ErrorItemOut(BaseModel):
+    """One problem found while validating a body."""
 
-    detail: str
-    field: str | None = None
+    field: str = Field(description="dotted path, e.g. config.hidden_size; body for the whole")
+    reason: str
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx answer (404 and 405 included): what is wrong, and where."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "detail": "config.hidden_size: Input should be greater than or equal to 1 "
+                    "(and 1 more problem(s))",
+                    "field": "config.hidden_size",
+                    "errors": [
+                        {
+                            "field": "config.hidden_size",
+                            "reason": "Input should be greater than or equal to 1",
+                        },
+                        {"field": "inputs", "reason": "Field required"},
+                    ],
+                }
+            ]
+        }
+    )
+
+    detail: str = Field(description='"<field>: <reason>", the first problem in words')
+    field: str | None = Field(None, description="the field at fault; null when none is")
+    errors: list[ErrorItemOut] | None = Field(
+        None,
+        description="422 from body validation only: every problem found (the first 20), "
+        "each with its field and reason; absent from other answers",
+    )
 
 
 # answered before any route code runs, for a body that cannot be decoded at all
