@@ -46,15 +46,25 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _field_and_reason(error: Any) -> tuple[str, str]:
+    """One pydantic error as (field, reason). A model-level check raises "field: reason"
+    (a ValueError, as the core does): the field named there is the one at fault."""
+    field = _loc(tuple(error.get("loc", ())))
+    reason = str(error.get("msg", "invalid"))
+    if error.get("type") == "json_invalid":  # its location is a character offset
+        return "body", f"malformed JSON ({error.get('ctx', {}).get('error', reason)})"
+    if error.get("type") == "value_error" and field == "body":
+        named, sep, rest = reason.removeprefix("Value error, ").partition(": ")
+        if sep and named and " " not in named:
+            return named, rest
+    return field, reason
+
+
 def validation_detail(errors: list[Any]) -> tuple[str, str]:
     """(detail, field) from pydantic's error list: the first error, in words."""
-    first = errors[0]
-    field = _loc(tuple(first.get("loc", ())))
-    msg = first.get("msg", "invalid")
-    if first.get("type") == "json_invalid":
-        return f"body: malformed JSON ({first.get('ctx', {}).get('error', msg)})", "body"
+    field, reason = _field_and_reason(errors[0])
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return f"{field}: {msg}{more}", field
+    return f"{field}: {reason}{more}", field
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -71,14 +81,22 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = list(exc.errors())
         detail, field = validation_detail(errors) if errors else ("body: invalid", "body")
         summary = [
-            {"field": _loc(tuple(e.get("loc", ()))), "reason": e.get("msg")} for e in errors[:20]
+            dict(zip(("field", "reason"), _field_and_reason(e), strict=True)) for e in errors[:20]
         ]
         return JSONResponse({"detail": detail, "field": field, "errors": summary}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail, field = str(exc.detail), None
-        if exc.status_code in (400, 413):  # raised while reading the body: it is at fault
+        if exc.status_code == 404 and detail == "Not Found":  # no route: the path is at fault
+            detail, field = f"path: nothing is served at {request.url.path} (see /docs)", "path"
+        elif exc.status_code == 405:  # the route exists for other methods
+            allowed = (getattr(exc, "headers", None) or {}).get("Allow", "")
+            detail = f"method: {request.method} is not allowed on {request.url.path}" + (
+                f" (allowed: {allowed})" if allowed else ""
+            )
+            field = "method"
+        elif exc.status_code in (400, 413):  # raised while reading the body: it is at fault
             if detail == _UNPARSABLE:
                 detail = "body: cannot be parsed (not UTF-8, or JSON nested too deeply)"
             elif not detail.startswith("body:"):  # e.g. Starlette's multipart errors
