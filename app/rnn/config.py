@@ -7,7 +7,7 @@ from typing import Any
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
 HEADS = ("regression", "classification")
-OUTPUT_MODES = ("sequence", "last")
+OUTPUT_MODES = ("sequence", "last", "final")
 
 # Rows of weight_ih per hidden unit: the gate multiple PyTorch stacks along dim 0.
 GATE_MULTIPLE = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
@@ -36,7 +36,9 @@ class ModelConfig:
     bidirectional: bool = False  # D = 2 when True
     output_size: int = 1  # head outputs (classes for classification), O
     head: str = "regression"  # regression (MSE) | classification (cross-entropy)
-    output_mode: str = "sequence"  # sequence: head at every position | last: at position T
+    # sequence: head at every position | last: at position T-1 (output[-1]) |
+    # final: on each direction's last-computed state (h_n[-D:]: forward T-1, reverse 0)
+    output_mode: str = "sequence"
 
     def __post_init__(self) -> None:
         _check_choice("cell", self.cell, CELLS)

@@ -7,7 +7,7 @@ output at tau alone. All parts run through one backward pass at once: the source
 leading batch axis of N gradients that every cell's backward step accepts, (N, 1, S).
 The parts at a position sum to `Trace.grad_hidden` there (up to rounding).
 
-Cost: N = T sources in sequence mode (one in last mode), so the work is N times one
+Cost: N = T sources in sequence mode (one in last and final modes), so the work is N times one
 full BPTT down to the chosen layer, about N * T * L' * D * G*H * (H + I) multiply-adds
 (L' layers from the top down to the chosen one), and the largest array held is
 (T, N, max(S, D*H, G*H)) float64. `horizon_cost` gives both before anything runs;
@@ -25,6 +25,7 @@ import numpy as np
 from app.rnn.cancel import CancelCheck, check, polled
 from app.rnn.config import ModelConfig
 from app.rnn.layer import LayerCache
+from app.rnn.network import head_input_backward
 from app.rnn.trace import check_inputs, forward_trace
 from app.rnn.types import Array, Params, Positions
 
@@ -126,7 +127,7 @@ def gradient_horizon(
     cache = record.cache
     H, D = config.hidden_size, config.num_directions
     W = params["head.weight"]  # (O, D*H), validated by forward_trace
-    d_out = record.d_outputs  # (1, T, O) sequence mode, (1, O) last mode
+    d_out = record.d_outputs  # (1, T, O) sequence mode, (1, O) last and final modes
     with np.errstate(all="ignore"):
         if config.output_mode == "sequence":
             sources = np.arange(T)
@@ -136,9 +137,8 @@ def gradient_horizon(
             assert trace.loss_per_step is not None
             losses = trace.loss_per_step / T  # loss == sum of these
         else:
-            sources = np.array([T - 1])
-            d_above = np.zeros((T, 1, D * H))
-            d_above[-1, 0] = d_out[0] @ W
+            sources = np.array([T - 1])  # the one output, known once the top layer has run
+            d_above = head_input_backward(config, d_out @ W, T)  # (T, 1, D*H)
             losses = np.array([float(trace.loss or 0.0)])
         d_above = d_above[:, :, None, :]  # (T, N, 1, D*H): the cells' batch axis of one
         found: Array | None = None

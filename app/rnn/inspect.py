@@ -19,7 +19,7 @@ from app.rnn.cancel import CancelCheck
 from app.rnn.cells import SequenceRecord
 from app.rnn.config import ModelConfig
 from app.rnn.layer import LayerCache, LayerGrads
-from app.rnn.network import NetworkCache, network_backward
+from app.rnn.network import NetworkCache, head_input_backward, network_backward
 from app.rnn.params import direction_suffix
 from app.rnn.trace import check_inputs, forward_trace
 from app.rnn.types import Array, Params
@@ -200,9 +200,7 @@ def _from_outside(
     if layer == config.num_layers - 1:
         if config.output_mode == "sequence":
             return d_outputs[0] @ W  # (T, D*H)
-        out = np.zeros((T, W.shape[1]))
-        out[-1] = d_outputs[0] @ W
-        return out
+        return head_input_backward(config, d_outputs @ W, T)[:, 0]  # (T, D*H)
     total = None
     for lg in layer_grads[layer + 1]:
         total = lg.dxs[:, 0] if total is None else total + lg.dxs[:, 0]

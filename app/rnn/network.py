@@ -1,7 +1,8 @@
 """The whole network on a batch: stacked, optionally bidirectional layers and a linear head.
 
 Batch-first at the edges, like PyTorch's `batch_first=True`: inputs (B, T, I), outputs
-(B, T, O) in `sequence` mode or (B, O) in `last` mode. Layers run time-major inside.
+(B, T, O) in `sequence` mode or (B, O) in `last` and `final` modes. Layers run time-major
+inside.
 """
 
 from __future__ import annotations
@@ -70,8 +71,36 @@ def network_forward(
     if config.output_mode == "sequence":
         outputs = (xs @ W.T + b).transpose(1, 0, 2)  # (B, T, O)
     else:
-        outputs = xs[-1] @ W.T + b  # (B, O): output[-1], as PyTorch indexes it
+        outputs = head_input(config, xs) @ W.T + b  # (B, O)
     return outputs, NetworkCache(config, params, layers, xs)
+
+
+def head_input(config: ModelConfig, top: Array) -> Array:
+    """top (T, B, D*H) -> what the head reads: top itself in `sequence` mode, else (B, D*H).
+
+    `last` reads position T-1 (PyTorch's output[-1]); `final` reads each direction's
+    last-computed state (PyTorch's h_n[-D:] concatenated): forward at T-1, reverse at 0.
+    """
+    if config.output_mode == "sequence":
+        return top
+    if config.output_mode == "last" or config.num_directions == 1:
+        return top[-1]
+    H = config.hidden_size
+    return np.concatenate([top[-1, :, :H], top[0, :, H:]], axis=1)  # (B, 2H)
+
+
+def head_input_backward(config: ModelConfig, d_read: Array, length: int) -> Array:
+    """d_read like `head_input`'s result -> d_top (T, B, D*H), zero where the head reads nothing."""
+    if config.output_mode == "sequence":
+        return d_read
+    d_top = np.zeros((length, *d_read.shape), dtype=d_read.dtype)
+    if config.output_mode == "last" or config.num_directions == 1:
+        d_top[-1] = d_read
+    else:
+        H = config.hidden_size
+        d_top[-1, :, :H] = d_read[:, :H]
+        d_top[0, :, H:] = d_read[:, H:]
+    return d_top
 
 
 def network_backward(
@@ -97,10 +126,9 @@ def network_backward(
         grads["head.bias"] = d_out.sum(axis=(0, 1))
         d_top = d_out @ W  # (T, B, D*H)
     else:
-        grads["head.weight"] = d_outputs.T @ top[-1]
+        grads["head.weight"] = d_outputs.T @ head_input(config, top)
         grads["head.bias"] = d_outputs.sum(axis=0)
-        d_top = np.zeros_like(top)
-        d_top[-1] = d_outputs @ W
+        d_top = head_input_backward(config, d_outputs @ W, T)
 
     k = effective_truncate(truncate, config.num_layers, config.bidirectional, T)
     if k is None:

@@ -39,7 +39,7 @@ class Trace:
     config: ModelConfig
     inputs: Array  # (T, I)
     targets: Array | None  # (T, O) / (O,) regression; (T,) / () class indices
-    outputs: Array  # (T, O) sequence mode, (O,) last mode; logits for classification
+    outputs: Array  # (T, O) sequence mode, (O,) last and final modes; logits for classification
     hidden: Array  # (L, D, T, H)
     cell: Array | None  # (L, D, T, H), LSTM only
     gates: dict[str, Array]  # gate name -> (L, D, T, H); empty for plain RNN cells
@@ -85,8 +85,8 @@ def check_inputs(config: ModelConfig, inputs: Any) -> Array:
 def check_targets(config: ModelConfig, targets: Any, length: int) -> Array:
     """Validate targets for one sequence of `length` positions. Returns a float64 copy.
 
-    Regression: (T, O) in sequence mode, (O,) in last mode. Classification: class
-    indices in [0, O), (T,) in sequence mode, a scalar in last mode.
+    Regression: (T, O) in sequence mode, (O,) in last and final modes. Classification:
+    class indices in [0, O), (T,) in sequence mode, a scalar in last and final modes.
     """
     try:
         y = np.array(targets, dtype=np.float64)

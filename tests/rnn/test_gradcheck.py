@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -94,7 +95,13 @@ def reference_loss_with_offset(config, params, x, y, where, offset):
             outs.append(hs)
         inp = np.concatenate(outs, axis=1)
     W, b = params["head.weight"], params["head.bias"]
-    out = inp @ W.T + b if config.output_mode == "sequence" else inp[-1] @ W.T + b
+    if config.output_mode == "sequence":
+        read = inp
+    elif config.output_mode == "final" and config.bidirectional:
+        read = np.concatenate([inp[-1, :H], inp[0, H:]])  # forward at T-1, reverse at 0
+    else:
+        read = inp[-1]
+    out = read @ W.T + b
     if config.head == "regression":
         return float(np.mean((out - y) ** 2))
     logits = np.atleast_2d(out)
@@ -106,7 +113,11 @@ def reference_loss_with_offset(config, params, x, y, where, offset):
 
 GRID = list(
     itertools.product(
-        CELLS, (1, 2), (False, True), ("regression", "classification"), ("sequence", "last")
+        CELLS,
+        (1, 2),
+        (False, True),
+        ("regression", "classification"),
+        ("sequence", "last", "final"),
     )
 )
 
@@ -146,6 +157,25 @@ def test_gradients_match_central_differences(cell, num_layers, bidirectional, he
             minus = reference_loss_with_offset(config, params, x, y, (layer, d, t), -e)
             g_hidden[layer, d, t, k] = (plus - minus) / (2 * EPS)
     assert rel_error(trace.grad_hidden, g_hidden) < TOL
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_final_reads_each_directions_last_computed_state(bidirectional):
+    """final is last with one direction; with two, the reverse half reads position 0."""
+    config, params, x, _ = make_problem("gru", 2, bidirectional, "regression", "final")
+    last = dataclasses.replace(config, output_mode="last")
+    final_out = run_sequence(config, params, x).outputs
+    last_out = run_sequence(last, params, x).outputs
+    if not bidirectional:
+        np.testing.assert_array_equal(final_out, last_out)
+        return
+    trace = run_sequence(last, params, x)
+    H = config.hidden_size
+    read = np.concatenate([trace.hidden[-1, 0, -1], trace.hidden[-1, 1, 0]])
+    W, b = params["head.weight"], params["head.bias"]
+    np.testing.assert_allclose(final_out, read @ W.T + b, rtol=1e-14, atol=1e-15)
+    assert not np.allclose(final_out, last_out)
+    assert read.shape == (2 * H,)
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])

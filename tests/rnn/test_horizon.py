@@ -92,12 +92,14 @@ def test_each_part_matches_central_differences(cell, layers, bi):
             assert np.all(split.hidden[:position] == 0.0)
 
 
-def test_last_mode_has_one_source_the_whole_gradient():
-    config, params, x, y = make_problem("gru", 2, True, "regression", "last", T=6)
-    split = gradient_horizon(config, params, x, y, 0, 1, 0)
+@pytest.mark.parametrize(("output_mode", "layer"), [("last", 0), ("final", 0), ("final", 1)])
+def test_last_mode_has_one_source_the_whole_gradient(output_mode, layer):
+    config, params, x, y = make_problem("gru", 2, True, "regression", output_mode, T=6)
+    split = gradient_horizon(config, params, x, y, layer, 1, 0)
     assert list(split.sources) == [5]
     trace = run_sequence(config, params, x, y)
-    assert np.allclose(split.hidden[0], trace.grad_hidden[0, 1, 0], rtol=1e-10, atol=1e-14)
+    assert np.allclose(split.norms[:, 0], np.linalg.norm(trace.grad_hidden[layer, 1], axis=1))
+    assert np.allclose(split.hidden[0], trace.grad_hidden[layer, 1, 0], rtol=1e-10, atol=1e-14)
 
 
 def test_cost_cap_refuses_before_running():

@@ -78,9 +78,9 @@ def test_pieces_rebuild_the_step_and_agree_with_the_trace(cell, layers, bi):
                 assert close(prev.dc_from_next, b.dc_prev)
 
 
-@pytest.mark.parametrize("cell", CELLS)
-def test_step_shares_sum_to_the_weight_gradient(cell):
-    config, params, x, y = make_problem(cell, 2, True, "regression", "last", T=4)
+@pytest.mark.parametrize(("cell", "output_mode"), [(c, "last") for c in CELLS] + [("gru", "final")])
+def test_step_shares_sum_to_the_weight_gradient(cell, output_mode):
+    config, params, x, y = make_problem(cell, 2, True, "regression", output_mode, T=4)
     trace = run_sequence(config, params, x, y)
     for layer, d in itertools.product(range(2), range(2)):
         shares = [inspect_step(config, params, x, y, layer, d, t).backward for t in range(4)]

@@ -26,8 +26,16 @@ class TorchModel(nn.Module):
         self.config = config
 
     def forward(self, x):
-        out, _ = self.rnn(x)  # (T, D*H), unbatched
-        return self.head(out if self.config.output_mode == "sequence" else out[-1])
+        out, h_n = self.rnn(x)  # (T, D*H), unbatched; h_n (L*D, H), or (h_n, c_n) for LSTM
+        mode = self.config.output_mode
+        if mode == "sequence":
+            return self.head(out)
+        if mode == "last":
+            return self.head(out[-1])
+        h_n = h_n[0] if isinstance(h_n, tuple) else h_n
+        # the top layer's last-computed states: forward after T-1, reverse after 0
+        top = torch.cat([h_n[-2], h_n[-1]]) if self.config.bidirectional else h_n[-1]
+        return self.head(top)
 
 
 def torch_model(config, params):
@@ -41,7 +49,10 @@ def torch_model(config, params):
     ("cell", "bidirectional", "head", "output_mode"),
     list(
         itertools.product(
-            CELLS, (False, True), ("regression", "classification"), ("sequence", "last")
+            CELLS,
+            (False, True),
+            ("regression", "classification"),
+            ("sequence", "last", "final"),
         )
     ),
 )
