@@ -4,7 +4,7 @@ step in each layer-direction, a label for it, and the reason in plain words.
 The measure is the per-step rate r: the geometric mean of the successive ratios of the
 Jacobian product norms ||d s_last / d s_t|| over the steps the gradient reaches (they
 telescope: r = P^(1/n), P the norm n steps back, 1 at s_last). Without Jacobian norms a
-one-layer network in `last` mode uses the gradient itself, ||dL/ds_t||, whose only source
+one-layer network in `last` or `final` mode uses the gradient itself, ||dL/ds_t||, whose only source
 is the last position. With BPTT(k) only the k steps the truncated gradient reaches count.
 
 Labels, honest over the steps measured: `vanishing` when r < STABLE_RATE or less than
@@ -196,7 +196,9 @@ def _profile(
     if products is not None and layer in trace.jacobian_layers:
         return np.asarray(products[layer, direction][back], dtype=np.float64), "jacobian_product"
     config = trace.config
-    only_last = config.output_mode == "last" and config.num_layers == 1 and direction == 0
+    # final mode reads each direction where it ends, so both carry one source, as last's forward
+    one_source = config.output_mode == "final" or (config.output_mode == "last" and direction == 0)
+    only_last = one_source and config.num_layers == 1
     if only_last and trace.grad_hidden is not None:
         grad = trace.grad_hidden[layer, direction]
         if trace.grad_cell is not None:

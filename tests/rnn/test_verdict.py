@@ -131,3 +131,14 @@ def test_bidirectional_last_mode_flags_the_reverse_direction():
     assert verdict["direction"] == 0  # the decisive one is linked to the loss
     plain = _verdict("rnn_tanh", "orthogonal", 1.0, bidirectional=True)
     assert plain["notes"] == [] and all(item["linked"] for item in plain["layers"])
+
+
+def test_bidirectional_final_mode_links_both_directions_and_measures_their_gradients():
+    verdict = _verdict(
+        "rnn_tanh", "orthogonal", 1.0, output_mode="final", bidirectional=True, jacobians=False
+    )
+    assert verdict["notes"] == []
+    assert [item["linked"] for item in verdict["layers"]] == [True, True]
+    # each direction's only source is where it ends: forward at T-1, reverse at 0
+    assert [item["source"] for item in verdict["layers"]] == ["grad_hidden", "grad_hidden"]
+    assert all(item["verdict"] in ("stable", "vanishing") for item in verdict["layers"])
