@@ -51,7 +51,8 @@ def _output_ready(trace: Trace, layer: int, d: int, t: int, step: int) -> bool:
     config = trace.config
     if layer != config.num_layers - 1:
         return False
-    if config.output_mode == "last" and t != trace.sequence_length - 1:
+    # last and final: one output, known once the top layer has run (forward step T-1)
+    if config.output_mode != "sequence" and t != trace.sequence_length - 1:
         return False
     timeline = Timeline.of(trace)
     later = range(d + 1, config.num_directions)

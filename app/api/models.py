@@ -172,7 +172,7 @@ async def upload_model(
         Form(description="head when inferring the config from a state_dict"),
     ] = "regression",
     output_mode: Annotated[
-        Literal["sequence", "last"],
+        Literal["sequence", "last", "final"],
         Form(description="output mode when inferring the config from a state_dict"),
     ] = "sequence",
 ) -> dict[str, Any]:

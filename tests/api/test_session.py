@@ -487,7 +487,8 @@ def test_disconnect_mid_session_logs_nothing(client, caplog):
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-def test_classification_in_last_mode_runs_to_the_end(session):
+@pytest.mark.parametrize("output_mode", ["last", "final"])
+def test_classification_in_last_mode_runs_to_the_end(session, output_mode):
     body = {
         "config": {
             "cell": "lstm",
@@ -495,7 +496,7 @@ def test_classification_in_last_mode_runs_to_the_end(session):
             "hidden_size": 2,
             "output_size": 3,
             "head": "classification",
-            "output_mode": "last",
+            "output_mode": output_mode,
             "bidirectional": True,
         },
         "inputs": [[0.5], [-0.5], [1.0]],
@@ -513,7 +514,7 @@ def test_classification_in_last_mode_runs_to_the_end(session):
 
 
 def check_forward_last(frame, ref):
-    """In last mode the output (logits) is known once at the final computed step."""
+    """In last and final modes the output (logits) is known once, at the final step."""
     if frame["type"] == "forward" and frame["output"] is not None:
         close(frame["output"], ref.outputs)
         # a class index is a number, not a one-element list

@@ -179,6 +179,34 @@ def test_stream_frames_match_run_sequence(client, fmt):
     assert done["events"] == len(frames)
 
 
+def test_final_mode_streams_its_one_output_once_the_top_layer_has_run(client):
+    """final reads h_n (forward at T-1, reverse at 0): one output, at forward step T-1."""
+    config = {**BODY["config"], "output_mode": "final"}
+    body = {**BODY, "config": config, "targets": [0.5, -0.5]}
+    ref = reference(body)
+    r = client.post("/api/v1/trace", json=body)
+    assert r.status_code == 200, r.text
+    close(r.json()["outputs"], ref.outputs)
+    close(r.json()["grads"]["head.weight"], ref.grads["head.weight"])
+    frames = [
+        json.loads(line)
+        for line in client.post(
+            "/api/v1/trace/stream", json=body, headers={"accept": "application/x-ndjson"}
+        ).text.splitlines()
+    ]
+    for frame in frames:
+        FRAME_ADAPTER.validate_python(frame)
+    with_output = [f for f in frames if f["type"] == "forward" and f["output"] is not None]
+    assert [(f["layer"], f["direction"], f["position"], f["step"]) for f in with_output] == [
+        (1, 0, 3, 3)
+    ]
+    close(with_output[0]["output"], ref.outputs)
+    close(with_output[0]["target"], [0.5, -0.5])
+    assert with_output[0]["loss"] == pytest.approx(ref.loss, rel=1e-12)
+    last = reference({**body, "config": {**config, "output_mode": "last"}})
+    assert not np.allclose(ref.outputs, last.outputs)  # the reverse half reads position 0
+
+
 def test_stream_rejects_bad_body_before_streaming(client):
     r = client.post("/api/v1/trace/stream", json={**BODY, "inputs": [[1.0]]})
     assert r.status_code == 422
