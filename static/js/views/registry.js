@@ -85,7 +85,7 @@ export class ViewRegistry {
       if (entry.plotly) await whenPlotly();
       if (!entry.visible) await idle();
       if (run !== this.loading || !entry.stale) continue;
-      this._apply(entry);
+      await this._apply(entry);
       await nextTask();
     }
   }
@@ -104,10 +104,13 @@ export class ViewRegistry {
     }
   }
 
-  _apply(entry) {
+  /** Draw a view for the model, then (in the next task: a big plot's draw is task enough)
+   * move it to the cursor, unless the first view, whose picture should not wait. */
+  async _apply(entry) {
     entry.stale = false;
     entry.view.setModel(this.model);
-    entry.view.update?.(this.cursor);
+    if (entry !== this.entries[0]) await nextTask();
+    if (!entry.stale) entry.view.update?.(this.cursor);
   }
 
   async _visibility(changes) {
@@ -122,7 +125,7 @@ export class ViewRegistry {
     for (const entry of due) {
       if (entry.plotly) await whenPlotly();
       if (!this.model || !entry.stale) continue;
-      this._apply(entry);
+      await this._apply(entry);
       await nextTask(); // one view per task
     }
   }
