@@ -53,7 +53,7 @@ class ConfigIn(BaseModel):
     bidirectional: StrictBool = False
     output_size: StrictInt = Field(1, ge=1, description="outputs, or classes for classification")
     head: Literal["regression", "classification"] = "regression"
-    output_mode: Literal["sequence", "last"] = "sequence"
+    output_mode: Literal["sequence", "last", "final"] = "sequence"
 
     def to_core(self) -> ModelConfig:
         """The numeric core's config (raises ValueError on cross-field problems)."""
