@@ -66,7 +66,8 @@ def estimate_trace(
 ) -> dict[str, Any]:
     """The body of `POST /trace`: its estimated work, memory and answer size, and whether
     this server's budget admits it (a request over it is refused with 422)."""
-    _, estimate = estimate_trace_request(body, request.app.state.settings, kind)
+    store = getattr(request.app.state, "store", None)  # model_id without config: its config
+    _, estimate = estimate_trace_request(body, request.app.state.settings, kind, store)
     return _answer(request, estimate, training=False)
 
 

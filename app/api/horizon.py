@@ -12,9 +12,9 @@ from fastapi.responses import Response
 from app.api.compute import CancelToken
 from app.api.encoding import JSONBytesResponse
 from app.api.errors import ApiError, from_value_error
-from app.api.inputs import TraceJob, client_of, is_heavy
+from app.api.inputs import TraceJob, client_of, is_heavy, request_config
 from app.api.inspect import ERRORS, StepRequest, resolve_step
-from app.rnn import Cancelled
+from app.rnn import Cancelled, ModelConfig
 from app.rnn.horizon import check_horizon, gradient_horizon, horizon_cost
 
 router = APIRouter(prefix="/horizon", tags=["inspect"])
@@ -35,15 +35,11 @@ async def horizon(request: Request, body: StepRequest) -> Response:
         raise ApiError(
             422, "targets: the gradient horizon needs targets (a loss to split)", "targets"
         )
-    try:
-        config = body.config.to_core()
-    except ValueError as exc:
-        raise from_value_error(exc, "config.") from None
-    try:  # the cost caps, from sizes alone, before any weight is made
-        check_horizon(config, len(body.inputs), body.layer, body.direction, body.position)
-    except ValueError as exc:
-        raise from_value_error(exc) from None
+    if body.config_given:  # the cost caps, from sizes alone, before any weight is made
+        _check_caps(body, request_config(body))
     job = await resolve_step(request, body)
+    config = job.config  # the stored model's when the body gives only model_id
+    _check_caps(body, config)
     cost = horizon_cost(config, len(body.inputs), body.layer)
     heavy = cost.macs > HEAVY_MACS or is_heavy(job.estimate, request.app.state.settings)
     token = CancelToken()
@@ -61,6 +57,13 @@ async def horizon(request: Request, body: StepRequest) -> Response:
     except Cancelled:
         return Response(status_code=CLIENT_CLOSED)
     return JSONBytesResponse(answer)
+
+
+def _check_caps(body: StepRequest, config: ModelConfig) -> None:
+    try:
+        check_horizon(config, len(body.inputs), body.layer, body.direction, body.position)
+    except ValueError as exc:
+        raise from_value_error(exc) from None
 
 
 def _split(job: TraceJob, body: StepRequest, cancel: CancelToken) -> dict[str, Any]:

@@ -56,14 +56,17 @@ COSTS = {"trace": trace_cost, "npz": trace_cost, "stream": stream_cost, "session
 
 
 def estimate_trace_request(
-    body: TraceRequest, settings: Settings, kind: TraceKind = "trace"
+    body: TraceRequest,
+    settings: Settings,
+    kind: TraceKind = "trace",
+    store: Any = None,
+    stored: ModelConfig | None = None,
 ) -> tuple[ModelConfig, Estimate]:
     """The config checked against the core and the caps (4xx ApiError naming the field
-    otherwise), and the request's estimate. Arithmetic only."""
-    try:
-        config = body.config.to_core()
-    except ValueError as exc:
-        raise from_value_error(exc, "config.") from None
+    otherwise), and the request's estimate. The config is the body's, else the stored
+    model's: `stored` when the caller has read it, else read from `store` (404 if absent).
+    Arithmetic only, apart from that read."""
+    config = request_config(body, store) if stored is None else stored
     check_config_limits(config, settings)
     check_length(len(body.inputs), settings)
     check_truncate(body.truncate, settings)
@@ -74,11 +77,33 @@ def estimate_trace_request(
     return config, estimate
 
 
+def request_config(body: TraceRequest, store: Any = None) -> ModelConfig:
+    """The body's config for the core, or without one the stored `model_id`'s (a database
+    read); 422 naming the config field, or 404 for an unknown model."""
+    if not body.config_given and body.model_id is not None:
+        info = store.info(body.model_id) if store is not None else None
+        if info is None:
+            raise _unknown_model(body.model_id)
+        return ModelConfig.from_dict(info["config"])
+    try:
+        return body.config.to_core()
+    except ValueError as exc:
+        raise from_value_error(exc, "config.") from None
+
+
 def check_trace_request(
-    body: TraceRequest, settings: Settings, kind: TraceKind = "trace"
-) -> tuple[ModelConfig, Estimate]:
-    """`estimate_trace_request`, and a 422 when the estimate is over the budget."""
-    config, estimate = estimate_trace_request(body, settings, kind)
+    body: TraceRequest,
+    settings: Settings,
+    kind: TraceKind = "trace",
+    store: Any = None,
+    stored: ModelConfig | None = None,
+) -> tuple[ModelConfig, Estimate] | None:
+    """`estimate_trace_request`, and a 422 when the estimate is over the budget. None
+    when the body leaves its config to a stored model and neither `store` nor `stored`
+    is given: checked once the model is read (`resolve_trace_request`)."""
+    if not body.config_given and store is None and stored is None:
+        return None
+    config, estimate = estimate_trace_request(body, settings, kind, store, stored)
     check_budget(estimate, settings)
     return config, estimate
 
@@ -118,15 +143,39 @@ def resolve_trace_request(
     body: TraceRequest, settings: Settings, store: Any, kind: TraceKind = "trace"
 ) -> TraceJob:
     """Validate against the core, the caps and the budget (before any weight is made);
-    4xx ApiError naming the field otherwise."""
-    config, estimate = check_trace_request(body, settings, kind)
-    params = resolve_params(config, body.params, body.model_id, body.init, store)
+    4xx ApiError naming the field otherwise. A body with model_id and no config runs
+    the stored model with its own config."""
+    stored = None if body.config_given else _stored_model(body, store)
+    checked = check_trace_request(
+        body, settings, kind, store, None if stored is None else stored[0]
+    )
+    assert checked is not None  # the stored config was read above
+    config, estimate = checked
+    if stored is not None:
+        params = stored[1]
+    else:
+        params = resolve_params(config, body.params, body.model_id, body.init, store)
     try:
         inputs = check_inputs(config, body.inputs)
         targets = None if body.targets is None else check_targets(config, body.targets, len(inputs))
     except ValueError as exc:
         raise from_value_error(exc) from None
     return TraceJob(config, params, inputs, targets, body.truncate, body.jacobians, estimate)
+
+
+def _stored_model(body: TraceRequest, store: Any) -> tuple[ModelConfig, Params]:
+    """The stored model of a body that gives model_id instead of a config."""
+    assert body.model_id is not None  # TraceRequest allows no other body without a config
+    if body.params is not None:
+        raise ApiError(422, "params: give params or model_id, not both", "params")
+    stored = store.get(body.model_id) if store is not None else None
+    if stored is None:
+        raise _unknown_model(body.model_id)
+    return stored
+
+
+def _unknown_model(model_id: str) -> ApiError:
+    return ApiError(404, f"model_id: no stored model {model_id}", "model_id")
 
 
 def client_of(connection: Any) -> str:
@@ -149,7 +198,7 @@ def resolve_params(
     if model_id is not None:
         stored = store.get(model_id) if store is not None else None
         if stored is None:
-            raise ApiError(404, f"model_id: no stored model {model_id}", "model_id")
+            raise _unknown_model(model_id)
         stored_config, params = stored
         if stored_config != config:
             raise ApiError(

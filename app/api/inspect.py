@@ -66,7 +66,9 @@ async def resolve_step(request: Request, body: StepRequest) -> TraceJob:
         )
     state = request.app.state
     store = getattr(state, "store", None)
-    trace_body = TraceRequest(**body.model_dump(exclude={"layer", "direction", "position"}))
+    # a config left out stays left out: the stored model's is used
+    skip = {"layer", "direction", "position"} | ({"config"} - body.model_fields_set)
+    trace_body = TraceRequest(**body.model_dump(exclude=skip))
     return await state.pool.run(
         resolve_trace_request, trace_body, state.settings, store, "trace", client=client_of(request)
     )

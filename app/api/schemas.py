@@ -13,6 +13,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     Tag,
+    model_validator,
 )
 
 from app.rnn import ModelConfig
@@ -90,11 +91,17 @@ class TraceRequest(BaseModel):
         },
     )
 
-    config: ConfigIn
+    config: ConfigIn = Field(
+        default_factory=ConfigIn,
+        description="the network; required unless model_id is given, when the stored "
+        "model's config is used (a config given with model_id must match it)",
+    )
     params: dict[str, Tensor] | None = Field(
         None, description="PyTorch-style name -> nested lists, e.g. rnn.weight_hh_l0"
     )
-    model_id: str | None = Field(None, pattern=MODEL_ID_PATTERN, description="a stored model")
+    model_id: str | None = Field(
+        None, pattern=MODEL_ID_PATTERN, description="a stored model: its weights and config"
+    )
     init: InitIn = Field(default_factory=InitIn)
     inputs: list[list[Number]] = Field(..., description="(T, input_size)")
     targets: list[list[Number]] | list[Number] | Number | None = Field(
@@ -104,6 +111,17 @@ class TraceRequest(BaseModel):
     )
     truncate: StrictInt | None = Field(None, ge=1, description="BPTT(k): at most k steps back")
     jacobians: StrictBool = Field(True, description="record Jacobian norms per step")
+
+    @model_validator(mode="after")
+    def _config_or_model_id(self) -> TraceRequest:
+        if not self.config_given and self.model_id is None:
+            raise ValueError("config: Field required (unless model_id names a stored model)")
+        return self
+
+    @property
+    def config_given(self) -> bool:
+        """Whether the body names its config (else the stored model's is used)."""
+        return "config" in self.model_fields_set
 
 
 class SpectrumOut(BaseModel):

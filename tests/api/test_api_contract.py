@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from app.api.schemas import TraceOut
+from app.rnn import ModelConfig, init_params, run_sequence
 
 RELU_100 = {
     "config": {"cell": "rnn_relu", "input_size": 1, "hidden_size": 4},
@@ -83,3 +87,71 @@ def test_error_out_documents_the_errors_array(client):
     item = spec["components"]["schemas"]["ErrorItemOut"]
     assert set(item["properties"]) == {"field", "reason"}
     assert error["examples"][0]["errors"]
+
+
+# ---------------------------------------------------------------- model_id without config
+STORED = ModelConfig(cell="gru", input_size=2, hidden_size=3, num_layers=2)
+
+
+@pytest.fixture
+def model_id(client):
+    return client.app.state.store.put(STORED, init_params(STORED, seed=7))
+
+
+def _by_id(model_id, **more):
+    inputs = [[0.1, -0.2], [0.3, 0.4], [-0.5, 0.6]]
+    return {"model_id": model_id, "inputs": inputs, "targets": [[0.0]] * 3, **more}
+
+
+def test_trace_with_model_id_needs_no_config(client, model_id):
+    r = client.post("/api/v1/trace", json=_by_id(model_id))
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["config"]["cell"] == "gru" and got["config"]["num_layers"] == 2
+    ref = run_sequence(
+        STORED,
+        init_params(STORED, seed=7),
+        _by_id(model_id)["inputs"],
+        np.zeros((3, 1)),
+        jacobians=True,
+    )
+    assert got["loss"] == pytest.approx(ref.loss, rel=1e-12)
+    config = {"cell": "gru", "input_size": 2, "hidden_size": 3, "num_layers": 2}
+    same = client.post("/api/v1/trace", json=_by_id(model_id, config=config))
+    assert same.status_code == 200 and same.json()["loss"] == got["loss"]
+
+
+def test_a_config_given_with_model_id_must_still_match(client, model_id):
+    config = {"cell": "gru", "input_size": 2, "hidden_size": 4, "num_layers": 2}
+    r = client.post("/api/v1/trace", json=_by_id(model_id, config=config))
+    assert_error_shape(r, 422, "config")
+
+
+def test_no_config_and_no_model_id_names_config(client):
+    r = client.post("/api/v1/trace", json={"inputs": [[0.0]]})
+    body = assert_error_shape(r, 422, "config")
+    assert "model_id" in body["detail"]
+
+
+def test_model_id_without_config_unknown_is_404(client):
+    r = client.post("/api/v1/trace", json=_by_id("e" * 64))
+    assert_error_shape(r, 404, "model_id")
+    r = client.post("/api/v1/estimate/trace", json=_by_id("e" * 64))
+    assert_error_shape(r, 404, "model_id")
+
+
+def test_stream_estimate_inspect_and_horizon_take_model_id_without_config(client, model_id):
+    stream = client.post("/api/v1/trace/stream", json=_by_id(model_id))
+    assert stream.status_code == 200 and '"gru"' in stream.text
+    estimate = client.post("/api/v1/estimate/trace", json=_by_id(model_id))
+    assert estimate.status_code == 200, estimate.text
+    step = {**_by_id(model_id), "layer": 1, "position": 1}
+    inspect = client.post("/api/v1/inspect", json=step)
+    assert inspect.status_code == 200, inspect.text
+    horizon = client.post("/api/v1/horizon", json=step)
+    assert horizon.status_code == 200, horizon.text
+    assert horizon.json()["config"]["num_layers"] == 2
+    with client.websocket_connect("/api/v1/session") as ws:
+        ws.send_json({"type": "configure", **_by_id(model_id)})
+        frame = ws.receive_json()
+        assert frame["type"] == "config" and frame["config"]["cell"] == "gru", frame
