@@ -20,7 +20,7 @@ from app.api.errors import ApiError, from_value_error
 from app.api.events import FrameStamper
 from app.api.inputs import check_budget, client_of, is_heavy, resolve_params, time_limit
 from app.api.limits import check_config_limits, check_length, check_truncate
-from app.api.schemas import BAD_BODY, ConfigIn, ErrorOut, InitIn, Number
+from app.api.schemas import BAD_BODY, ConfigIn, ErrorOut, InitIn, Number, TaskIn
 from app.cost import Estimate, TrainShape, train_cost
 from app.rnn import Cancelled, ModelConfig
 from app.rnn.optim import OptimizerConfig
@@ -43,16 +43,6 @@ PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress frames a second
 POLL_S = 0.01  # how often the stream looks for the training thread's records
 FINAL_EVAL_SIZE = 1000
 _DONE = object()
-
-
-class TaskIn(BaseModel):
-    """A built-in task by name, with its parameters (see GET /api/v1/tasks)."""
-
-    model_config = ConfigDict(
-        extra="allow", json_schema_extra={"examples": [{"name": "adding", "length": 50}]}
-    )
-
-    name: str
 
 
 class OptimizerIn(BaseModel):
@@ -79,7 +69,7 @@ class TrainRequest(BaseModel):
             "examples": [
                 {
                     "config": {"cell": "lstm", "hidden_size": 32},
-                    "task": {"name": "adding", "length": 50},
+                    "task": {"name": "adding", "params": {"length": 50}},
                     "optimizer": {"name": "adam", "learning_rate": 0.01},
                     "batch_size": 32,
                     "steps": 300,
@@ -114,14 +104,13 @@ def fit_request(
     body: TrainRequest, settings: Settings
 ) -> tuple[ModelConfig, Task, TrainConfig, OptimizerConfig]:
     """Validate the request against the task, the core and the caps."""
-    params = body.task.model_extra or {}
+    params = body.task.task_params
     try:
         task = make_task(body.task.name, **params)
     except ValueError as exc:
         raise from_value_error(exc) from None
-    chosen = {
-        k: getattr(body.config, k) for k in ("cell", "hidden_size", "num_layers", "bidirectional")
-    }
+    choices = ("cell", "hidden_size", "num_layers", "bidirectional", "output_mode")
+    chosen = {k: getattr(body.config, k) for k in choices}  # a last task takes final too
     try:
         config = task.config(**chosen)
     except ValueError as exc:

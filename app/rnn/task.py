@@ -84,14 +84,16 @@ class Task:
         return type(self)(**{**self.params, **params})
 
     def config(self, **overrides: Any) -> ModelConfig:
-        """A ModelConfig whose sizes, head and output mode fit this task."""
+        """A ModelConfig whose sizes, head and output mode fit this task (a `last` task
+        keeps an `output_mode="final"` override: the same targets, read from h_n)."""
         s = self.spec
         base = {"cell": "lstm", "hidden_size": 32}
+        mode = overrides.get("output_mode")
         fitted = {
             "input_size": s.input_size,
             "output_size": s.output_size,
             "head": s.head,
-            "output_mode": s.output_mode,
+            "output_mode": mode if _mode_fits(s.output_mode, mode) else s.output_mode,
         }
         return ModelConfig(**{**base, **overrides, **fitted})
 
@@ -100,8 +102,14 @@ class Task:
         s = self.spec
         for name in ("input_size", "output_size", "head", "output_mode"):
             want, got = getattr(s, name), getattr(config, name)
-            if want != got:
+            if want != got and not (name == "output_mode" and _mode_fits(want, got)):
                 raise ValueError(f"config.{name}: the {self.name} task needs {want!r}, got {got!r}")
+
+
+def _mode_fits(wanted: str, mode: object) -> bool:
+    """Whether a config's output mode serves a task asking for `wanted`."""
+    # last and final both give one output per sequence, so their targets are the same
+    return mode == wanted or (wanted == "last" and mode == "final")
 
 
 def int_param(task: Task, key: str) -> int:

@@ -106,12 +106,21 @@ def test_sse_format(client):
         ({"optimizer": {"learning_rate": -1}}, "optimizer.learning_rate"),
         ({"clip_norm": 0}, "clip_norm"),
         ({"model_id": "0" * 64}, "model_id"),
+        ({"config": {"cell": "gru", "output_mode": "final"}}, "config.output_mode"),
     ],
 )
 def test_bad_train_requests(client, patch, field):
     r = client.post("/api/v1/train/stream", json={**BODY, **patch})
     assert 400 <= r.status_code < 500, r.text
     assert r.json()["field"] == field
+
+
+def test_a_last_task_trains_in_final_mode(client):
+    config = {"cell": "gru", "hidden_size": 4, "bidirectional": True, "output_mode": "final"}
+    body = {**BODY, "config": config, "task": {"name": "adding", "length": 6}, "steps": 2}
+    frames = stream(client, {**body, "probe_every": 2})
+    assert frames[0]["config"]["output_mode"] == "final"
+    assert frames[-1]["type"] == "done" and frames[-1]["steps"] == 2
 
 
 def test_disconnecting_stops_training(client, monkeypatch):

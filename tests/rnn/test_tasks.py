@@ -137,6 +137,15 @@ def test_config_must_fit_the_task():
 
     with pytest.raises(ValueError, match="^config.input_size"):
         make_task("adding").check_config(ModelConfig(input_size=1))
+    # a task with one output per sequence takes it from output[-1] or from h_n
+    adding = make_task("adding")
+    final = adding.config(bidirectional=True, output_mode="final")
+    assert final.output_mode == "final"
+    adding.check_config(final)
+    assert adding.config(output_mode="sequence").output_mode == "last"
+    with pytest.raises(ValueError, match="^config.output_mode"):
+        make_task("sine").check_config(ModelConfig(output_mode="final"))
+    assert make_task("sine").config(output_mode="final").output_mode == "sequence"
 
 
 def _shipped_prices(ticker):
