@@ -53,10 +53,10 @@ def _field_and_reason(error: Any) -> tuple[str, str]:
     reason = str(error.get("msg", "invalid"))
     if error.get("type") == "json_invalid":  # its location is a character offset
         return "body", f"malformed JSON ({error.get('ctx', {}).get('error', reason)})"
-    if error.get("type") == "value_error" and field == "body":
+    if error.get("type") == "value_error":
         named, sep, rest = reason.removeprefix("Value error, ").partition(": ")
         if sep and named and " " not in named:
-            return named, rest
+            return (named if field == "body" else f"{field}.{named}"), rest
     return field, reason
 
 

@@ -16,6 +16,7 @@ router = APIRouter(prefix="/estimate", tags=["estimate"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     **BAD_BODY,
+    404: {"model": ErrorOut, "description": "model_id (given without a config) not stored"},
     413: {"model": ErrorOut},
     422: {"model": ErrorOut, "description": "a field is invalid or over its cap"},
 }

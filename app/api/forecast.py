@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from app.api.encoding import JSONBytesResponse
 from app.api.errors import ApiError, from_value_error
 from app.api.limits import check_length
-from app.api.schemas import BAD_BODY, MODEL_ID_PATTERN, ErrorOut
+from app.api.schemas import BAD_BODY, MODEL_ID_PATTERN, ErrorOut, TaskIn
 from app.rnn import ModelConfig
 from app.rnn.forecast import (
     BASELINES,
@@ -41,16 +41,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class TaskIn(BaseModel):
-    """A built-in task by name, with its parameters (see GET /api/v1/tasks)."""
-
-    model_config = ConfigDict(
-        extra="allow", json_schema_extra={"examples": [{"name": "stocks", "ticker": "AAPL"}]}
-    )
-
-    name: str
-
-
 class ScoreRequest(BaseModel):
     """A task's held-out set (from its seed) and, optionally, a model to score on it."""
 
@@ -68,7 +58,9 @@ class HorizonRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"task": {"name": "sine", "length": 40}, "steps": 10, "seed": 0}]
+            "examples": [
+                {"task": {"name": "sine", "params": {"length": 40}}, "steps": 10, "seed": 0}
+            ]
         },
     )
 
@@ -87,7 +79,7 @@ class HorizonRequest(BaseModel):
 def build_task(task: TaskIn, settings: Settings, field: str = "task") -> Task:
     """The task a request names, validated against the core and the length cap."""
     try:
-        built = make_task(task.name, **(task.model_extra or {}))
+        built = make_task(task.name, **task.task_params)
     except ValueError as exc:
         raise from_value_error(exc) from None
     except TypeError as exc:

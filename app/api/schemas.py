@@ -258,6 +258,40 @@ class TaskInfo(BaseModel):
     defaults: dict[str, Any]
 
 
+class TaskIn(BaseModel):
+    """A built-in task: its name, and its parameters nested under `params` as
+    POST /api/v1/tasks/{name}/sample takes them (defaults: GET /api/v1/tasks).
+
+    Deprecated: parameters inline beside `name` ({"name": "adding", "length": 50}) are
+    still read, as before; give them under `params` instead. Both at once is a 422."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"examples": [{"name": "adding", "params": {"length": 50}}]},
+    )
+
+    name: str = Field(description="a task from GET /api/v1/tasks")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description='the task\'s parameters, e.g. {"length": 50}; left out, its defaults',
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> TaskIn:
+        if self.model_extra and "params" in self.model_fields_set:
+            inline = ", ".join(sorted(self.model_extra))
+            raise ValueError(
+                f"params: give every parameter under params; {inline} beside name is the "
+                "deprecated inline form, not to be mixed with params"
+            )
+        return self
+
+    @property
+    def task_params(self) -> dict[str, Any]:
+        """The parameters, from `params` or the deprecated inline form."""
+        return {**(self.model_extra or {}), **self.params}
+
+
 class ErrorItemOut(BaseModel):
     """One problem found while validating a body."""
 

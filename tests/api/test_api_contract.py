@@ -155,3 +155,54 @@ def test_stream_estimate_inspect_and_horizon_take_model_id_without_config(client
         ws.send_json({"type": "configure", **_by_id(model_id)})
         frame = ws.receive_json()
         assert frame["type"] == "config" and frame["config"]["cell"] == "gru", frame
+
+
+# ---------------------------------------------------------------- task parameters
+TRAIN = {
+    "config": {"cell": "rnn_tanh", "hidden_size": 2},
+    "batch_size": 2,
+    "steps": 2,
+    "probe_every": 2,
+    "store": False,
+}
+
+
+def test_training_takes_task_parameters_nested_as_sampling_does(client):
+    nested = {**TRAIN, "task": {"name": "sine", "params": {"length": 7}}}
+    inline = {**TRAIN, "task": {"name": "sine", "length": 7}}  # deprecated, still read
+    a = client.post("/api/v1/estimate/train", json=nested)
+    b = client.post("/api/v1/estimate/train", json=inline)
+    assert a.status_code == 200, a.text
+    assert a.json() == b.json()
+    shorter = client.post("/api/v1/estimate/train", json={**nested, "task": {"name": "sine"}})
+    assert shorter.json() != a.json()  # the length was read from params
+    sample = client.post("/api/v1/tasks/sine/sample", json={"params": {"length": 7}})
+    assert len(sample.json()["inputs"][0]) == 7
+    stream = client.post("/api/v1/train/stream", json=nested)
+    assert stream.status_code == 200 and "event: done" in stream.text, stream.text[-300:]
+
+
+def test_task_parameters_nested_and_inline_at_once_is_a_422(client):
+    mixed = {**TRAIN, "task": {"name": "sine", "length": 7, "params": {"length": 9}}}
+    body = assert_error_shape(client.post("/api/v1/estimate/train", json=mixed), 422, "task.params")
+    assert "deprecated" in body["detail"]
+
+
+def test_forecast_takes_task_parameters_nested_too(client):
+    nested = {"task": {"name": "sine", "params": {"length": 8}}, "size": 5}
+    inline = {"task": {"name": "sine", "length": 8}, "size": 5}
+    a = client.post("/api/v1/forecast/score", json=nested)
+    assert a.status_code == 200, a.text
+    assert a.json() == client.post("/api/v1/forecast/score", json=inline).json()
+
+
+def test_openapi_examples_nest_task_parameters_the_same_way(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["TrainRequest"]["examples"][0]["task"] == {
+        "name": "adding",
+        "params": {"length": 50},
+    }
+    assert "params" in schemas["SampleRequest"]["examples"][0]
+    assert "params" in schemas["HorizonRequest"]["examples"][0]["task"]
+    assert "params" in schemas["TaskIn"]["properties"]
+    assert "Deprecated" in schemas["TaskIn"]["description"]
