@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from app.api.schemas import ConfigIn, SpectrumOut, TimelineOut, TraceOut, Vector
+from app.api.schemas import ConfigIn, Matrix, SpectrumOut, TimelineOut, TraceOut, Vector
 
 SCHEMA_VERSION = 2  # 2: timeline steps by position, layers and directions together
 
@@ -139,10 +139,23 @@ class StageFrame(_FrameBase):
     """A session command's progress: the stage it starts computing now."""
 
     type: Literal["stage"] = "stage"
-    stage: Literal["forward", "diagnostics"] = Field(
-        description="forward pass, loss and BPTT; then the Jacobian norms and the spectrum"
+    stage: Literal["forward", "backward", "diagnostics"] = Field(
+        description="forward pass and loss; BPTT; the Jacobian norms and the spectrum"
     )
     detail: str = Field(description="what is being computed, in words")
+
+
+class GradientsFrame(_FrameBase):
+    """A progressive configure's BPTT results, completing the trace frame before it (which
+    had the forward pass only); fields left out by `omit` are null."""
+
+    type: Literal["gradients"] = "gradients"
+    grad_hidden: list[list[Matrix]] | None = Field(description="(L, D, T, H) total dL/dh_t")
+    grad_cell: list[list[Matrix]] | None = None
+    grad_inputs: Matrix | None = Field(description="(T, input_size)")
+    grads: dict[str, Any] | None = Field(description="same names and shapes as the params")
+    grad_step_norms: list[Matrix] | None = Field(description="(L, D, T)")
+    truncate: int | None = Field(description="the truncation that ran (null: full BPTT)")
 
 
 class DiagnosticsFrame(_FrameBase):
@@ -194,6 +207,7 @@ Frame = Annotated[
     | ErrorFrame
     | TraceFrame
     | StageFrame
+    | GradientsFrame
     | DiagnosticsFrame
     | SessionFrame
     | TrainConfigFrame

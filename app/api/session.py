@@ -194,8 +194,8 @@ def _forward_backward(
     params: Params,
     inputs: Array,
     spectrum: list[SpectrumBlock] | None,
-    cancel: CancelCheck = None,
     with_spectrum: bool = True,
+    cancel: CancelCheck = None,
 ) -> _Timeline:
     """Forward pass, loss and (with targets) BPTT; inputs (T, I); the spectrum too if not
     given and `with_spectrum` (else `_diagnose` makes it). The forward record stays on the
@@ -211,6 +211,34 @@ def _forward_backward(
     if spectrum is None and with_spectrum:
         spectrum = recurrent_spectrum(job.config, params)
     return _Timeline(trace, spectrum, Timeline.of(trace), params)
+
+
+def _with_cancel(fn: Any, cancel: CancelCheck) -> Any:
+    """fn with the keyword `cancel` bound: the engine's stages poll it."""
+
+    def call(*args: Any) -> Any:
+        return fn(*args, cancel=cancel)
+
+    return call
+
+
+def _backward(trace: Trace, truncate: int | None, cancel: CancelCheck = None) -> None:
+    """BPTT on a forward_trace record (targets given). Runs in the worker pool."""
+    backward_trace(trace, truncate, cancel=cancel)
+
+
+def gradients_frame(trace: Trace, omit: tuple[str, ...]) -> dict[str, Any]:
+    """A progressive configure's BPTT results, completing its trace frame."""
+    frame = {
+        "type": "gradients",
+        "grad_hidden": trace.grad_hidden,
+        "grad_cell": trace.grad_cell,
+        "grad_inputs": trace.grad_inputs,
+        "grads": trace.grads,
+        "grad_step_norms": trace.grad_step_norms,
+        "truncate": trace.truncate,
+    }
+    return {**frame, **dict.fromkeys(omit)}
 
 
 def _diagnose(timeline: _Timeline, jacobians: bool, cancel: CancelCheck = None) -> None:
@@ -233,7 +261,7 @@ def _compute(
     cancel: CancelCheck = None,
 ) -> _Timeline:
     """The whole trace, Jacobian norms included if asked. Runs in the worker pool."""
-    timeline = _forward_backward(job, params, inputs, spectrum, cancel)
+    timeline = _forward_backward(job, params, inputs, spectrum, cancel=cancel)
     _diagnose(timeline, job.jacobians, cancel)
     return timeline
 
@@ -283,7 +311,7 @@ class _Slice:
     stop: int
 
 
-BINARY_TYPES = ("trace", "diagnostics")  # the frames a binary session sends as bytes
+BINARY_TYPES = ("trace", "gradients", "diagnostics")  # what a binary session sends as bytes
 
 
 def _encode(frames: Frames, stamp: FrameStamper, binary: bool = False) -> list[str | bytes]:
@@ -463,18 +491,20 @@ class _Session:
                 await self.send_all(frames)
                 self.busy = False
 
-    async def send_all(self, frames: Frames) -> None:
+    async def send_all(self, frames: Frames, binary: bool | None = None) -> None:
         """Build, stamp, encode and send frames in order; big answers are encoded in
-        worker threads, FRAMES_PER_CHUNK at a time, so the event loop stays free."""
+        worker threads, FRAMES_PER_CHUNK at a time, so the event loop stays free. Trace
+        frames go binary if `binary` (default: as the session was configured)."""
+        binary = self.binary if binary is None else binary
         small = len(frames) <= INLINE_FRAMES and all(
-            isinstance(f, dict) and f["type"] not in ("trace", "diagnostics") for f in frames
+            isinstance(f, dict) and f["type"] not in BINARY_TYPES for f in frames
         )
         if small:
             messages = _encode(frames, self.stamp)
         else:
             messages = []
             for chunk in _chunks(frames, FRAMES_PER_CHUNK):
-                messages += await self.pool.encode(_encode, chunk, self.stamp, self.binary)
+                messages += await self.pool.encode(_encode, chunk, self.stamp, binary)
         for message in messages:
             if isinstance(message, bytes):
                 await self.websocket.send_bytes(message)
@@ -487,18 +517,20 @@ class _Session:
         """The timeline for these weights and inputs, in the pool (without the Jacobian
         norms unless `whole`); a later configure, a cancel or a disconnect sets the
         command's token and the computation stops (raising Cancelled)."""
-        work = _compute if whole else _forward_backward
+        if whole:
+            return await self.stage(job, _compute, job, params, inputs, spectrum)
+        # progressive: the spectrum comes with the diagnostics
+        return await self.stage(job, _forward_backward, job, params, inputs, spectrum, False)
+
+    async def stage(self, job: TraceJob, fn: Any, *args: Any) -> Any:
+        """fn(*args, cancel) in the pool with the command's token: a later configure, a
+        cancel or a disconnect stops it (Cancelled); so does the time limit (422)."""
         token = self.running
         assert token is not None
         try:
             return await self.pool.run(
-                work,
-                job,
-                params,
-                inputs,
-                spectrum,
-                token,
-                *([] if whole else [False]),  # progressive: the spectrum comes with the diagnostics
+                _with_cancel(fn, token),
+                *args,
                 client=self.client,
                 heavy=is_heavy(job.estimate, self.settings),
                 token=token,
@@ -596,23 +628,50 @@ class _Session:
         job = await self.pool.run(
             resolve_trace_request, command, self.settings, self.store, "session", client=self.client
         )
-        progressive = command.progressive
-        if progressive:
-            await self.send_all([_stage("forward", "forward pass, loss and BPTT gradients")])
-        timeline = await self.compute(job, job.params, job.inputs, None, whole=not progressive)
+        binary, omit = command.encoding == "binary", tuple(command.omit)
+        if command.progressive:
+            timeline = await self.configure_in_stages(job, binary, omit)
+        else:
+            timeline = await self.compute(job, job.params, job.inputs, None)
         self.job, self.origin, self.current = job, timeline, timeline
         self.params, self.inputs = job.params, job.inputs
         self.edits, self.cursor = 0, 0
-        self.binary, self.progressive = command.encoding == "binary", progressive
-        self.omit = tuple(command.omit)
-        spectrum = timeline.spectrum or []  # a progressive answer's follows in diagnostics
-        config = config_frame(timeline.trace, spectrum, job.targets is not None)
-        first = [config, self.trace_frame("configure", None)]
-        if progressive:
-            await self.send_all(first)
+        self.binary, self.progressive, self.omit = binary, command.progressive, omit
+        if command.progressive:
             await self.diagnose(timeline)
-            first = []
-        return [*first, *self.frames_at_cursor(), self.session_frame(command.type)]
+            return [*self.frames_at_cursor(), self.session_frame(command.type)]
+        config = config_frame(timeline.trace, timeline.spectrum or [], job.targets is not None)
+        return [
+            config,
+            self.trace_frame("configure", None),
+            *self.frames_at_cursor(),
+            self.session_frame(command.type),
+        ]
+
+    async def configure_in_stages(
+        self, job: TraceJob, binary: bool, omit: tuple[str, ...]
+    ) -> _Timeline:
+        """A progressive configure's first parts, each sent as soon as it is computed: the
+        forward pass (config and trace frames: the page's first picture), then BPTT (a
+        gradients frame). Cut short, nothing changes: the session is committed after."""
+        await self.send_all([_stage("forward", "forward pass and loss")])
+        args = (job.config, job.params, job.inputs, job.targets)
+        trace = await self.stage(job, forward_trace, *args)
+        timeline = _Timeline(trace, None, Timeline.of(trace), job.params)
+        config = config_frame(trace, [], job.targets is not None)
+        body = trace_to_dict(trace, [], omit=omit)
+        frames = [config, {"type": "trace", "cause": "configure", "edit": None, "trace": body}]
+        await self.send_all(frames, binary)
+        if trace.targets is None:
+            return timeline
+        await self.send_all([_stage("backward", "BPTT gradients")])
+        try:
+            await self.stage(job, _backward, trace, job.truncate)
+        except BaseException:
+            trace.release()
+            raise
+        await self.send_all([gradients_frame(trace, omit)], binary)
+        return timeline
 
     def move(self, command: str, cursor: int) -> list[dict[str, Any]]:
         self.cursor = cursor

@@ -51,9 +51,10 @@ class Timeline:
 
     @classmethod
     def of(cls, trace: Trace) -> Timeline:
-        """The timeline a trace is shown in: backward steps only if it has gradients."""
+        """The timeline a trace is shown in: backward steps if it has targets (so BPTT
+        runs, or has run: a progressive answer publishes them before its gradients)."""
         config = trace.config
-        with_backward = trace.grad_hidden is not None
+        with_backward = trace.targets is not None
         return cls(config.num_layers, config.num_directions, trace.sequence_length, with_backward)
 
     @property

@@ -57,6 +57,7 @@ class App {
     this.session = new SessionController({
       progress: new ProgressView($("progress"), { onCancel: () => this.session.cancel() }),
       onModel: (model) => this.setModel(model, this.player.cursor),
+      onGradients: (model) => this.setModel(model, this.player.cursor),
       // the Jacobian norms and spectrum change only the views that draw them
       onDiagnostics: (model) => this.setModel(model, this.player.cursor, { only: ["gradients", "spectrum"] }),
     });

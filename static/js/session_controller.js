@@ -15,12 +15,15 @@ const isCancelled = (err) => err instanceof api.ApiError && err.status === 409 &
 export class SessionController {
   /**
    * @param {{progress: import("./views/progress.js").ProgressView,
-   *          onModel: (model: TraceModel) => void, onDiagnostics: (model: TraceModel) => void}} options
+   *          onModel: (model: TraceModel) => void, onGradients: (model: TraceModel) => void,
+   *          onDiagnostics: (model: TraceModel) => void}} options: the forward pass's model
+   *   first, then the same with its gradients, then with its Jacobian norms and spectrum
    */
-  constructor({ progress, onModel, onDiagnostics }) {
+  constructor({ progress, onModel, onGradients, onDiagnostics }) {
     this.session = new api.Session();
     this.progress = progress;
     this.onModel = onModel;
+    this.onGradients = onGradients;
     this.onDiagnostics = onDiagnostics;
     this.run = 0; // answers to superseded commands are dropped
     this.model = null;
@@ -73,6 +76,9 @@ export class SessionController {
       onTrace(frame);
       this.model = new TraceModel(frame.trace);
       this.onModel(this.model);
+    } else if (frame.type === "gradients" && this.model) {
+      this.model = this.model.withGradients(frame);
+      this.onGradients(this.model);
     } else if (frame.type === "diagnostics" && this.model) {
       this.model = this.model.withDiagnostics(frame);
       this.onDiagnostics(this.model);

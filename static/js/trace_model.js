@@ -98,6 +98,18 @@ export class TraceModel {
     this.forwardSteps = this.phases.forward.steps;
   }
 
+  /** The same trace with the BPTT results of a later `gradients` frame. */
+  withGradients(frame) {
+    const model = Object.create(TraceModel.prototype);
+    Object.assign(model, this);
+    model.trace = { ...this.trace, truncate: frame.truncate, grads: frame.grads };
+    for (const field of ["grad_hidden", "grad_cell"]) model.trace[field] = stateRows(frame[field]);
+    for (const field of ["grad_step_norms", "grad_inputs"]) model.trace[field] = plainNested(frame[field]);
+    model.hasGradients = model.trace.grad_hidden != null;
+    model._gradNorms = undefined;
+    return model;
+  }
+
   /** The same trace with the Jacobian norms and spectrum of a later `diagnostics` frame. */
   withDiagnostics(frame) {
     const model = Object.create(TraceModel.prototype);
@@ -127,10 +139,11 @@ export class TraceModel {
     return { kind: p.phase, step: k, positions, position: positions[0] };
   }
 
-  /** The timeline step showing (any layer, direction d, position t) in a phase, or -1. */
+  /** The timeline step showing (any layer, direction d, position t) in a phase, or -1
+   * (also for BPTT's steps while its gradients have not arrived). */
   stepOf(kind, d, t) {
     const p = this.phases[kind];
-    if (!p) return -1;
+    if (!p || (kind === "backward" && !this.hasGradients)) return -1;
     return p.start + (p.reversed[d] ? this.T - 1 - t : t);
   }
 
