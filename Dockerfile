@@ -14,6 +14,7 @@ COPY pyproject.toml README.md ./
 COPY app ./app
 COPY static ./static
 COPY templates ./templates
+COPY docs ./docs
 RUN pip install -e . && mkdir -p /data && chown unroll:unroll /data
 
 USER unroll

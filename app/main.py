@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api import api_router
@@ -28,6 +29,21 @@ from app.wsguard import SessionLimit
 ROOT = Path(__file__).resolve().parent.parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SWAGGER_DIR = Path(swagger_ui.__file__).parent / "static"
+DOCS_DIR = ROOT / "docs"
+# the documents /docs links to beside the OpenAPI pages: name -> (file, title)
+DOC_PAGES = {
+    "session-protocol": ("session-protocol.md", "The session protocol: WebSocket /api/v1/session"),
+    "transport": ("transport.md", "The binary transport"),
+}
+FRAME_SCHEMA = "frame-schema.json"
+DESCRIPTION = (
+    "Run small recurrent networks step by step and see every state and gradient.\n\n"
+    "Beyond the HTTP routes below: the [WebSocket session protocol](/docs/session-protocol) "
+    "(`/api/v1/session`, not listed by OpenAPI), the [frame schema](/docs/frame-schema.json) "
+    "(JSON Schema of every stream and session frame) and the "
+    "[binary transport](/docs/transport) a session can answer in. Every error answer is "
+    '`{"detail": "<field>: <reason>", "field": ...}` (`ErrorOut`).'
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Unroll",
         version=__version__,
-        description="Run small recurrent networks step by step and see every state and gradient.",
+        description=DESCRIPTION,
         docs_url=None,  # served below from local files: the CDN default breaks offline
         redoc_url=None,
     )
@@ -99,9 +115,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
     def docs(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "docs.html", {"version": __version__})
+        context = {"version": __version__, "pages": DOC_PAGES, "page": None}
+        return templates.TemplateResponse(request, "docs.html", context)
+
+    @app.get("/docs/{name}", include_in_schema=False)
+    def doc_file(request: Request, name: str) -> Response:
+        """A document beside the OpenAPI pages: /docs/<page> (rendered by docs.js from
+        /docs/<page>.md, no CDN), the Markdown itself, or the frame schema's JSON."""
+        if name == FRAME_SCHEMA:
+            return Response(_doc_bytes(FRAME_SCHEMA), media_type="application/json")
+        stem = name.removesuffix(".md")
+        if stem not in DOC_PAGES:
+            raise StarletteHTTPException(404)
+        file, title = DOC_PAGES[stem]
+        if name.endswith(".md"):
+            return Response(_doc_bytes(file), media_type="text/markdown; charset=utf-8")
+        _doc_bytes(file)  # 404 before a page that could only say so
+        context = {"version": __version__, "pages": DOC_PAGES, "page": stem, "title": title}
+        return templates.TemplateResponse(request, "docs.html", context)
 
     return app
+
+
+def _doc_bytes(file: str) -> bytes:
+    """A file of docs/ (a 404 where the docs are not installed)."""
+    try:
+        return (DOCS_DIR / file).read_bytes()
+    except OSError:
+        raise StarletteHTTPException(404) from None
 
 
 def __getattr__(name: str) -> FastAPI:
