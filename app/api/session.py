@@ -11,26 +11,30 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import anyio
 import numpy as np
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictFloat,
-    StrictInt,
-    TypeAdapter,
-    ValidationError,
-)
 
 from app.api import transport
+from app.api.commands import (
+    CancelCommand,
+    CloseCommand,
+    ConfigureCommand,
+    EditInputCommand,
+    EditWeightCommand,
+    ResetCommand,
+    RunCommand,
+    SeekCommand,
+    StepBackCommand,
+    StepForwardCommand,
+    parse_command,
+)
 from app.api.compute import CancelToken, ComputePool
 from app.api.encoding import dumps, dumps_chunked, spectrum_to_dict, trace_to_dict
-from app.api.errors import ApiError, validation_detail
+from app.api.errors import ApiError
 from app.api.events import FrameStamper, config_frame, step_frames
 from app.api.inputs import (
     TraceJob,
@@ -40,7 +44,6 @@ from app.api.inputs import (
     resolve_trace_request,
     time_limit,
 )
-from app.api.schemas import TraceRequest
 from app.api.timeline import Timeline
 from app.rnn import (
     Cancelled,
@@ -63,107 +66,6 @@ INLINE_FRAMES = 4  # answers this short, with no trace frame, are encoded on the
 QUEUED_MESSAGES = 64  # messages read ahead of the one being answered; then backpressure
 BURST_SECONDS = 10  # the message rate limit allows bursts of this many seconds' worth
 IDLE_CLOSE_CODE = 1001  # "going away": the session was idle too long
-
-FiniteFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]
-
-
-class _Command(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ConfigureCommand(TraceRequest):
-    """Start (or restart) the session: the body of POST /trace, plus the type and how the
-    session's answers travel."""
-
-    type: Literal["configure"]
-    encoding: Literal["json", "binary"] = Field(
-        "json", description="binary: trace and diagnostics frames as docs/transport.md says"
-    )
-    progressive: bool = Field(
-        False,
-        description="stage frames while computing, and the trace frame before the Jacobian "
-        "norms and the spectrum, which follow in a diagnostics frame",
-    )
-    omit: list[Literal["grads", "grad_cell"]] = Field(
-        [], description="trace fields to leave out: the parameter gradients, the cell's gradients"
-    )
-
-
-class StepForwardCommand(_Command):
-    type: Literal["step_forward"]
-
-
-class StepBackCommand(_Command):
-    type: Literal["step_back"]
-
-
-class SeekCommand(_Command):
-    type: Literal["seek"]
-    cursor: StrictInt = Field(description="index into the timeline")
-
-
-class RunCommand(_Command):
-    """Send every frame after the cursor; the cursor ends on the summary."""
-
-    type: Literal["run"]
-
-
-class EditInputCommand(_Command):
-    type: Literal["edit_input"]
-    position: StrictInt
-    feature: StrictInt
-    value: FiniteFloat
-
-
-class EditWeightCommand(_Command):
-    type: Literal["edit_weight"]
-    name: str = Field(description="a parameter name, e.g. rnn.weight_hh_l0")
-    index: list[StrictInt] = Field(description="one index per dimension of the parameter")
-    value: FiniteFloat
-
-
-class ResetCommand(_Command):
-    """Back to the configured inputs and weights, cursor at 0."""
-
-    type: Literal["reset"]
-
-
-class CancelCommand(_Command):
-    """Stop the command computing now (it is answered with a 409 error frame)."""
-
-    type: Literal["cancel"]
-
-
-class CloseCommand(_Command):
-    type: Literal["close"]
-
-
-Command = Annotated[
-    ConfigureCommand
-    | StepForwardCommand
-    | StepBackCommand
-    | SeekCommand
-    | RunCommand
-    | EditInputCommand
-    | EditWeightCommand
-    | ResetCommand
-    | CancelCommand
-    | CloseCommand,
-    Field(discriminator="type"),
-]
-COMMAND_ADAPTER: TypeAdapter[Any] = TypeAdapter(Command)
-COMMAND_TYPES = (
-    "configure",
-    "step_forward",
-    "step_back",
-    "seek",
-    "run",
-    "edit_input",
-    "edit_weight",
-    "reset",
-    "cancel",
-    "close",
-)
 
 
 @dataclass
@@ -227,7 +129,7 @@ def _backward(trace: Trace, truncate: int | None, cancel: CancelCheck = None) ->
     backward_trace(trace, truncate, cancel=cancel)
 
 
-def gradients_frame(trace: Trace, omit: tuple[str, ...]) -> dict[str, Any]:
+def _gradients_frame(trace: Trace, omit: tuple[str, ...]) -> dict[str, Any]:
     """A progressive configure's BPTT results, completing its trace frame."""
     frame = {
         "type": "gradients",
@@ -264,35 +166,6 @@ def _compute(
     timeline = _forward_backward(job, params, inputs, spectrum, cancel=cancel)
     _diagnose(timeline, job.jacobians, cancel)
     return timeline
-
-
-def _parse(message: str | bytes) -> Any:
-    """A command model; ApiError (400 or 422) naming the field otherwise."""
-    try:
-        return COMMAND_ADAPTER.validate_json(message)
-    except ValidationError as exc:
-        raise _command_error(exc) from None
-
-
-def _command_error(exc: ValidationError) -> ApiError:
-    errors = list(exc.errors())
-    first = errors[0]
-    kind = first["type"]
-    expected = ", ".join(COMMAND_TYPES)
-    if kind == "json_invalid":
-        reason = first.get("ctx", {}).get("error", first["msg"])
-        return ApiError(400, f"message: malformed JSON ({reason})", "message")
-    if kind == "dict_type" and not first["loc"]:
-        return ApiError(400, 'message: must be a JSON object with a "type"', "message")
-    if kind == "union_tag_not_found":
-        return ApiError(422, f"type: missing; expected one of {expected}", "type")
-    if kind == "union_tag_invalid":
-        tag = first.get("ctx", {}).get("tag")
-        return ApiError(422, f"type: {tag!r} is not a command; expected one of {expected}", "type")
-    # drop the union tag pydantic puts first in each location
-    stripped = [{**e, "loc": tuple(e["loc"])[1:]} for e in errors]
-    detail, field = validation_detail(stripped)
-    return ApiError(422, detail, field)
 
 
 def _error_frame(exc: ApiError) -> dict[str, Any]:
@@ -410,7 +283,8 @@ class _Session:
         self.cancelled_by = ""  # why `running` was cancelled, for the 409's words
         self.busy = False  # a command is being answered: the session is not idle
         # the configured answer options: binary trace frames, progressive, fields left out
-        self.binary, self.progressive, self.omit = False, False, ()
+        self.binary, self.progressive = False, False
+        self.omit: tuple[str, ...] = ()
 
     async def serve(self) -> None:
         """Answer commands one at a time, in order, until the client goes or sends close.
@@ -580,7 +454,7 @@ class _Session:
             raise ApiError(
                 413, f"message: {size} bytes is over the limit of {limit} bytes", "message"
             )
-        return _parse(raw)
+        return parse_command(raw)
 
     async def handle(self, raw: str | bytes) -> Frames | None:
         """The frames answering one message (None for close); ApiError if it is refused."""
@@ -670,7 +544,7 @@ class _Session:
         except BaseException:
             trace.release()
             raise
-        await self.send_all([gradients_frame(trace, omit)], binary)
+        await self.send_all([_gradients_frame(trace, omit)], binary)
         return timeline
 
     def move(self, command: str, cursor: int) -> list[dict[str, Any]]:
