@@ -151,7 +151,10 @@ def _layer_direction(
             "targets in last mode"
         )
         return item
-    surviving = float(profile[steps] / profile[0]) if profile[0] > 0 else 0.0
+    if profile[0] == 0:  # e.g. a perfect prediction: no gradient leaves the last position
+        item["reason"] = "no gradient at the last position to follow back"
+        return item
+    surviving = float(profile[steps] / profile[0])
     rate = surviving ** (1.0 / steps) if surviving > 0 else 0.0
     item["surviving"] = _finite(surviving)
     item["rate"] = _finite(rate)

@@ -142,3 +142,13 @@ def test_bidirectional_final_mode_links_both_directions_and_measures_their_gradi
     # each direction's only source is where it ends: forward at T-1, reverse at 0
     assert [item["source"] for item in verdict["layers"]] == ["grad_hidden", "grad_hidden"]
     assert all(item["verdict"] in ("stable", "vanishing") for item in verdict["layers"])
+
+
+def test_no_gradient_at_the_last_position_is_none_not_vanishing():
+    config = ModelConfig(cell="rnn_tanh", hidden_size=3, output_mode="last")
+    params = init_params(config, seed=0)
+    params["head.weight"] = np.zeros_like(params["head.weight"])  # outputs ignore the states
+    trace = run_sequence(config, params, np.ones((5, 1)), np.zeros(1))
+    verdict = gradient_verdict(trace)
+    assert verdict["source"] == "grad_hidden"
+    assert verdict["verdict"] == "none" and "no gradient" in verdict["reason"]
