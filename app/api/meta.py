@@ -80,7 +80,11 @@ class SampleRequest(BaseModel):
         json_schema_extra={"examples": [{"params": {"length": 20}, "seed": 0, "count": 1}]},
     )
 
-    params: dict[str, Any] = Field(default_factory=dict, description="task parameters")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="task parameters, the same object training and forecasts take as "
+        "task.params; left out, the task's defaults (GET /api/v1/tasks)",
+    )
     seed: StrictInt = Field(0, ge=0, le=2**32 - 1)
     count: StrictInt = Field(1, ge=1, le=16, description="sequences to draw")
     split: Literal["train", "test"] = Field(
