@@ -160,7 +160,7 @@ export class TraceModel {
 
   /** The step at which the head's output at t is shown: every top-layer direction has shown t. */
   outputStep(t) {
-    const at = this.config.output_mode === "last" ? this.T - 1 : t;
+    const at = this.config.output_mode !== "sequence" ? this.T - 1 : t;
     let step = 0;
     for (let d = 0; d < this.D; d++) step = Math.max(step, this.stepOf("forward", d, at));
     return step;

@@ -51,7 +51,7 @@ export class OutputView {
     this.model = model;
     const tr = model.trace;
     const c = model.config;
-    if (c.output_mode === "last") this.kind = "last";
+    if (c.output_mode !== "sequence") this.kind = "last";
     else if (c.head === "classification") this.kind = "classes";
     else this.kind = isForecast(tr) ? "forecast" : "sequence";
     this.shift = this.kind === "forecast" ? 1 : 0; // a forecast made at t is drawn at t + 1

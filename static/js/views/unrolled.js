@@ -78,7 +78,7 @@ const maxAbs = (values) => Math.min(1e300, values.reduce((m, v) => (v != null &&
 function summarize(model) {
   const { trace, config, L, D, T } = model;
   const hMean = trace.hidden.map((layer) => layer.map((dir) => dir.map(meanOf)));
-  const outputs = config.output_mode === "last" ? [trace.outputs] : trace.outputs;
+  const outputs = config.output_mode !== "sequence" ? [trace.outputs] : trace.outputs;
   const grad = model.gradHiddenNorms();
   const xGrad = trace.grad_inputs ? trace.grad_inputs.map(norm) : null;
   let [gmin, gmax] = [Infinity, -Infinity];
@@ -108,7 +108,7 @@ function summarize(model) {
     }
   }
   const yRow = new Array(T).fill(-1);
-  if (config.output_mode === "last") yRow[T - 1] = diverging(yMean[0], yScale);
+  if (config.output_mode !== "sequence") yRow[T - 1] = diverging(yMean[0], yScale);
   else yMean.forEach((v, t) => (yRow[t] = diverging(v, yScale)));
   fwd.push(yRow);
   bwd.push(yRow);
@@ -240,7 +240,7 @@ export class UnrolledView {
     ctx.clearRect(0, 0, geo.width, geo.height);
     const { L, D, T } = model;
     const top = geo.rows - 1;
-    const last = model.config.output_mode === "last";
+    const last = model.config.output_mode !== "sequence";
     const rowOf = (l, d) => 1 + l * D + d;
     const xReached = (t) => [...Array(D).keys()].every((d) => model.backwardDone(0, d, t, c));
     // what a node at (row, t) shows: a palette index, -1 overflow, null pending, undefined absent
@@ -496,7 +496,7 @@ export class UnrolledView {
     const r = this.geo.rows - 1 - Math.floor((y - this.geo.m.t) / this.geo.m.row);
     if (t < 0 || t >= this.model.T || r < 0 || r >= this.geo.rows) return null;
     if (Math.hypot(x - this._x(t), y - this._y(r)) > this.geo.radius + 5) return null;
-    const last = this.model.config.output_mode === "last";
+    const last = this.model.config.output_mode !== "sequence";
     if (r === this.geo.rows - 1 && last && t !== this.model.T - 1) return null;
     return { r, t, x, y };
   }
@@ -531,7 +531,7 @@ export class UnrolledView {
       return `input x<sub>${t}</sub> = ${fmtVec(trace.inputs[t])}${grad ? g : ""}<br>click to edit`;
     }
     if (r === top) {
-      const last = model.config.output_mode === "last";
+      const last = model.config.output_mode !== "sequence";
       if (!model.outputDone(t, c)) return `output y<sub>${t}</sub>: not computed yet`;
       const y = last ? stats.outputs[0] : stats.outputs[t];
       const target = trace.targets == null ? null : last ? trace.targets : trace.targets[t];
@@ -575,7 +575,7 @@ function changedNodes(before, after) {
       }
     }
   }
-  const outputs = (m) => (m.config.output_mode === "last" ? { [m.T - 1]: m.trace.outputs } : m.trace.outputs);
+  const outputs = (m) => (m.config.output_mode !== "sequence" ? { [m.T - 1]: m.trace.outputs } : m.trace.outputs);
   const [a, b] = [outputs(before), outputs(after)];
   const top = 1 + L * D;
   for (const t of Object.keys(b)) if (JSON.stringify(a[t]) !== JSON.stringify(b[t])) out.add(`${top}:${t}`);
