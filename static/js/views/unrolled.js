@@ -384,7 +384,7 @@ export class UnrolledView {
 
   /** The whole length: a strip per layer-direction, dimmed where the cursor has not been, the window outlined. */
   _drawOverview(mode, end) {
-    const { model, geo, stats } = this;
+    const { model, geo } = this;
     const { L, D, T } = model;
     const width = Math.max(1, Math.floor(geo.plotWidth));
     if (!this.overviewImage || this.overviewImage.mode !== mode || this.overviewImage.width !== width) {
@@ -418,7 +418,6 @@ export class UnrolledView {
     ctx.strokeStyle = COLOR.ink;
     ctx.lineWidth = 1.5;
     ctx.strokeRect(px(this.start), 1, Math.max(2, px(end) - px(this.start)), geo.overviewHeight - 2);
-    void stats;
   }
 
   /** An offscreen canvas, one pixel column per bucket of positions, one pixel row per layer-direction. */
@@ -522,7 +521,7 @@ export class UnrolledView {
   /** Hover text of a node: its values, and in BPTT the gradient reaching it. */
   _text(r, t) {
     const { model, stats } = this;
-    const { trace, D, T } = model;
+    const { trace, D } = model;
     const c = this.cursor;
     const grad = this._mode(c) === "gradient";
     const top = this.geo.rows - 1;
@@ -548,7 +547,6 @@ export class UnrolledView {
         ? `<br>‖dL/dh‖ = ${fmt(g)}${g > 0 ? ` (log10 ${Math.log10(g).toFixed(2)})` : ""}`
         : "<br>gradient not arrived yet";
     }
-    void T;
     return text;
   }
 }
