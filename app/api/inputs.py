@@ -18,7 +18,16 @@ from app.cost import (
     stream_cost,
     trace_cost,
 )
-from app.rnn import ModelConfig, Trace, check_params, init_params, run_sequence
+from app.rnn import (
+    ModelConfig,
+    Trace,
+    backward_trace,
+    check_params,
+    diagnose_trace,
+    forward_trace,
+    init_params,
+    run_sequence,
+)
 from app.rnn.cancel import CancelCheck
 from app.rnn.trace import check_inputs, check_targets
 from app.rnn.types import Params
@@ -36,20 +45,35 @@ class TraceJob:
     inputs: np.ndarray  # (T, I)
     targets: np.ndarray | None
     truncate: int | None
-    jacobians: bool
+    jacobians: bool | tuple[int, ...]  # True: every layer; a tuple: only those layers
     estimate: Estimate = field(default_factory=lambda: Estimate(0.0, 0, 0))
+
+    @property
+    def jacobian_layers(self) -> tuple[int, ...] | None:
+        """The layers to diagnose: None for every layer (or none, when jacobians is off)."""
+        return None if isinstance(self.jacobians, bool) else self.jacobians
 
     def run(self, cancel: CancelCheck = None) -> Trace:
         """The whole trace: forward, BPTT (with targets) and the Jacobian norms asked for."""
-        return run_sequence(
-            self.config,
-            self.params,
-            self.inputs,
-            self.targets,
-            jacobians=self.jacobians,
-            truncate=self.truncate,
-            cancel=cancel,
-        )
+        if isinstance(self.jacobians, bool) or not self.jacobians:
+            return run_sequence(
+                self.config,
+                self.params,
+                self.inputs,
+                self.targets,
+                jacobians=bool(self.jacobians),
+                truncate=self.truncate,
+                cancel=cancel,
+            )
+        # chosen layers only: the stages one by one, so diagnostics skip the others
+        trace = forward_trace(self.config, self.params, self.inputs, self.targets, cancel=cancel)
+        try:
+            if self.targets is not None:
+                backward_trace(trace, self.truncate, cancel=cancel)
+            diagnose_trace(trace, layers=self.jacobians, cancel=cancel)
+        finally:
+            trace.release()
+        return trace
 
 
 COSTS = {"trace": trace_cost, "npz": trace_cost, "stream": stream_cost, "session": session_cost}
@@ -70,8 +94,14 @@ def estimate_trace_request(
     check_config_limits(config, settings)
     check_length(len(body.inputs), settings)
     check_truncate(body.truncate, settings)
+    layers = check_jacobian_layers(body.jacobians, config)
     shape = TraceShape(
-        config, len(body.inputs), body.targets is not None, body.jacobians, body.truncate
+        config,
+        len(body.inputs),
+        body.targets is not None,
+        bool(body.jacobians),
+        body.truncate,
+        jacobian_layers=None if layers is None else len(layers),
     )
     estimate = trace_cost(shape, npz=True) if kind == "npz" else COSTS[kind](shape)
     return config, estimate
@@ -160,7 +190,9 @@ def resolve_trace_request(
         targets = None if body.targets is None else check_targets(config, body.targets, len(inputs))
     except ValueError as exc:
         raise from_value_error(exc) from None
-    return TraceJob(config, params, inputs, targets, body.truncate, body.jacobians, estimate)
+    layers = check_jacobian_layers(body.jacobians, config)
+    jacobians = bool(body.jacobians) if layers is None else layers
+    return TraceJob(config, params, inputs, targets, body.truncate, jacobians, estimate)
 
 
 def _stored_model(body: TraceRequest, store: Any) -> tuple[ModelConfig, Params]:
@@ -208,3 +240,20 @@ def resolve_params(
             )
         return params
     return init_params(config, seed=init.seed, scheme=init.scheme, scale=init.scale)
+
+
+def check_jacobian_layers(
+    jacobians: bool | list[int], config: ModelConfig
+) -> tuple[int, ...] | None:
+    """None for true/false; else the chosen layer indices, sorted and unique, each checked
+    against the network's layers (422 naming `jacobians` otherwise)."""
+    if isinstance(jacobians, bool):
+        return None
+    for layer in jacobians:
+        if not 0 <= layer < config.num_layers:
+            raise ApiError(
+                422,
+                f"jacobians: layer {layer} is outside 0..{config.num_layers - 1}",
+                "jacobians",
+            )
+    return tuple(sorted(set(jacobians)))

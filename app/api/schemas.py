@@ -110,7 +110,11 @@ class TraceRequest(BaseModel):
         "scalar class index. Omit for a forward pass only.",
     )
     truncate: StrictInt | None = Field(None, ge=1, description="BPTT(k): at most k steps back")
-    jacobians: StrictBool = Field(True, description="record Jacobian norms per step")
+    jacobians: StrictBool | list[StrictInt] = Field(
+        True,
+        description="record Jacobian norms per step: true for every layer, false for none, "
+        "or a list of layer indices (0 = the bottom layer) to diagnose only those",
+    )
 
     @model_validator(mode="after")
     def _config_or_model_id(self) -> TraceRequest:

@@ -143,14 +143,17 @@ def _gradients_frame(trace: Trace, omit: tuple[str, ...]) -> dict[str, Any]:
     return {**frame, **dict.fromkeys(omit)}
 
 
-def _diagnose(timeline: _Timeline, jacobians: bool, cancel: CancelCheck = None) -> None:
+def _diagnose(
+    timeline: _Timeline, jacobians: bool | tuple[int, ...], cancel: CancelCheck = None
+) -> None:
     """The spectrum (if missing) and the Jacobian norms (if asked) of a `_forward_backward`
     trace, then its forward record freed. Runs in the worker pool."""
     try:
         if timeline.spectrum is None:
             timeline.spectrum = recurrent_spectrum(timeline.trace.config, timeline.params)
-        if jacobians:
-            diagnose_trace(timeline.trace, cancel=cancel)
+        if jacobians:  # True: every layer; a tuple: the layers the request chose
+            layers = None if isinstance(jacobians, bool) else jacobians
+            diagnose_trace(timeline.trace, layers=layers, cancel=cancel)
     finally:
         timeline.trace.release()
 

@@ -226,7 +226,7 @@ async def _stream(
         if has_targets:
             await stage(backward_trace, trace, job.truncate, cancel=token)
             if job.jacobians:  # the diagnostics come after the gradients
-                await stage(diagnose_trace, trace, cancel=token)
+                await stage(diagnose_trace, trace, job.jacobian_layers, cancel=token)
             async for chunk in frames_out(phase_frames(trace, "backward")):
                 yield chunk
         trace.release()
