@@ -23,6 +23,7 @@ export class ProgressView {
     this.started = performance.now();
     this.warnEl.textContent = "";
     this.cancelButton.disabled = false;
+    this.element.classList.remove("stopped");
     this.element.hidden = false;
     this.stage(text);
     clearInterval(this.timer);
@@ -49,6 +50,8 @@ export class ProgressView {
     clearInterval(this.timer);
     this.textEl.textContent = text;
     this.timeEl.textContent = "";
+    this.warnEl.textContent = "";
+    this.element.classList.add("stopped");
     this.cancelButton.disabled = true;
     setTimeout(() => {
       if (this.cancelButton.disabled) this.element.hidden = true;
