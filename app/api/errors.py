@@ -40,9 +40,16 @@ def from_value_error(exc: ValueError, prefix: str = "") -> ApiError:
     return ApiError(422, detail, field_path)
 
 
+_UNION_MEMBERS = ("bool", "int", "float", "str")  # no field of the API has these names
+
+
 def _loc(loc: tuple[Any, ...]) -> str:
-    # pydantic puts the union member tried ("list[float]") in the location: not a field
-    parts = [str(p) for p in loc if p not in ("body", "query", "path") and "[" not in str(p)]
+    # pydantic puts the union member tried ("list[float]", "bool") in the location: not a field
+    parts = [
+        str(p)
+        for p in loc
+        if p not in ("body", "query", "path", *_UNION_MEMBERS) and "[" not in str(p)
+    ]
     return ".".join(parts) or "body"
 
 
