@@ -25,6 +25,7 @@ const $ = (id) => document.getElementById(id);
 // settings that describe a different network or input: uploaded or trained weights no longer fit
 const NEW_NETWORK = ["cell", "hiddenSize", "numLayers", "bidirectional", "task", "length", "horizon", "symbols", "customSeries"];
 const TRAINING_ONLY = ["optimizer", "learningRate", "batchSize", "steps", "clipNorm", "clipValue"];
+const PROBE_VIEWS = ["unrolled", "states", "gradients", "outputs"]; // redrawn by training snapshots
 
 class App {
   constructor() {
@@ -73,8 +74,10 @@ class App {
       trainButton: $("train"),
       stopButton: $("stop"),
       onStart: () => (this.clearError(), this.player.pause()),
-      // a snapshot redraws only the views on screen; the others catch up when seen
-      onProbe: (model) => this.setModel(model, Number.MAX_SAFE_INTEGER, { offscreen: false }),
+      // a snapshot redraws the views on screen that follow training (not the eigenvalue
+      // plot, the slowest to redraw: it catches up when training ends); the others when seen
+      onProbe: (model) =>
+        this.setModel(model, Number.MAX_SAFE_INTEGER, { offscreen: false, only: PROBE_VIEWS }),
       onTrained: (modelId) => this.trained(modelId),
       onError: (err) => this.showError(err),
     });
