@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import shot
 
@@ -174,7 +175,8 @@ def test_edit_an_input_and_a_weight(page):
     page.locator("#weight-editor input[name=value]").fill("2.0")
     page.get_by_role("button", name="Apply weight edit").click()
     page.wait_for_function(f"() => window.unroll.model.trace.loss !== {loss}", timeout=20_000)
-    assert "was" in page.locator("#weight-editor .input-editor-hint").inner_text()
+    # the hint follows the new trace a frame later: wait for it rather than race it
+    expect(page.locator("#weight-editor .input-editor-hint")).to_contain_text("was", timeout=10_000)
     shot(page, "edited")
     assert_clean(page)
 
