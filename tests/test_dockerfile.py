@@ -67,12 +67,16 @@ def test_dockerfile_steps_run_without_docker(tmp_path):
                 else:
                     shutil.copy2(path, workdir / src)
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # no pip of its own (ensurepip is 3 s): this interpreter's pip installs into it below
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     _see_packages_of_this_interpreter(python)
     # the image's RUN pip install -e . (its dependencies are already here)
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", "."], cwd=workdir, check=True
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps"]
+        + ["-e", "."],
+        cwd=workdir,
+        check=True,
     )
 
     env_line = dict(steps)["ENV"]
