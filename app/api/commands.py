@@ -82,6 +82,13 @@ class ResetCommand(_Command):
     type: Literal["reset"]
 
 
+class SaveCommand(_Command):
+    """Store the session's current weights (edits included) as a model: the session frame
+    answering it carries the `model_id` (downloads, shared links, npz exports)."""
+
+    type: Literal["save"]
+
+
 class CancelCommand(_Command):
     """Stop the command computing now (it is answered with a 409 error frame)."""
 
@@ -101,6 +108,7 @@ Command = Annotated[
     | EditInputCommand
     | EditWeightCommand
     | ResetCommand
+    | SaveCommand
     | CancelCommand
     | CloseCommand,
     Field(discriminator="type"),
@@ -115,6 +123,7 @@ COMMAND_TYPES = (
     "edit_input",
     "edit_weight",
     "reset",
+    "save",
     "cancel",
     "close",
 )

@@ -11,7 +11,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-from app.api.schemas import ConfigIn, Matrix, SpectrumOut, TimelineOut, TraceOut, Vector
+from app.api.schemas import (
+    ConfigIn,
+    Matrix,
+    SpectrumOut,
+    TimelineOut,
+    TraceOut,
+    Vector,
+    VerdictOut,
+)
 
 SCHEMA_VERSION = 2  # 2: timeline steps by position, layers and directions together
 
@@ -156,6 +164,9 @@ class GradientsFrame(_FrameBase):
     grads: dict[str, Any] | None = Field(description="same names and shapes as the params")
     grad_step_norms: list[Matrix] | None = Field(description="(L, D, T)")
     truncate: int | None = Field(description="the truncation that ran (null: full BPTT)")
+    verdict: VerdictOut | None = Field(
+        None, description="the gradient verdict the gradients allow (no Jacobian norms yet)"
+    )
 
 
 class DiagnosticsFrame(_FrameBase):
@@ -168,6 +179,9 @@ class DiagnosticsFrame(_FrameBase):
         description="(L, D, T) ||ds_last/ds_t||"
     )
     spectrum: list[SpectrumOut] = Field(description="the recurrent weights' eigenvalues")
+    verdict: VerdictOut | None = Field(
+        None, description="the final gradient verdict, with the Jacobian norms and spectrum"
+    )
 
 
 class TraceFrame(_FrameBase):
@@ -196,6 +210,9 @@ class SessionFrame(_FrameBase):
     backward_steps: int = Field(description="0 without targets")
     edits: int = Field(description="edits in effect since configure or reset")
     jacobians: bool = Field(False, description="the trace has its Jacobian norms")
+    model_id: str | None = Field(
+        None, description="answering save: the stored model of the current weights"
+    )
 
 
 Frame = Annotated[

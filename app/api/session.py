@@ -27,6 +27,7 @@ from app.api.commands import (
     EditWeightCommand,
     ResetCommand,
     RunCommand,
+    SaveCommand,
     SeekCommand,
     StepBackCommand,
     StepForwardCommand,
@@ -57,6 +58,8 @@ from app.rnn import (
 from app.rnn.cancel import CancelCheck
 from app.rnn.truncation import effective_truncate
 from app.rnn.types import Array, Params
+from app.rnn.verdict import gradient_verdict
+from app.store import ModelTooLarge
 
 router = APIRouter(prefix="/session", tags=["session"])
 logger = logging.getLogger(__name__)
@@ -78,6 +81,7 @@ class _Timeline:
     spectrum: list[SpectrumBlock] | None  # None until a progressive answer's diagnostics
     steps: Timeline
     params: Params
+    verdict: dict[str, Any] | None = None  # a progressive answer's, once its part is computed
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -124,12 +128,16 @@ def _with_cancel(fn: Any, cancel: CancelCheck) -> Any:
     return call
 
 
-def _backward(trace: Trace, truncate: int | None, cancel: CancelCheck = None) -> None:
-    """BPTT on a forward_trace record (targets given). Runs in the worker pool."""
+def _backward(trace: Trace, truncate: int | None, cancel: CancelCheck = None) -> dict[str, Any]:
+    """BPTT on a forward_trace record (targets given), and the gradient verdict it allows
+    (without Jacobian norms). Runs in the worker pool."""
     backward_trace(trace, truncate, cancel=cancel)
+    return gradient_verdict(trace)
 
 
-def _gradients_frame(trace: Trace, omit: tuple[str, ...]) -> dict[str, Any]:
+def _gradients_frame(
+    trace: Trace, omit: tuple[str, ...], verdict: dict[str, Any] | None
+) -> dict[str, Any]:
     """A progressive configure's BPTT results, completing its trace frame."""
     frame = {
         "type": "gradients",
@@ -139,6 +147,7 @@ def _gradients_frame(trace: Trace, omit: tuple[str, ...]) -> dict[str, Any]:
         "grads": trace.grads,
         "grad_step_norms": trace.grad_step_norms,
         "truncate": trace.truncate,
+        "verdict": verdict,
     }
     return {**frame, **dict.fromkeys(omit)}
 
@@ -146,14 +155,16 @@ def _gradients_frame(trace: Trace, omit: tuple[str, ...]) -> dict[str, Any]:
 def _diagnose(
     timeline: _Timeline, jacobians: bool | tuple[int, ...], cancel: CancelCheck = None
 ) -> None:
-    """The spectrum (if missing) and the Jacobian norms (if asked) of a `_forward_backward`
-    trace, then its forward record freed. Runs in the worker pool."""
+    """The spectrum (if missing), the Jacobian norms (if asked) and the final gradient
+    verdict of a `_forward_backward` trace, then its forward record freed. Runs in the
+    worker pool."""
     try:
         if timeline.spectrum is None:
             timeline.spectrum = recurrent_spectrum(timeline.trace.config, timeline.params)
         if jacobians:  # True: every layer; a tuple: the layers the request chose
             layers = None if isinstance(jacobians, bool) else jacobians
             diagnose_trace(timeline.trace, layers=layers, cancel=cancel)
+        timeline.verdict = gradient_verdict(timeline.trace, timeline.spectrum)
     finally:
         timeline.trace.release()
 
@@ -446,6 +457,7 @@ class _Session:
             "jacobian_norm": trace.jacobian_norm,
             "jacobian_product_norm": trace.jacobian_product_norm,
             "spectrum": [spectrum_to_dict(b) for b in timeline.spectrum or []],
+            "verdict": timeline.verdict,
         }
         await self.send_all([frame])
 
@@ -496,6 +508,8 @@ class _Session:
             return await self.edit_input(command)
         if isinstance(command, EditWeightCommand):
             return await self.edit_weight(command)
+        if isinstance(command, SaveCommand):
+            return await self.save()
         assert isinstance(command, ResetCommand)
         return self.reset()
 
@@ -543,11 +557,11 @@ class _Session:
             return timeline
         await self.send_all([_stage("backward", "BPTT gradients")])
         try:
-            await self.stage(job, _backward, trace, job.truncate)
+            verdict = await self.stage(job, _backward, trace, job.truncate)
         except BaseException:
             trace.release()
             raise
-        await self.send_all([_gradients_frame(trace, omit)], binary)
+        await self.send_all([_gradients_frame(trace, omit, verdict)], binary)
         return timeline
 
     def move(self, command: str, cursor: int) -> list[dict[str, Any]]:
@@ -614,6 +628,20 @@ class _Session:
             await self.diagnose(timeline)
             first = []
         return [*first, *self.frames_at_cursor(), self.session_frame(command)]
+
+    async def save(self) -> list[dict[str, Any]]:
+        """Store the current weights (edits included) as a model, in the store's byte cap
+        like an upload; the session frame carries its id."""
+        assert self.job is not None
+        if self.store is None or not self.settings.uploads:
+            raise ApiError(403, "type: storing weights is turned off on this server", "type")
+        try:
+            model_id, _ = await self.pool.run(
+                self.store.add, self.job.config, self.params, client=self.client
+            )
+        except ModelTooLarge as exc:
+            raise ApiError(413, f"type: {exc}", "type") from None
+        return [{**self.session_frame("save"), "model_id": model_id}]
 
     def reset(self) -> list[dict[str, Any]]:
         assert self.job is not None and self.origin is not None

@@ -335,6 +335,18 @@ def test_reset_restores_the_configured_inputs_and_weights(session):
     assert trace["edit"]["old"] == 0.3 and trace["trace"] == original
 
 
+def test_save_stores_the_edited_weights_as_a_model(client, session):
+    session.configure(UNI)
+    session.command("edit_weight", name="rnn.weight_hh_l0", index=[1, 2], value=3.5)
+    (state,) = session.command("save")
+    assert state["command"] == "save" and state["edits"] == 1
+    _, params = client.app.state.store.get(state["model_id"])
+    expected = initial_params(UNI)
+    expected["rnn.weight_hh_l0"][1, 2] = 3.5
+    for name, tensor in expected.items():
+        np.testing.assert_array_equal(params[name], tensor)
+
+
 def test_stored_model_is_edited_on_a_copy(client, session):
     config = ModelConfig(**UNI["config"])
     params = initial_params(UNI)

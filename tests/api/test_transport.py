@@ -11,6 +11,8 @@ import pytest
 
 from app.api import transport
 from app.api.frames import FRAME_ADAPTER
+from app.rnn import ModelConfig, init_params, recurrent_spectrum
+from app.rnn.verdict import gradient_verdict
 from tests.api.bodies import BIDI_LSTM, reference_trace
 
 URL = "/api/v1/session"
@@ -94,6 +96,14 @@ def test_binary_progressive_session_without_the_gradients_left_out(client):
         if not frame.get("binary"):
             FRAME_ADAPTER.validate_python(frame)
     assert frames[-1]["jacobians"] is True
+    # the verdict: BPTT's first, then the final one with the Jacobian norms and spectrum
+    config = ModelConfig(**BIDI_LSTM["config"])
+    params = init_params(config, seed=BIDI_LSTM["init"]["seed"])
+    final = gradient_verdict(ref, recurrent_spectrum(config, params))
+    assert gradients["verdict"]["source"] != "jacobian_product"
+    assert diagnostics["verdict"]["verdict"] == final["verdict"]
+    assert diagnostics["verdict"]["source"] == final["source"] == "jacobian_product"
+    np.testing.assert_allclose(diagnostics["verdict"]["rate"], final["rate"], rtol=1e-6)
 
 
 def test_json_session_keeps_its_answer_and_the_parameter_gradients(client):
