@@ -7,25 +7,36 @@ import { CompareController } from "./compare_controller.js";
 import { Controls } from "./controls.js";
 import { Player } from "./player.js";
 import { SessionController } from "./session_controller.js";
-import { initOf, traceRequest } from "./requests.js";
-import { hiddenControls, parse, serialize } from "./state.js";
+import { LessonController } from "./lesson_controller.js";
+import { initOf, taskSample, traceRequest, trainRequest } from "./requests.js";
+import { BidirectionalWarning } from "./series/bidirectional_warning.js";
+import { apiClient } from "./series/client.js";
+import { ForecastView } from "./series/forecast_view.js";
+import { GapView } from "./series/gap_view.js";
+import { SeriesInput } from "./series/series_input.js";
+import { TextView } from "./series/text_view.js";
+import { hiddenControls, parse, serialize, taskParams } from "./state.js";
 import { TrainingController } from "./training_controller.js";
+import { CellInspector, inspectBody } from "./views/cell_inspector.js";
 import { CompareView } from "./views/compare.js";
 import { GradientView } from "./views/gradients.js";
+import { HorizonView, horizonBody } from "./views/horizon.js";
 import { OutputView } from "./views/outputs.js";
 import { ProgressView } from "./views/progress.js";
 import { ViewRegistry, whenPlotly } from "./views/registry.js";
 import { SpectrumView } from "./views/spectrum.js";
 import { StatesView } from "./views/states.js";
 import { TrainingView } from "./views/training.js";
+import { TrajectoryView } from "./views/trajectory.js";
 import { UnrolledView } from "./views/unrolled.js";
 import { WeightEditor } from "./views/weights.js";
 
 const $ = (id) => document.getElementById(id);
 // settings that describe a different network or input: uploaded or trained weights no longer fit
-const NEW_NETWORK = ["cell", "hiddenSize", "numLayers", "bidirectional", "task", "length", "horizon", "symbols", "customSeries"];
-const TRAINING_ONLY = ["optimizer", "learningRate", "batchSize", "steps", "clipNorm", "clipValue"];
+const NEW_NETWORK = ["cell", "hiddenSize", "numLayers", "bidirectional", "task", "length", "horizon", "symbols", "customSeries", "ticker", "normalisation", "gap"];
+const TRAINING_ONLY = ["optimizer", "learningRate", "batchSize", "steps", "clipNorm", "clipValue", "memoryless"];
 const PROBE_VIEWS = ["unrolled", "states", "gradients", "outputs"]; // redrawn by training snapshots
+const PHONE_WIDTH = 900; // px: below it the settings start folded away (app.css's one column)
 
 class App {
   constructor() {
@@ -46,7 +57,18 @@ class App {
     this.views.add("unrolled", new UnrolledView($("unrolled"), {
       onEditInput: (position, feature, value) => this.edit({ type: "edit_input", position, feature, value }),
       onSeek: (cursor) => this.player.seek(cursor),
+      onNode: (layer, direction, position) => this.inspect(layer, direction, position),
     }), { element: $("unrolled"), plotly: false });
+    // inside one step, where its gradient comes from, the states' path (issue 14)
+    this.inspector = this.views.add("cell_inspector", new CellInspector($("cell-inspector"), {
+      load: (w) => api.postJSON("/inspect", inspectBody(this.request, w.layer, w.direction, w.position)),
+    }), { element: $("cell-inspector"), plotly: false });
+    this.horizon = this.views.add("horizon", new HorizonView($("horizon"), {
+      load: (w) => api.postJSON("/horizon", horizonBody(this.request, w.layer, w.direction, w.position)),
+      summaryEl: $("horizon-summary"),
+    }), { element: $("horizon"), side: true });
+    this.trajectory = this.views.add("trajectory", new TrajectoryView($("trajectory"), { layerSelect: $("trajectory-layer") }),
+      { element: $("trajectory"), side: true, plotly: false });
     this.views.add("states", new StatesView($("states"), { kindSelect: $("state-kind"), layerSelect: $("state-layer") }), { element: $("states") });
     this.views.add("gradients", new GradientView($("gradients"), { verdictEl: $("gradient-verdict") }), { element: $("gradients"), side: true });
     this.views.add("outputs", new OutputView($("outputs")), { element: $("outputs"), side: true });
@@ -73,11 +95,15 @@ class App {
       view: this.trainingView,
       trainButton: $("train"),
       stopButton: $("stop"),
-      onStart: () => (this.clearError(), this.player.pause()),
+      onStart: () => (this.clearError(), this.player.pause(), (this.probeModels = [])),
       // a snapshot redraws the views on screen that follow training (not the eigenvalue
       // plot, the slowest to redraw: it catches up when training ends); the others when seen
-      onProbe: (model) =>
-        this.setModel(model, Number.MAX_SAFE_INTEGER, { offscreen: false, only: PROBE_VIEWS }),
+      onProbe: (model) => {
+        this.setModel(model, Number.MAX_SAFE_INTEGER, { offscreen: false, only: PROBE_VIEWS });
+        this.probeModels.push(model); // the path over training: one PCA fitted on every snapshot
+        this.trajectory.setProbes(this.probeModels);
+        this.trajectory.showProbe(this.probeModels.length - 1);
+      },
       onTrained: (modelId) => this.trained(modelId),
       onError: (err) => this.showError(err),
     });
@@ -86,6 +112,18 @@ class App {
       view: this.compareView,
       progress: new ProgressView($("compare-progress"), { onCancel: () => this.compare.cancel() }),
       onError: (err) => this.showError(err),
+    });
+    this.probeModels = [];
+    this.series = { forecast: null, input: null, gap: null, text: null, taskKey: "", modelKey: "" };
+    this.warning = new BidirectionalWarning($("bidirectional-warning"));
+    this.lesson = new LessonController({
+      root: $("lesson"),
+      panelEl: $("lesson-panel"),
+      listEl: $("chapter-list"),
+      state: this.state,
+      trainingView: this.trainingView,
+      apply: () => this.applyChapter(),
+      onLeave: () => this.setLessonMode(false),
     });
     this.player.setSpeed(this.state.speed);
     this.controls.bindSpeed($("speed"));
@@ -102,9 +140,48 @@ class App {
         this.setModelStatus("");
       }
       this.state.cursor = 0;
+      this.trajectory.setProbes(null);
       this.loadTrace();
     }
     this.syncUrl();
+  }
+
+  // ------------------------------------------------------------------ the lesson
+
+  /** Lesson mode on (at the state's chapter) or off (the free dashboard, settings open). */
+  async setLessonMode(on) {
+    $("mode-lesson").setAttribute("aria-pressed", String(on));
+    $("mode-free").setAttribute("aria-pressed", String(!on));
+    if (on) {
+      $("settings-drawer").open = false;
+      try {
+        await this.lesson.open(this.state.chapter);
+      } catch (err) {
+        this.showError(err);
+      }
+      return;
+    }
+    this.lesson.close();
+    if (window.innerWidth > PHONE_WIDTH) $("settings-drawer").open = true;
+    this.syncUrl();
+  }
+
+  /** A chapter's settings are in the state: show them and load its network. */
+  async applyChapter() {
+    this.state.modelId = "";
+    this.setModelStatus("");
+    this.trajectory.setProbes(null);
+    this.controls.render();
+    this.syncUrl();
+    await this.loadTrace();
+  }
+
+  /** A hidden-state node clicked: look inside that step and at where its gradient comes from. */
+  inspect(layer, direction, position) {
+    if (!this.request) return;
+    this.inspector.inspect(layer, direction, position);
+    this.horizon.select(layer, direction, position);
+    $("inspector-section").scrollIntoView({ block: "nearest", behavior: "smooth" });
   }
 
   syncUrl() {
@@ -117,16 +194,75 @@ class App {
     this.clearError();
     const run = (this.loadRun = (this.loadRun || 0) + 1);
     try {
-      const body = await traceRequest(this.state);
+      this.showTaskSections();
+      const sample = await taskSample(this.state);
+      const body = await traceRequest(this.state, sample);
       if (run !== this.loadRun) return;
+      this.taskViews(sample, body);
       this.pendingCursor = this.state.cursor;
       if (await this.session.configure(body)) {
         this.request = body;
         if (this.state.compare) this.compare.load(body, initOf(this.state));
       }
     } catch (err) {
-      if (run === this.loadRun) this.showError(err);
+      if (run === this.loadRun) {
+        $("forecast-section").hidden = true;
+        this.showError(err);
+      }
     }
+  }
+
+  // ------------------------------------------------------------------ the task's own views (issue 13)
+
+  /** The sections a task has before its sample arrives: your own series, the gap, the text. */
+  showTaskSections() {
+    const task = this.state.task;
+    $("series-input-section").hidden = task !== "custom";
+    $("gap-section").hidden = task !== "gap";
+    $("text-section").hidden = task !== "text";
+    const s = this.state;
+    if (task === "custom") {
+      this.series.input ??= new SeriesInput($("series-input"), {
+        client: apiClient, length: s.length, horizon: s.horizon,
+        onSeries: (r) => this.customSeries(r),
+      });
+      this.series.input.setWindow({ length: s.length, horizon: s.horizon });
+    }
+  }
+
+  /** Your own series read and checked by SeriesInput: it becomes the task's series. */
+  customSeries(r) {
+    if (!r.fits) return; // the input shows the server's reason
+    this.state.customSeries = r.series.join(", ");
+    this.controls.render();
+    this.settingChanged("customSeries");
+  }
+
+  /** After each sample: the warning, the forecast view, the gap and text views. */
+  taskViews(sample, body) {
+    const s = this.state;
+    this.warning.update({ bidirectional: s.bidirectional, forecast: sample.forecast ?? null });
+    const trainBody = trainRequest(s);
+    const forecasting = sample.forecast != null;
+    $("forecast-section").hidden = !forecasting;
+    const taskKey = JSON.stringify([s.task, taskParams(s), s.seed]);
+    if (forecasting) {
+      this.series.forecast ??= new ForecastView($("forecast"), { client: apiClient });
+      if (taskKey !== this.series.taskKey) this.series.forecast.setTask({ name: s.task, ...taskParams(s) }, { seed: s.seed, trainBody });
+    }
+    if (s.task === "gap") {
+      this.series.gap ??= new GapView($("gap-view"), { client: apiClient });
+      if (taskKey !== this.series.taskKey) this.series.gap.setRun({ task: { length: s.length, gap: s.gap }, trainBody });
+    }
+    if (s.task === "text") this.series.text ??= new TextView($("text-view"), { client: apiClient });
+    this.series.taskKey = taskKey;
+    // trained weights on this task: the views that score or read them
+    const modelKey = s.modelId ? `${s.modelId}|${taskKey}` : "";
+    if (modelKey && modelKey !== this.series.modelKey) {
+      if (forecasting) this.series.forecast.setModel(s.modelId, { trainBody });
+      if (s.task === "text") this.series.text.setModel({ modelId: s.modelId, config: body.config, context: s.length });
+    }
+    this.series.modelKey = modelKey;
   }
 
   /** A new model on screen: every view (one per task), the player and its cursor. */
@@ -281,6 +417,8 @@ class App {
     on("export-npz", () => this.exportNpz());
     on("compare-toggle", () => this.toggleCompare());
     on("error-close", () => this.clearError());
+    on("mode-lesson", () => this.setLessonMode(true));
+    on("mode-free", () => this.setLessonMode(false));
     $("upload").addEventListener("change", (e) => this.upload(e.target.files[0]));
     const keys = {
       " ": () => this.player.toggle(),
@@ -305,7 +443,10 @@ class App {
     }
     $("compare-section").hidden = !this.state.compare;
     $("compare-toggle").setAttribute("aria-pressed", String(this.state.compare));
-    this.loadTrace();
+    if (window.innerWidth <= PHONE_WIDTH) $("settings-drawer").open = false; // the network first
+    // a first visit (no settings in the link) or a chapter link opens the lesson
+    if (this.state.chapter || location.search === "") this.setLessonMode(true);
+    else this.loadTrace();
   }
 }
 

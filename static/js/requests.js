@@ -2,29 +2,18 @@
 // and training. No DOM; the task's sample comes from the server.
 
 import * as api from "./api.js";
-import { parseSeries, taskParams } from "./state.js";
+import { taskParams } from "./state.js";
 
 /** Fresh weights as the settings draw them. */
 export const initOf = (state) => ({ scheme: state.initScheme, scale: state.initScale, seed: state.seed });
 
-/** The sequence to run: the task's sample, or the pasted series. */
-async function sequence(state) {
-  if (state.task === "custom") {
-    const series = parseSeries(state.customSeries);
-    if (series.length < 3) throw new api.ApiError("Your own sequence: type or paste at least 3 numbers.", "customSeries");
-    return {
-      input_size: 1, output_size: 1, head: "regression", output_mode: "sequence",
-      inputs: series.slice(0, -1).map((v) => [v]),
-      targets: series.slice(1).map((v) => [v]),
-    };
-  }
-  const sample = await api.sampleTask(state.task, taskParams(state), state.seed);
-  return { ...sample, inputs: sample.inputs[0], targets: sample.targets[0] };
-}
+/** The sequence to run: the task's sample (your own series is read and checked by the server). */
+export const taskSample = (state) => api.sampleTask(state.task, taskParams(state), state.seed);
 
-/** The POST /trace body (and session configure) for the settings. */
-export async function traceRequest(state) {
-  const sample = await sequence(state);
+/** The POST /trace body (and session configure) for the settings; `given` the task's sample if already fetched. */
+export async function traceRequest(state, given = null) {
+  const first = given ?? (await taskSample(state));
+  const sample = { ...first, inputs: first.inputs[0], targets: first.targets[0] };
   const body = {
     config: {
       cell: state.cell, input_size: sample.input_size, hidden_size: state.hiddenSize, num_layers: state.numLayers,
@@ -44,7 +33,7 @@ export async function traceRequest(state) {
   return body;
 }
 
-/** The POST /train/stream body for the settings; ApiError for an unusable pasted series. */
+/** The POST /train/stream body for the settings. */
 export function trainRequest(state) {
   const s = state;
   const body = {
@@ -60,10 +49,6 @@ export function trainRequest(state) {
     init: initOf(s),
     probe_every: Math.max(1, Math.round(s.steps / 30)),
   };
-  if (s.task === "custom") {
-    const series = parseSeries(s.customSeries);
-    if (series.length < 3) throw new api.ApiError("Your own sequence: type or paste at least 3 numbers.", "customSeries");
-    body.task = { name: "custom", series, length: Math.min(s.length, series.length - 1), horizon: 1 };
-  }
+  if (s.memoryless) body.memoryless = true; // W_hh held at zero: the "today only" model
   return body;
 }

@@ -15,7 +15,7 @@ export const FIELDS = {
   hiddenSize: ["h", int(1, 128), 8],
   numLayers: ["layers", int(1, 4), 1],
   bidirectional: ["bi", bool(), false],
-  task: ["task", choice("sine", "random_walk", "adding", "copy", "parity", "text", "custom"), "sine"],
+  task: ["task", choice("sine", "random_walk", "stocks", "adding", "copy", "parity", "gap", "text", "custom"), "sine"],
   length: ["len", int(2, 1000), 20],
   horizon: ["hz", int(1, 20), 1],
   symbols: ["sym", int(1, 50), 4],
@@ -37,6 +37,12 @@ export const FIELDS = {
   cursor: ["at", int(0, 1e7), 0],
   compare: ["compare", bool(), false],
   hide: ["hide", text(500), ""],
+  // the real-data tasks and the lesson (issues 13, 14; static/lesson/chapters.json state_keys)
+  ticker: ["ticker", choice("AAPL", "GOOG", "IBM", "MSFT"), "AAPL"],
+  normalisation: ["norm", choice("log_returns", "window"), "log_returns"],
+  gap: ["gap", int(1, 500), 8],
+  memoryless: ["memless", bool(), false],
+  chapter: ["ch", text(64), ""], // the open lesson chapter: a lesson link is a shared link
 };
 
 /** Fresh defaults. */
@@ -117,18 +123,14 @@ export function taskParams(state) {
       return { symbols: state.symbols, delay: state.delay };
     case "parity":
       return { length: state.length, lag: state.lag };
+    case "stocks":
+      return { ticker: state.ticker, length: state.length, horizon: state.horizon, normalisation: state.normalisation };
+    case "gap":
+      return { length: state.length, gap: state.gap };
     case "custom":
-      return { series: parseSeries(state.customSeries), length: state.length, horizon: 1 };
+      // the text as typed: the server reads it and names every value it cannot read
+      return { series: state.customSeries, length: state.length, horizon: state.horizon };
     default:
       return {};
   }
-}
-
-/** Numbers from pasted text: commas, spaces, tabs, semicolons or newlines between them. */
-export function parseSeries(textValue) {
-  return textValue
-    .split(/[\s,;]+/)
-    .filter((s) => s !== "")
-    .map(Number)
-    .filter((v) => Number.isFinite(v));
 }

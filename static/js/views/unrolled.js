@@ -120,7 +120,8 @@ export class UnrolledView {
    * @param {HTMLElement} container
    * @param {{onEditInput: (position, feature, value) => void, onSeek?: (cursor: number) => void}} options
    */
-  constructor(container, { onEditInput, onSeek = () => {} }) {
+  constructor(container, { onEditInput, onSeek = () => {}, onNode = null }) {
+    this.onNode = onNode; // (layer, direction, position) on a hidden-state node's click
     this.container = container;
     this.onSeek = onSeek;
     container.classList.add("unrolled");
@@ -502,7 +503,8 @@ export class UnrolledView {
 
   _hover(event) {
     const node = this._nodeAt(event);
-    this.canvas.style.cursor = node && node.r === 0 ? "pointer" : "default";
+    const clickable = node && (node.r === 0 || (this.onNode && node.r < this.geo.rows - 1));
+    this.canvas.style.cursor = clickable ? "pointer" : "default";
     if (!node) {
       this.tip.hidden = true;
       return;
@@ -516,6 +518,10 @@ export class UnrolledView {
   _click(event) {
     const node = this._nodeAt(event);
     if (node && node.r === 0) this.editor.open(node.t);
+    else if (node && this.onNode && node.r < this.geo.rows - 1) {
+      const D = this.model.D;
+      this.onNode(Math.floor((node.r - 1) / D), (node.r - 1) % D, node.t);
+    }
   }
 
   /** Hover text of a node: its values, and in BPTT the gradient reaching it. */
@@ -541,6 +547,8 @@ export class UnrolledView {
     if (!model.forwardDone(l, d, t, c)) return `${head}: not computed yet`;
     const mean = stats.hMean[l][d][t];
     let text = `${head}<br>${mean == null ? "overflow (not finite)" : `mean ${fmt(mean)} · norm ${fmt(norm(trace.hidden[l][d][t]))}`}`;
+    text += `<br>h = ${fmtVec(trace.hidden[l][d][t])}`; // per unit (the first six)
+    if (this.onNode) text += "<br>click to look inside this step";
     if (grad) {
       const g = stats.grad[l][d][t];
       text += model.backwardDone(l, d, t, c)

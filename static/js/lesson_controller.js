@@ -1,0 +1,125 @@
+// Lesson mode: the chapter list and the lesson panel beside the live network, a chapter's
+// settings applied to the page, its view highlighted, and its "Try this" experiment run
+// with progress. The page's settings and trace stay main.js's: it is told through
+// `apply(state)` and asked for nothing else.
+
+import * as api from "./api.js";
+import { chapterState, findChapter, loadLesson, runExperiment } from "./lesson.js";
+import { defaults } from "./state.js";
+import { LessonPanel } from "./views/lesson_panel.js";
+import { whenPlotly } from "./views/registry.js";
+
+const KEPT = ["speed", "hide"]; // the visitor's own settings a chapter leaves alone
+
+export class LessonController {
+  /**
+   * @param {{root: HTMLElement, panelEl: HTMLElement, listEl: HTMLElement, state: object,
+   *   apply: (chapter: object) => Promise<void>, onLeave: () => void,
+   *   trainingView?: {start: Function, progress: Function, done: Function}}} options `apply`
+   *   loads the page for the state already set from the chapter
+   */
+  constructor({ root, panelEl, listEl, state, apply, onLeave, trainingView = null }) {
+    Object.assign(this, { root, panelEl, listEl, state, apply, onLeave, trainingView });
+    this.lesson = null;
+    this.panel = null;
+    this.progressEl = Object.assign(document.createElement("p"), { className: "hint lesson-progress", role: "status" });
+  }
+
+  get active() {
+    return !this.root.hidden;
+  }
+
+  /** Open the lesson at chapter `id` (the first when empty or unknown). */
+  async open(id) {
+    this.root.hidden = false;
+    document.body.classList.add("lesson-mode");
+    if (!this.lesson) {
+      this.lesson = await loadLesson();
+      this.panel = new LessonPanel(this.panelEl, {
+        lesson: this.lesson,
+        onChapter: (c) => this.chapter(c),
+        onTry: (c) => this.tryIt(c),
+        onLeave: () => this.onLeave(),
+      });
+      this._fillList();
+    }
+    this.panel.show(findChapter(this.lesson, id) ? id : this.lesson.chapters[0].id);
+  }
+
+  close() {
+    this.root.hidden = true;
+    document.body.classList.remove("lesson-mode");
+    this.state.chapter = "";
+    this.highlight(null);
+  }
+
+  /** A chapter opened: its settings over the defaults, the page reloaded, its view brought forward. */
+  async chapter(c) {
+    const kept = Object.fromEntries(KEPT.map((k) => [k, this.state[k]]));
+    Object.assign(this.state, chapterState(c, defaults()), kept);
+    for (const a of this.listEl.querySelectorAll("a")) {
+      a.setAttribute("aria-current", String(a.dataset.chapter === c.id));
+    }
+    this.panelEl.append(this.progressEl);
+    this.progressEl.textContent = "";
+    await this.apply(c);
+    this.highlight(c.highlight);
+  }
+
+  /** Mark the view named `name` (a `data-view` section) and scroll it into sight. */
+  highlight(name) {
+    for (const el of document.querySelectorAll("[data-view].highlighted")) el.classList.remove("highlighted");
+    if (!name) return;
+    const el = document.querySelector(`[data-view="${name}"]`);
+    if (!el || el.hidden) return;
+    el.classList.add("highlighted");
+    el.scrollIntoView({ block: "start", behavior: "smooth" });
+  }
+
+  /** The chapter's experiment through the API, its training progress shown as it comes. */
+  async tryIt(c) {
+    await whenPlotly(); // the training chart draws the runs' loss curves
+    const say = (text) => (this.progressEl.textContent = text);
+    let label = "";
+    const runs = c.experiment.runs;
+    let n = 0;
+    return runExperiment(this.lesson, c, defaults(), {
+      postJSON: (path, body) => {
+        if (!label) say(`Run ${n + 1} of ${runs.length}: ${runs[n].label}…`);
+        return api.postJSON(path, body);
+      },
+      trainStream: (body, onFrame) => {
+        label = runs[n].label;
+        say(`Run ${n + 1} of ${runs.length}: training ${label}…`);
+        return api.trainStream(body, (frame) => {
+          if (frame.type === "train_config") this.trainingView?.start(frame);
+          else if (frame.type === "progress") {
+            this.trainingView?.progress(frame);
+            say(`Run ${n + 1} of ${runs.length}: training ${label}, step ${frame.step} of ${body.steps}, loss ${Number(frame.loss).toPrecision(3)}`);
+          } else if (frame.type === "done") this.trainingView?.done(frame);
+          onFrame(frame);
+        });
+      },
+      onRun: () => {
+        n += 1;
+        label = "";
+        say(n < runs.length ? `Run ${n} of ${runs.length} done.` : "Done: the outcome is below.");
+      },
+    });
+  }
+
+  _fillList() {
+    const items = this.lesson.chapters.map((c) => {
+      const a = Object.assign(document.createElement("a"), { href: `?ch=${encodeURIComponent(c.id)}`, textContent: c.title });
+      a.dataset.chapter = c.id;
+      a.addEventListener("click", (e) => {
+        e.preventDefault();
+        this.panel.show(c.id);
+      });
+      const li = document.createElement("li");
+      li.append(a);
+      return li;
+    });
+    this.listEl.replaceChildren(...items);
+  }
+}
