@@ -12,14 +12,14 @@ from fastapi.responses import Response
 from app.api.compute import CancelToken
 from app.api.encoding import JSONBytesResponse
 from app.api.errors import ApiError, from_value_error
-from app.api.inputs import TraceJob, client_of, is_heavy, request_config
+from app.api.inputs import TraceJob, is_heavy, request_config
 from app.api.inspect import ERRORS, StepRequest, resolve_step
-from app.rnn import Cancelled, ModelConfig
+from app.api.running import CLIENT_CLOSED, ClientGone, run_for_client
+from app.rnn import ModelConfig
 from app.rnn.horizon import check_horizon, gradient_horizon, horizon_cost
 
 router = APIRouter(prefix="/horizon", tags=["inspect"])
 
-CLIENT_CLOSED = 499  # the status logged when the client left before its answer
 HEAVY_MACS = 2e8  # above this the split takes a noticeable fraction of a second: heavy
 
 
@@ -42,19 +42,11 @@ async def horizon(request: Request, body: StepRequest) -> Response:
     _check_caps(body, config)
     cost = horizon_cost(config, len(body.inputs), body.layer)
     heavy = cost.macs > HEAVY_MACS or is_heavy(job.estimate, request.app.state.settings)
-    token = CancelToken()
     try:
-        answer = await request.app.state.pool.run(
-            _split,
-            job,
-            body,
-            token,
-            client=client_of(request),
-            heavy=heavy,
-            token=token,
-            gone=request.is_disconnected,
+        answer = await run_for_client(
+            request, _split, job, body, estimate=job.estimate, heavy=heavy
         )
-    except Cancelled:
+    except ClientGone:
         return Response(status_code=CLIENT_CLOSED)
     return JSONBytesResponse(answer)
 

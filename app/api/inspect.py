@@ -13,14 +13,13 @@ from pydantic import ConfigDict, Field, StrictInt
 from app.api.compute import CancelToken
 from app.api.encoding import JSONBytesResponse
 from app.api.errors import ApiError, from_value_error
-from app.api.inputs import TraceJob, client_of, is_heavy, resolve_trace_request
+from app.api.inputs import TraceJob, client_of, resolve_trace_request
+from app.api.running import CLIENT_CLOSED, ClientGone, run_for_client
 from app.api.schemas import BAD_BODY, ErrorOut, TraceRequest
-from app.rnn import Cancelled
 from app.rnn.inspect import inspect_step
 
 router = APIRouter(prefix="/inspect", tags=["inspect"])
 
-CLIENT_CLOSED = 499  # the status logged when the client left before its answer
 ERRORS: dict[int | str, dict[str, Any]] = {
     **BAD_BODY,
     404: {"model": ErrorOut, "description": "model_id not in the store"},
@@ -84,19 +83,9 @@ async def inspect(request: Request, body: StepRequest) -> Response:
     x_t, and the step's own share of dL/dW_hh ((G*H, H)) with its norm. Non-finite
     numbers are null."""
     job = await resolve_step(request, body)
-    token = CancelToken()
     try:
-        pieces = await request.app.state.pool.run(
-            _pieces,
-            job,
-            body,
-            token,
-            client=client_of(request),
-            heavy=is_heavy(job.estimate, request.app.state.settings),
-            token=token,
-            gone=request.is_disconnected,
-        )
-    except Cancelled:
+        pieces = await run_for_client(request, _pieces, job, body, estimate=job.estimate)
+    except ClientGone:
         return Response(status_code=CLIENT_CLOSED)
     return JSONBytesResponse(pieces)
 

@@ -39,6 +39,7 @@ from app.api.inputs import (
     resolve_trace_request,
     time_limit,
 )
+from app.api.running import CLIENT_CLOSED, ClientGone, run_for_client
 from app.api.schemas import BAD_BODY, ErrorOut, TraceOut, TraceRequest
 from app.rnn import (
     Cancelled,
@@ -67,7 +68,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 NDJSON = "application/x-ndjson"
 SMALL_SPECTRUM_H = 32  # up to this hidden size, weights and spectrum are made on the event loop
 FRAMES_PER_CHUNK = 256  # stream frames encoded per worker-thread call and sent together
-CLIENT_CLOSED = 499  # the status logged when the client left before its answer
 
 
 async def _job(request: Request, body: TraceRequest, kind: TraceKind) -> TraceJob:
@@ -104,24 +104,9 @@ async def trace(
     """
     npz = format == "npz"
     job = await _job(request, body, "npz" if npz else "trace")
-    pool: ComputePool = request.app.state.pool
-    settings = request.app.state.settings
-    token = CancelToken(time_limit(settings))
-    heavy = is_heavy(job.estimate, settings)
     try:
-        data = await pool.run(
-            _answer,
-            job,
-            npz,
-            token,
-            client=client_of(request),
-            heavy=heavy,
-            token=token,
-            gone=request.is_disconnected,
-        )
-    except Cancelled:
-        if token.expired:
-            raise overrun(job.estimate, time_limit(settings)) from None
+        data = await run_for_client(request, _answer, job, npz, estimate=job.estimate)
+    except ClientGone:
         return Response(status_code=CLIENT_CLOSED)  # nobody is listening any more
     if npz:
         return bytes_response(
