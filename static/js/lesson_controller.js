@@ -63,17 +63,20 @@ export class LessonController {
     this.panelEl.append(this.progressEl);
     this.progressEl.textContent = "";
     await this.apply(c);
-    this.highlight(c.highlight);
+    // on a phone the first screen stays on the network and the chapter's text
+    const first = !this.shown;
+    this.shown = true;
+    this.highlight(c.highlight, !(first && window.innerWidth <= 900));
   }
 
   /** Mark the view named `name` (a `data-view` section) and scroll it into sight. */
-  highlight(name) {
+  highlight(name, scroll = true) {
     for (const el of document.querySelectorAll("[data-view].highlighted")) el.classList.remove("highlighted");
     if (!name) return;
     const el = document.querySelector(`[data-view="${name}"]`);
     if (!el || el.hidden) return;
     el.classList.add("highlighted");
-    el.scrollIntoView({ block: "start", behavior: "smooth" });
+    if (scroll) el.scrollIntoView({ block: "start", behavior: "smooth" });
   }
 
   /** The chapter's experiment through the API, its training progress shown as it comes. */

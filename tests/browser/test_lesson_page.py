@@ -1,0 +1,99 @@
+"""The lesson through the page: each chapter by its link, two experiments, inside one step."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+
+LESSON = json.loads((ROOT / "static/lesson/chapters.json").read_text())
+CHAPTERS = {c["id"]: c for c in LESSON["chapters"]}
+
+
+def open_chapter(page, query):
+    page.goto(page.base_url + query)
+    page.wait_for_function(
+        "() => window.unroll?.model && document.querySelector('[data-view].highlighted')",
+        timeout=20_000,
+    )
+
+
+def assert_clean(page):
+    assert page.errors.messages == [], page.errors.messages
+    assert page.outside == [], f"requests left this machine: {page.outside}"
+    assert page.locator("#error").is_hidden(), page.locator("#error-text").inner_text()
+
+
+def check_chapter(page, chapter):
+    """The chapter's text, its highlighted view and its network on the page."""
+    expect(page.locator("#lesson-panel h2")).to_have_text(chapter["title"])
+    highlighted = page.locator("[data-view].highlighted")
+    expect(highlighted).to_have_count(1)
+    assert highlighted.get_attribute("data-view") == chapter["highlight"], chapter["id"]
+    s = chapter["settings"]
+    got = page.evaluate(
+        """() => { const u = window.unroll, c = u.request.config;
+            return {task: u.state.task, cell: c.cell, h: c.hidden_size, bi: c.bidirectional,
+                    T: u.model.T, scale: u.request.init.scale}; }"""
+    )
+    want = {"task": s["task"], "cell": s["cell"], "h": s["hiddenSize"], "bi": s["bidirectional"]}
+    want["scale"] = s["initScale"]
+    if "length" in s:
+        want["T"] = s["length"]
+    assert {k: got[k] for k in want} == want, chapter["id"]
+
+
+def try_this(page, chapter):
+    """Run the chapter's experiment from its button: the outcome is reported as met."""
+    page.locator("#lesson-panel").get_by_role("button", name="Try this").click()
+    verdict = page.locator(".lesson-verdict")
+    expect(verdict).to_have_attribute("data-ok", "true", timeout=20_000)
+    expect(verdict).to_have_text("As the chapter says.")
+    expect(page.locator(".lesson-results li")).to_have_count(len(chapter["experiment"]["runs"]))
+
+
+def click_node(page):
+    """Click the hidden-state node at T3: the step's equations with numbers, and its horizon."""
+    x, y = page.evaluate(
+        "() => { const v = window.unroll.views.get('unrolled'); return [v._x(2), v._y(1)]; }"
+    )
+    page.locator("#unrolled canvas.unrolled-main").click(position={"x": x, "y": y})
+    inspector = page.locator("#cell-inspector")
+    expect(inspector).to_contain_text("position t = 2", timeout=10_000)
+    expect(inspector.locator("table.terms").first).to_contain_text("W_ih x_t")
+    cells = inspector.locator("table.terms td.num").all_inner_texts()
+    assert any(c.strip().lstrip("-").replace(".", "", 1).isdigit() for c in cells), cells
+    expect(page.locator("#horizon-summary")).not_to_contain_text(
+        "Click a hidden-state node", timeout=10_000
+    )
+
+
+def test_the_lesson_chapter_by_chapter(page):
+    # a first visit (no settings in the link) opens chapter 1
+    open_chapter(page, "/")
+    first = LESSON["chapters"][0]
+    check_chapter(page, first)
+    assert f"ch={first['id']}" in page.url
+    # every chapter by its link (a lesson link is a shared link); two cheap experiments run
+    for chapter in LESSON["chapters"][1:]:
+        open_chapter(page, f"/?ch={chapter['id']}")
+        check_chapter(page, chapter)
+        if chapter["id"] == "unrolled":
+            click_node(page)
+            try_this(page, chapter)
+        if chapter["id"] == "bptt":
+            try_this(page, chapter)
+    # the dashboard is one click away, and stays when reloaded
+    page.get_by_role("button", name="Free exploration").click()
+    expect(page.locator("#lesson")).to_be_hidden()
+    assert "ch=" not in page.url
+    expect(page.locator("#settings-drawer")).to_have_attribute("open", "")
+    page.reload()
+    page.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
+    expect(page.locator("#lesson")).to_be_hidden()
+    assert_clean(page)
