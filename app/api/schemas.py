@@ -299,8 +299,11 @@ class TaskIn(BaseModel):
 class ErrorItemOut(BaseModel):
     """One problem found while validating a body."""
 
-    field: str = Field(description="dotted path, e.g. config.hidden_size; body for the whole")
+    field: str | None = Field(
+        description="dotted path, e.g. config.hidden_size; body for the whole"
+    )
     reason: str
+    line: int | None = Field(None, description="the line of an uploaded file, where it has one")
 
 
 class ErrorOut(BaseModel):

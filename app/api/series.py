@@ -29,14 +29,16 @@ class SeriesOut(BaseModel):
 
 
 class LinesError(ApiError):
-    """A 422 that also lists each bad line: {"line", "reason"}."""
+    """A 422 that also lists each bad line: {"field", "line", "reason"}."""
 
     def __init__(self, exc: SeriesError):
         super().__init__(422, str(exc), exc.field)
         self.problems = exc.problems
 
     def body(self) -> dict[str, Any]:
-        lines = [{"line": line, "reason": reason} for line, reason in self.problems]
+        lines = [
+            {"field": self.field, "line": line, "reason": reason} for line, reason in self.problems
+        ]
         return {**super().body(), "errors": lines}
 
 

@@ -85,7 +85,7 @@ def test_error_out_documents_the_errors_array(client):
     error = spec["components"]["schemas"]["ErrorOut"]
     assert set(error["properties"]) == {"detail", "field", "errors"}
     item = spec["components"]["schemas"]["ErrorItemOut"]
-    assert set(item["properties"]) == {"field", "reason"}
+    assert set(item["properties"]) == {"field", "reason", "line"}  # line: a CSV upload's
     assert error["examples"][0]["errors"]
 
 

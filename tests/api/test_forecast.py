@@ -173,3 +173,13 @@ def test_sample_route_gives_the_training_probe_with_its_dates(client):
     assert len(answer["dates"][0]) == 13 and answer["dates"][0][0] >= "2011-01-01"
     r = client.post("/api/v1/tasks/stocks/sample", json={**body, "split": "train"})
     assert r.status_code == 422 and r.json()["field"] == "probe"
+
+
+def test_a_bad_csv_line_is_an_error_item_of_the_documented_shape(client):
+    answer = client.post(
+        "/api/v1/series", files={"file": ("s.csv", b"value\n1.0\n2.0,3.0\nabc\n4.0\n")}
+    )
+    assert answer.status_code == 422
+    items = answer.json()["errors"]
+    assert [(i["field"], i["line"]) for i in items] == [("file", 3), ("file", 4)]
+    assert all(set(i) == {"field", "line", "reason"} for i in items)
