@@ -4,7 +4,7 @@
 // `apply(state)` and asked for nothing else.
 
 import * as api from "./api.js";
-import { chapterState, findChapter, loadLesson, runExperiment } from "./lesson.js";
+import { chapterState, experimentRuns, findChapter, loadLesson, runExperiment } from "./lesson.js";
 import { defaults } from "./state.js";
 import { LessonPanel } from "./views/lesson_panel.js";
 import { whenPlotly } from "./views/registry.js";
@@ -15,11 +15,13 @@ export class LessonController {
   /**
    * @param {{root: HTMLElement, panelEl: HTMLElement, listEl: HTMLElement, state: object,
    *   apply: (chapter: object) => Promise<void>, onLeave: () => void,
+   *   onProbe?: (frame: object) => void, onTrained?: (settings: object, modelId: string) => void,
    *   trainingView?: {start: Function, progress: Function, done: Function}}} options `apply`
-   *   loads the page for the state already set from the chapter
+   *   loads the page for the state already set from the chapter; `onProbe` gets a training
+   *   run's probe frames, `onTrained` the last run's settings and weights once it is over
    */
-  constructor({ root, panelEl, listEl, state, apply, onLeave, trainingView = null }) {
-    Object.assign(this, { root, panelEl, listEl, state, apply, onLeave, trainingView });
+  constructor({ root, panelEl, listEl, state, apply, onLeave, onProbe = () => {}, onTrained = () => {}, trainingView = null }) {
+    Object.assign(this, { root, panelEl, listEl, state, apply, onLeave, onProbe, onTrained, trainingView });
     this.lesson = null;
     this.panel = null;
     this.progressEl = Object.assign(document.createElement("p"), { className: "hint lesson-progress", role: "status" });
@@ -86,7 +88,8 @@ export class LessonController {
     let label = "";
     const runs = c.experiment.runs;
     let n = 0;
-    return runExperiment(this.lesson, c, defaults(), {
+    let trained = null; // the last training run's {settings, modelId}: the page shows it after
+    const outcome = await runExperiment(this.lesson, c, defaults(), {
       postJSON: (path, body) => {
         if (!label) say(`Run ${n + 1} of ${runs.length}: ${runs[n].label}…`);
         return api.postJSON(path, body);
@@ -95,11 +98,18 @@ export class LessonController {
         label = runs[n].label;
         say(`Run ${n + 1} of ${runs.length}: training ${label}…`);
         return api.trainStream(body, (frame) => {
-          if (frame.type === "train_config") this.trainingView?.start(frame);
+          if (frame.type === "train_config") {
+            this.trainingView?.start(frame);
+            this.onProbe(null); // a new run: its snapshots start a new path
+          }
           else if (frame.type === "progress") {
             this.trainingView?.progress(frame);
             say(`Run ${n + 1} of ${runs.length}: training ${label}, step ${frame.step} of ${body.steps}, loss ${Number(frame.loss).toPrecision(3)}`);
-          } else if (frame.type === "done") this.trainingView?.done(frame);
+          } else if (frame.type === "probe") this.onProbe(frame);
+          else if (frame.type === "done") {
+            this.trainingView?.done(frame);
+            if (frame.model_id) trained = { settings: experimentRuns(c, defaults())[n].settings, modelId: frame.model_id };
+          }
           onFrame(frame);
         });
       },
@@ -109,6 +119,11 @@ export class LessonController {
         say(n < runs.length ? `Run ${n} of ${runs.length} done.` : "Done: the outcome is below.");
       },
     });
+    if (trained && this.panel.chapter === c) {
+      say(`Done: the outcome is below; the network on the page is now the trained ${runs.at(-1).label}.`);
+      this.onTrained(trained.settings, trained.modelId);
+    }
+    return outcome;
   }
 
   _fillList() {
