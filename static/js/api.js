@@ -67,6 +67,11 @@ export const modelInfo = (id) => getJSON(`/models/${encodeURIComponent(id)}`);
 // keep the model of a shared link out of the store's eviction (its own byte cap and quota)
 export const pinModel = (id) => postJSON(`/models/${encodeURIComponent(id)}/pin`, {});
 
+/** A stored model's weights as a .safetensors file (PyTorch's names, the config inside). */
+export async function downloadWeights(id) {
+  return (await request(`/models/${encodeURIComponent(id)}/weights?format=safetensors`)).blob();
+}
+
 /** Download the current trace as .npz (the server builds it from the same body). */
 export async function downloadTraceNpz(body) {
   const response = await request("/trace?format=npz", {
@@ -138,41 +143,58 @@ export class Session {
   constructor() {
     this.socket = null;
     this.opening = null; // one socket at a time, however many sends wait for it
-    this.pending = [];
+    this.pending = []; // the waiters of the current socket only
     this.frames = [];
+    this.generation = 0; // sockets opened so far: a new one is a new session on the server
     this.bytesReceived = 0; // for the page benchmark
   }
 
+  get isOpen() {
+    return this.socket != null && this.socket.readyState === WebSocket.OPEN;
+  }
+
   async open() {
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) return;
+    if (this.isOpen) return;
     if (!this.opening) this.opening = this._connect().finally(() => (this.opening = null));
     await this.opening;
   }
 
   async _connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    this.socket = new WebSocket(`${scheme}://${location.host}${BASE}/session`);
-    this.socket.binaryType = "arraybuffer";
-    this.socket.addEventListener("message", (event) => {
+    // a socket still closing must not answer, or fail, the new socket's waiters
+    this._drop(this.socket, "The session was replaced by a new connection.");
+    const socket = new WebSocket(`${scheme}://${location.host}${BASE}/session`);
+    this.socket = socket;
+    this.generation += 1;
+    socket.binaryType = "arraybuffer";
+    socket.addEventListener("message", (event) => {
+      if (socket !== this.socket) return;
       const binary = event.data instanceof ArrayBuffer;
       this.bytesReceived += binary ? event.data.byteLength : event.data.length;
       this._receive(binary ? decodeFrame(event.data) : JSON.parse(event.data));
     });
-    this.socket.addEventListener("close", (event) => {
+    socket.addEventListener("close", (event) => {
       // e.g. 1013 "sessions: this client has 8 open, the limit of 8; close one ..."
       const why = event.reason ? `: ${event.reason}` : " by the server.";
-      for (const p of this.pending) p.reject(new ApiError(`The session was closed${why}`));
-      this.pending = [];
-      this.frames = [];
+      if (socket === this.socket) this._drop(socket, `The session was closed${why}`);
     });
     await new Promise((resolve, reject) => {
-      this.socket.addEventListener("open", resolve, { once: true });
-      this.socket.addEventListener(
+      socket.addEventListener("open", resolve, { once: true });
+      socket.addEventListener(
         "error",
         () => reject(new ApiError("Could not open the live session with the server.")),
         { once: true },
       );
     });
+  }
+
+  /** Fail every waiter of `socket` (the current one) and forget its half-read answer. */
+  _drop(socket, message) {
+    if (!socket || socket !== this.socket) return;
+    for (const p of this.pending) p.reject(new ApiError(message));
+    this.pending = [];
+    this.frames = [];
+    if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close();
   }
 
   _receive(frame) {

@@ -5,14 +5,32 @@ import { FIELDS, hiddenControls } from "./state.js";
 const NUMBER_DEBOUNCE_MS = 400; // number inputs are read once their value has settled this long
 const DESCRIPTIONS_URL = { cells: "/api/v1/cells", tasks: "/api/v1/tasks" };
 
-// Controls a teacher can hide in a shared link (the data-control names in the page).
+// Controls a teacher can hide in a shared link (the data-control names in the page). A link
+// that hides any of them hides the Classroom box too, so a student cannot untick them.
 const HIDEABLE = {
   model: "Network",
   data: "Task and input",
   init: "Initial weights",
   training: "Training",
+  playback: "Playback",
+  compare: "Compare",
+  editors: "Input and weight editors",
   share: "Share",
   export: "Export",
+};
+
+// the API's parameter names in the task descriptions, as the page's controls call them
+const PARAM_WORDS = { horizon: "values to forecast", length: "sequence length", symbols: "symbols", delay: "delay", lag: "lag" };
+const plainWords = (text) => text.replace(/`([^`]*)`/g, (_, name) => PARAM_WORDS[name] || name);
+
+// the settings whose range the server's caps (GET /api/v1/limits) decide
+const LIMITS = {
+  hiddenSize: "max_hidden_size",
+  numLayers: "max_num_layers",
+  length: "max_sequence_length",
+  batchSize: "max_batch_size",
+  steps: "max_train_steps",
+  truncate: "max_truncate",
 };
 
 export class Controls {
@@ -47,7 +65,22 @@ export class Controls {
     }
     this.buildHideList();
     this.render();
-    setTimeout(() => this.loadDescriptions(), 1000); // a nicety: after the first picture's requests
+    setTimeout(() => (this.loadDescriptions(), this.loadLimits()), 1000); // after the first picture's requests
+  }
+
+  /** The server's caps become the controls' ranges (a link over them gets the server's refusal). */
+  async loadLimits() {
+    try {
+      const limits = await (await fetch("/api/v1/limits")).json();
+      for (const [key, name] of Object.entries(LIMITS)) {
+        const cap = limits[name];
+        if (!Number.isFinite(cap) || !FIELDS[key]) continue;
+        FIELDS[key][1].max = cap;
+        if (this.inputs[key]) this.inputs[key].max = String(cap);
+      }
+    } catch {
+      // the table's own ranges stand; the server still refuses what is over its caps
+    }
   }
 
   /** Copy the state into every control. */
@@ -78,10 +111,11 @@ export class Controls {
       }
     } else value = el.value;
     if (this.state[key] === value) return;
+    const old = this.state[key];
     this.state[key] = value;
     if (key === "task") this.showTaskFields();
     this.describe();
-    this.onChange(key);
+    this.onChange(key, old);
   }
 
   showTaskFields() {
@@ -107,7 +141,21 @@ export class Controls {
     const cell = this.root.getElementById("cell-description");
     const task = this.root.getElementById("task-description");
     if (cell) cell.textContent = this.descriptions.cells[this.state.cell] || "";
-    if (task) task.textContent = this.descriptions.tasks[this.state.task] || "";
+    if (task) task.textContent = plainWords(this.descriptions.tasks[this.state.task] || "");
+  }
+
+  /**
+   * Hide what the link's `hide` list names; a link that hides anything hides the
+   * Classroom box too (unticking there and reloading would bring the controls back).
+   * @returns {Set<string>} the hidden names
+   */
+  applyHidden() {
+    const hidden = hiddenControls(this.state);
+    if (hidden.size) hidden.add("classroom");
+    for (const el of this.root.querySelectorAll("[data-control]")) {
+      if (hidden.has(el.dataset.control)) el.dataset.hidden = "true";
+    }
+    return hidden;
   }
 
   buildHideList() {

@@ -15,7 +15,7 @@ import { ForecastView } from "./series/forecast_view.js";
 import { GapView } from "./series/gap_view.js";
 import { SeriesInput } from "./series/series_input.js";
 import { TextView } from "./series/text_view.js";
-import { hiddenControls, parse, serialize, taskParams } from "./state.js";
+import { decodeEdits, decodeTrained, encodeEdits, encodeTrained, parse, serialize, taskParams } from "./state.js";
 import { TrainingController } from "./training_controller.js";
 import { CellInspector, inspectBody } from "./views/cell_inspector.js";
 import { CompareView } from "./views/compare.js";
@@ -33,6 +33,7 @@ import { WeightEditor } from "./views/weights.js";
 
 const $ = (id) => document.getElementById(id);
 // settings that describe a different network or input: uploaded or trained weights no longer fit
+const ARCHITECTURE = ["cell", "hiddenSize", "numLayers", "bidirectional"]; // loaded weights fix these
 const NEW_NETWORK = ["cell", "hiddenSize", "numLayers", "bidirectional", "task", "length", "horizon", "symbols", "customSeries", "ticker", "normalisation", "gap"];
 const TRAINING_ONLY = ["optimizer", "learningRate", "batchSize", "steps", "clipNorm", "clipValue", "memoryless"];
 const PROBE_VIEWS = ["unrolled", "states", "gradients", "outputs"]; // redrawn by training snapshots
@@ -43,7 +44,8 @@ class App {
     this.state = parse(location.search);
     this.model = null; // the TraceModel on screen
     this.request = null; // the trace request body behind it
-    this.controls = new Controls(document, this.state, { onChange: (key) => this.settingChanged(key) });
+    this.controls = new Controls(document, this.state, { onChange: (key, old) => this.settingChanged(key, old) });
+    this.linkEdits = decodeEdits(this.state.edits); // applied once the link's network is up
     this.player = new Player({
       timeline: $("timeline"),
       phase: $("phase"),
@@ -83,6 +85,7 @@ class App {
       onGradients: (model) => this.setModel(model, this.player.cursor),
       // the Jacobian norms and spectrum change only the views that draw them
       onDiagnostics: (model) => this.setModel(model, this.player.cursor, { only: ["gradients", "spectrum"] }),
+      onEdits: (edits) => this.editsChanged(edits),
     });
     this.trainingView = new TrainingView({
       lossEl: $("loss-curve"),
@@ -104,7 +107,7 @@ class App {
         this.trajectory.setProbes(this.probeModels);
         this.trajectory.showProbe(this.probeModels.length - 1);
       },
-      onTrained: (modelId) => this.trained(modelId),
+      onTrained: (modelId, summary) => this.trained(modelId, summary),
       onError: (err) => this.showError(err),
     });
     this.compareView = new CompareView($("compare"));
@@ -132,13 +135,18 @@ class App {
 
   // ------------------------------------------------------------------ settings
 
-  settingChanged(key) {
+  settingChanged(key, old) {
     if (key === "speed") this.player.setSpeed(this.state.speed);
     if (!["speed", "hide", ...TRAINING_ONLY].includes(key)) {
-      if (NEW_NETWORK.includes(key) && this.state.modelId) {
-        this.state.modelId = "";
-        this.setModelStatus("");
+      // loaded weights stay until removed: a network they do not fit is refused, and kept
+      if (ARCHITECTURE.includes(key) && this.state.modelId && this.request) {
+        this.state[key] = old;
+        this.controls.render();
+        const c = this.request.config;
+        this.showError(new api.ApiError(`The loaded weights are a ${c.cell} with ${c.num_layers} layer(s) of ${c.hidden_size} units${c.bidirectional ? ", bidirectional" : ""}: they are kept. Remove them (beside their name under Initial weights) to change the network.`, "model_id"));
+        return;
       }
+      this.revert = NEW_NETWORK.includes(key) && this.state.modelId ? { key, old } : null;
       this.state.cursor = 0;
       this.trajectory.setProbes(null);
       this.loadTrace();
@@ -195,16 +203,27 @@ class App {
     const run = (this.loadRun = (this.loadRun || 0) + 1);
     try {
       this.showTaskSections();
+      // nothing typed yet: the series box asks for numbers; an error would be premature
+      if (this.state.task === "custom" && !this.state.customSeries.trim()) return;
       const sample = await taskSample(this.state);
       const body = await traceRequest(this.state, sample);
       if (run !== this.loadRun) return;
       this.taskViews(sample, body);
       this.pendingCursor = this.state.cursor;
-      if (await this.session.configure(body)) {
-        this.request = body;
+      const edits = this.linkEdits;
+      this.linkEdits = [];
+      if (await this.session.configure(body, edits)) {
+        this.request = { ...body, inputs: this.session.currentInputs() };
         if (this.state.compare) this.compare.load(body, initOf(this.state));
       }
     } catch (err) {
+      if (run === this.loadRun && err.field === "model_id" && this.revert) {
+        // the change does not fit the loaded weights: undo it, they and the trace stay
+        this.state[this.revert.key] = this.revert.old;
+        this.revert = null;
+        this.controls.render();
+        this.syncUrl();
+      }
       if (run === this.loadRun) {
         $("forecast-section").hidden = true;
         this.showError(err);
@@ -291,7 +310,6 @@ class App {
       const edit = await this.session.edit(command);
       if (!edit) return null;
       if (command.type === "edit_input") {
-        this.request.inputs[command.position][command.feature] = command.value;
         this.notice(`Input x${command.position}[${command.feature}] set to ${command.value}: the change spreads forward from step ${command.position}.`);
       } else {
         this.notice(`${command.name}[${command.index.join(", ")}] set to ${command.value}: every step that uses it is recomputed.`);
@@ -312,9 +330,52 @@ class App {
     if (!this.state.compare) this.compare.cancel(false);
   }
 
-  async trained(modelId) {
+  /** The edits in effect changed: Undo and Reset edits, the request behind exports, the link. */
+  editsChanged(edits) {
+    $("undo").disabled = $("reset-edits").disabled = edits.length === 0;
+    if (this.request) this.request = { ...this.request, inputs: this.session.currentInputs() };
+    this.state.edits = encodeEdits(edits.map((e) => e.command));
+    this.syncUrl();
+  }
+
+  async undo() {
+    try {
+      if (await this.session.undo()) this.notice("Last edit undone.");
+    } catch (err) {
+      this.showError(err);
+    }
+  }
+
+  async resetEdits() {
+    try {
+      if (await this.session.resetEdits()) this.notice("Every edit dropped: back to the configured network and input.");
+    } catch (err) {
+      this.showError(err);
+    }
+  }
+
+  async trained(modelId, summary) {
     this.state.modelId = modelId;
-    this.setModelStatus(`Trained weights loaded (model ${modelId.slice(0, 12)}…). Share the link to open them anywhere.`);
+    this.state.trained = encodeTrained(summary);
+    this.setModelStatus(this.trainedText(summary, modelId));
+    this.syncUrl();
+    await this.loadTrace();
+  }
+
+  /** What is known of trained weights, in words: a diverged run says so. */
+  trainedText(summary, modelId) {
+    const loss = summary.loss == null ? "not finite" : Number(summary.loss).toPrecision(3);
+    const what = `${summary.task}, ${summary.steps} steps, final training loss ${loss}`;
+    if (summary.diverged) {
+      return `Training diverged (${what}): these weights are what it left, not a trained network. Lower the learning rate or clip the gradient norm and train again.`;
+    }
+    return `Trained weights loaded (${what}; model ${modelId.slice(0, 12)}…). Share the link to open them anywhere.`;
+  }
+
+  /** Back to weights drawn from the settings. */
+  async removeWeights() {
+    Object.assign(this.state, { modelId: "", trained: "", cursor: 0 });
+    this.setModelStatus("");
     this.syncUrl();
     await this.loadTrace();
   }
@@ -327,7 +388,7 @@ class App {
     try {
       const answer = await api.uploadModel(file, { nonlinearity: this.state.cell === "rnn_relu" ? "relu" : "tanh" });
       const c = answer.config;
-      Object.assign(this.state, { modelId: answer.model_id, cell: c.cell, hiddenSize: c.hidden_size, numLayers: c.num_layers, bidirectional: c.bidirectional });
+      Object.assign(this.state, { modelId: answer.model_id, trained: "", cell: c.cell, hiddenSize: c.hidden_size, numLayers: c.num_layers, bidirectional: c.bidirectional });
       if (this.state.task !== "custom" || c.input_size !== 1) {
         this.notice(`Loaded ${file.name}: ${c.cell}, ${c.num_layers} layer(s), hidden size ${c.hidden_size}, input size ${c.input_size}. Pick a task whose input fits, or paste your own sequence.`);
       }
@@ -340,8 +401,15 @@ class App {
     }
   }
 
+  /** The loaded-weights line, with Remove while weights are loaded. */
   setModelStatus(text) {
-    $("model-status").textContent = text;
+    const el = $("model-status");
+    el.replaceChildren(text);
+    if (!text || !this.state.modelId) return;
+    const remove = Object.assign(document.createElement("button"), { type: "button", className: "remove-weights", textContent: "Remove" });
+    remove.setAttribute("aria-label", "Remove the loaded weights");
+    remove.addEventListener("click", () => this.removeWeights());
+    el.append(" ", remove);
   }
 
   async share() {
@@ -356,7 +424,7 @@ class App {
     }
     try {
       await navigator.clipboard.writeText(url);
-      this.notice(`Link copied: it opens this exact network, input, seed and weights.${kept}`);
+      this.notice(`Link copied: it opens this exact network, input, seed and weights, your edits included.${kept}`);
     } catch {
       this.notice(`Share this link: ${url}${kept}`);
     }
@@ -374,10 +442,22 @@ class App {
     if (this.model) this.download(new Blob([JSON.stringify(this.model.toJSON())], { type: "application/json" }), "trace.json");
   }
 
+  /** The trace on screen as .npz: the edited inputs, and edited weights stored as a model. */
   async exportNpz() {
     if (!this.request) return;
     try {
-      this.download(await api.downloadTraceNpz(this.request), "trace.npz");
+      this.download(await api.downloadTraceNpz(await this.session.currentRequest()), "trace.npz");
+    } catch (err) {
+      this.showError(err);
+    }
+  }
+
+  /** The current network's weights, edits included, as .safetensors. */
+  async downloadWeights() {
+    if (!this.request) return;
+    try {
+      const id = await this.session.save();
+      this.download(await api.downloadWeights(id), `unroll-${this.request.config.cell}-${id.slice(0, 8)}.safetensors`);
     } catch (err) {
       this.showError(err);
     }
@@ -415,31 +495,26 @@ class App {
     on("share", () => this.share());
     on("export-json", () => this.exportJson());
     on("export-npz", () => this.exportNpz());
+    on("export-weights", () => this.downloadWeights());
+    on("undo", () => this.undo());
+    on("reset-edits", () => this.resetEdits());
     on("compare-toggle", () => this.toggleCompare());
     on("error-close", () => this.clearError());
     on("mode-lesson", () => this.setLessonMode(true));
     on("mode-free", () => this.setLessonMode(false));
     $("upload").addEventListener("change", (e) => this.upload(e.target.files[0]));
-    const keys = {
-      " ": () => this.player.toggle(),
-      ArrowRight: () => this.player.step(1),
-      ArrowLeft: () => this.player.step(-1),
-      Home: () => this.player.seek(0),
-      End: () => this.player.seek(Number.MAX_SAFE_INTEGER),
-    };
-    document.addEventListener("keydown", (e) => {
-      const tag = (e.target.tagName || "").toLowerCase();
-      if (["input", "select", "textarea", "button"].includes(tag) && e.target.id !== "timeline") return;
-      if (!keys[e.key]) return;
-      e.preventDefault();
-      keys[e.key]();
-    });
+    this.player.bindKeys(document);
   }
 
   start() {
-    const hidden = hiddenControls(this.state);
-    for (const el of document.querySelectorAll("[data-control]")) {
-      if (hidden.has(el.dataset.control)) el.dataset.hidden = "true";
+    this.controls.applyHidden();
+    const trained = this.state.modelId && decodeTrained(this.state.trained);
+    if (trained) {
+      const text = this.trainedText(trained, this.state.modelId);
+      this.setModelStatus(text);
+      $("train-status").textContent = `${text} The loss curve of that run is not kept with the link.`;
+    } else if (this.state.modelId) {
+      this.setModelStatus(`Using stored weights (model ${this.state.modelId.slice(0, 12)}…).`);
     }
     $("compare-section").hidden = !this.state.compare;
     $("compare-toggle").setAttribute("aria-pressed", String(this.state.compare));

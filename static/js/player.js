@@ -3,6 +3,19 @@
 export const DEFAULT_SPEED = 8; // steps per second
 const FIT_SECONDS = 40; // at the default speed a long timeline still plays in this long
 
+const TYPING_INPUTS = ["text", "number", "search", "email", "url", "password", "tel", "date", "time"];
+
+/** Whether a key pressed in `el` belongs to it (typing, choosing, ticking), not to playback. */
+function typing(el, key) {
+  const tag = (el?.tagName || "").toLowerCase();
+  if (el?.isContentEditable || tag === "textarea" || tag === "select") return true;
+  if (tag === "input") {
+    if (TYPING_INPUTS.includes(el.type)) return true;
+    if (key === " " && ["checkbox", "radio", "file"].includes(el.type)) return true;
+  }
+  return key === " " && tag === "summary";
+}
+
 export class Player {
   /**
    * @param {{timeline: HTMLInputElement, phase: HTMLOutputElement, playButton: HTMLButtonElement,
@@ -90,6 +103,27 @@ export class Player {
       this.seek(this.cursor + advance);
     }
     if (this.playing) requestAnimationFrame(this._frame);
+  }
+
+  /**
+   * Space, the arrows, Home and End drive playback wherever the focus is (a playback
+   * button just clicked included), except where typing or choosing needs those keys: text
+   * fields, number inputs and selects; a focused checkbox or summary keeps its Space.
+   * @param {Document} root
+   */
+  bindKeys(root) {
+    const keys = {
+      " ": () => this.toggle(),
+      ArrowRight: () => this.step(1),
+      ArrowLeft: () => this.step(-1),
+      Home: () => this.seek(0),
+      End: () => this.seek(Number.MAX_SAFE_INTEGER),
+    };
+    root.addEventListener("keydown", (e) => {
+      if (!keys[e.key] || e.altKey || e.ctrlKey || e.metaKey || typing(e.target, e.key)) return;
+      e.preventDefault(); // a focused button is not pressed again, a slider not moved twice
+      keys[e.key]();
+    });
   }
 
   /** The phase line under the timeline, in words. */

@@ -1,6 +1,8 @@
 // The live session as the page drives it: configure and edits sent over the WebSocket
 // with binary, progressive answers (docs/session-protocol.md), the progress line with the
 // cost model's warning and Cancel, and a run guard so a stale answer never replaces a newer one.
+// It keeps the edits in effect (for Undo, the share link and exports) and, after a
+// reconnect, configures the new server session again and replays them.
 
 import * as api from "./api.js";
 import { TraceModel } from "./trace_model.js";
@@ -19,35 +21,129 @@ export class SessionController {
    *          onDiagnostics: (model: TraceModel) => void}} options: the forward pass's model
    *   first, then the same with its gradients, then with its Jacobian norms and spectrum
    */
-  constructor({ progress, onModel, onGradients, onDiagnostics }) {
+  constructor({ progress, onModel, onGradients, onDiagnostics, onEdits = () => {} }) {
     this.session = new api.Session();
     this.progress = progress;
     this.onModel = onModel;
     this.onGradients = onGradients;
     this.onDiagnostics = onDiagnostics;
+    this.onEdits = onEdits; // (edits) after every change to the edits in effect
     this.run = 0; // answers to superseded commands are dropped
     this.model = null;
+    this.body = null; // the configured request, as sent
+    this.generation = 0; // the socket it was configured on
+    this.edits = []; // in effect, oldest first: {command, old}
     this.session.open().catch(() => {}); // the handshake overlaps the first sample request
   }
 
   /**
-   * Configure the session with a trace request body; resolves with true once answered (the
-   * model went to onModel as soon as it arrived), false if superseded or cancelled.
+   * Configure the session with a trace request body, then apply `edits` (commands, e.g.
+   * from a shared link); resolves with true once answered (the model went to onModel as
+   * soon as it arrived), false if superseded or cancelled.
    */
-  async configure(body) {
+  async configure(body, edits = []) {
     const run = ++this.run;
+    const expected = body.inputs?.[0]?.length;
+    if (body.model_id && expected != null && body.config.input_size !== expected) {
+      throw new api.ApiError(
+        `The loaded weights take ${body.config.input_size} input value(s) per step, but this input has ${expected}: ` +
+          "they are kept. Pick a task or series that fits them, or Remove them to use random weights.",
+        "model_id",
+      );
+    }
     this.progress.start("Sending the network and sequence…");
     this._warn(body, run);
-    return this._command({ type: "configure", ...body, ...ANSWER_OPTIONS }, run);
+    const ok = await this._command({ type: "configure", ...body, ...ANSWER_OPTIONS }, run);
+    if (!ok) return false;
+    this.body = body;
+    this.generation = this.session.generation;
+    this.edits = [];
+    try {
+      for (const command of edits) if (!(await this.edit(command))) break;
+    } catch (err) {
+      console.warn("an edit of the link could not be applied", err); // the ones before it stand
+    }
+    this.onEdits(this.edits);
+    return true;
   }
 
   /** An edit (edit_input or edit_weight); resolves with the server's `edit` echo, or null. */
   async edit(command) {
+    if (!(await this._live())) return null;
     const run = ++this.run;
     this.progress.start("Recomputing with your edit…");
     let edit = null;
     const ok = await this._command(command, run, (frame) => (edit = frame.edit));
-    return ok ? edit : null;
+    if (!ok || !edit) return null;
+    this.edits.push({ command, old: edit.old });
+    this.onEdits(this.edits);
+    return edit;
+  }
+
+  /** Undo the last edit (the same edit with its old value); false if there is none. */
+  async undo() {
+    const last = this.edits.at(-1);
+    if (!last || !(await this._live())) return false;
+    const run = ++this.run;
+    this.progress.start("Undoing your last edit…");
+    if (!(await this._command({ ...last.command, value: last.old }, run))) return false;
+    this.edits.pop();
+    this.onEdits(this.edits);
+    return true;
+  }
+
+  /** Back to the configured network and input: every edit dropped. */
+  async resetEdits() {
+    if (!this.edits.length || !(await this._live())) return false;
+    const run = ++this.run;
+    this.progress.start("Back to the configured network…");
+    if (!(await this._command({ type: "reset" }, run))) return false;
+    this.edits = [];
+    this.onEdits(this.edits);
+    return true;
+  }
+
+  /** The inputs on screen: the configured ones with the input edits applied. */
+  currentInputs() {
+    const inputs = this.body.inputs.map((row) => [...row]);
+    for (const { command: c } of this.edits) if (c.type === "edit_input") inputs[c.position][c.feature] = c.value;
+    return inputs;
+  }
+
+  /** The weights on screen stored as a model (edits included): its id. */
+  async save() {
+    if (!(await this._live())) throw new api.ApiError("The network is still loading: try again in a moment.");
+    const answer = await this.session.send({ type: "save" });
+    return answer.at(-1).model_id;
+  }
+
+  /** The request that reproduces what is on screen: edited inputs, and edited weights as a stored model. */
+  async currentRequest() {
+    const body = { ...this.body, inputs: this.currentInputs() };
+    if (this.edits.some((e) => e.command.type === "edit_weight")) {
+      const { init, ...rest } = body; // the stored model replaces the drawn weights
+      return { ...rest, model_id: await this.save() };
+    }
+    return body;
+  }
+
+  /**
+   * The server session answers edits only while it is the one configured: after a
+   * reconnect (a new socket is a new, empty session) send configure again and replay the
+   * edits in effect. False if it could not be restored.
+   */
+  async _live() {
+    if (!this.body) return false;
+    await this.session.open();
+    if (this.generation === this.session.generation) return true;
+    const run = ++this.run;
+    this.progress.start("Reconnected: sending the network and your edits again…");
+    if (!(await this._command({ type: "configure", ...this.body, ...ANSWER_OPTIONS }, run))) return false;
+    this.generation = this.session.generation;
+    for (const { command } of this.edits) {
+      if (!(await this._command(command, ++this.run))) return false;
+    }
+    return true;
   }
 
   /** Stop the computation in progress, on the server too. */

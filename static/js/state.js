@@ -37,6 +37,9 @@ export const FIELDS = {
   cursor: ["at", int(0, 1e7), 0],
   compare: ["compare", bool(), false],
   hide: ["hide", text(500), ""],
+  // the page's edits in effect (encodeEdits) and what training said of the loaded weights
+  edits: ["edits", text(4000), ""],
+  trained: ["trained", text(200), ""],
   // the real-data tasks and the lesson (issues 13, 14; static/lesson/chapters.json state_keys)
   ticker: ["ticker", choice("AAPL", "GOOG", "IBM", "MSFT"), "AAPL"],
   normalisation: ["norm", choice("log_returns", "window"), "log_returns"],
@@ -133,4 +136,42 @@ export function taskParams(state) {
     default:
       return {};
   }
+}
+
+/**
+ * Edits for the URL, compact: `i:position:feature:value` and `w:name:i.j:value`, joined by
+ * `;` (no `:` or `;` in a parameter name). @param {object[]} commands edit_input/edit_weight
+ */
+export function encodeEdits(commands) {
+  return commands
+    .map((c) => (c.type === "edit_input" ? `i:${c.position}:${c.feature}:${c.value}` : `w:${c.name}:${c.index.join(".")}:${c.value}`))
+    .join(";");
+}
+
+/** The edit commands of an `edits` setting; malformed entries are skipped. */
+export function decodeEdits(textValue) {
+  const commands = [];
+  for (const item of textValue.split(";").filter(Boolean)) {
+    const parts = item.split(":");
+    const value = Number(parts[3]);
+    if (parts.length !== 4 || !Number.isFinite(value)) continue;
+    if (parts[0] === "i") {
+      const [position, feature] = [Number(parts[1]), Number(parts[2])];
+      if (Number.isInteger(position) && Number.isInteger(feature)) commands.push({ type: "edit_input", position, feature, value });
+    } else if (parts[0] === "w") {
+      const index = parts[2].split(".").map(Number);
+      if (index.every(Number.isInteger)) commands.push({ type: "edit_weight", name: parts[1], index, value });
+    }
+  }
+  return commands;
+}
+
+/** What training said of its weights, for the URL: `task:steps:loss:diverged`. */
+export const encodeTrained = ({ task, steps, loss, diverged }) => `${task}:${steps}:${loss ?? ""}:${diverged ? 1 : 0}`;
+
+/** {task, steps, loss, diverged} of a `trained` setting, or null. */
+export function decodeTrained(textValue) {
+  const [task, steps, loss, diverged] = textValue.split(":");
+  if (!task || !Number.isInteger(Number(steps))) return null;
+  return { task, steps: Number(steps), loss: loss === "" || loss == null ? null : Number(loss), diverged: diverged === "1" };
 }

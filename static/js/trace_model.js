@@ -102,7 +102,7 @@ export class TraceModel {
   withGradients(frame) {
     const model = Object.create(TraceModel.prototype);
     Object.assign(model, this);
-    model.trace = { ...this.trace, truncate: frame.truncate, grads: frame.grads };
+    model.trace = { ...this.trace, truncate: frame.truncate, grads: frame.grads, verdict: frame.verdict ?? this.trace.verdict };
     for (const field of ["grad_hidden", "grad_cell"]) model.trace[field] = stateRows(frame[field]);
     for (const field of ["grad_step_norms", "grad_inputs"]) model.trace[field] = plainNested(frame[field]);
     model.hasGradients = model.trace.grad_hidden != null;
@@ -114,7 +114,7 @@ export class TraceModel {
   withDiagnostics(frame) {
     const model = Object.create(TraceModel.prototype);
     Object.assign(model, this);
-    model.trace = { ...this.trace, spectrum: frame.spectrum };
+    model.trace = { ...this.trace, spectrum: frame.spectrum, verdict: frame.verdict ?? this.trace.verdict };
     for (const field of ["jacobian_norm", "jacobian_product_norm"]) model.trace[field] = plainNested(frame[field]);
     model._gradNorms = this._gradNorms;
     return model;

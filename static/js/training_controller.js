@@ -14,7 +14,9 @@ export class TrainingController {
    * @param {{state: object, view: import("./views/training.js").TrainingView,
    *          trainButton: HTMLButtonElement, stopButton: HTMLButtonElement,
    *          onStart: () => void, onProbe: (model: TraceModel) => void,
-   *          onTrained: (modelId: string) => Promise<void>, onError: (err: Error) => void}} options
+   *          onTrained: (modelId: string, summary: object) => Promise<void>,
+   *          onError: (err: Error) => void}} options: onTrained gets what the run says of the
+   *   weights: {task, steps, loss (the last training loss), evalLoss, diverged}
    */
   constructor({ state, view, trainButton, stopButton, onStart, onProbe, onTrained, onError }) {
     Object.assign(this, { state, view, trainButton, stopButton, onStart, onProbe, onTrained, onError });
@@ -44,10 +46,22 @@ export class TrainingController {
     this.stopButton.disabled = false;
     this.onStart();
     let trained = null;
+    this.lastLoss = null;
+    this.diverged = false;
     try {
-      await api.trainStream(body, (frame) => this._frame(frame, (id) => (trained = id)), this.abort.signal);
+      await api.trainStream(body, (frame) => this._frame(frame, (done) => (trained = done)), this.abort.signal);
       this._flushProbe();
-      if (trained) await this.onTrained(trained);
+      if (trained?.model_id) {
+        const summary = {
+          task: body.task.name,
+          steps: trained.steps,
+          loss: this.lastLoss,
+          evalLoss: trained.eval_loss,
+          // a non-finite loss or evaluation: the run blew up, whatever weights it left
+          diverged: this.diverged || trained.eval_loss == null,
+        };
+        await this.onTrained(trained.model_id, summary);
+      }
     } catch (err) {
       this.onError(err);
     } finally {
@@ -74,14 +88,18 @@ export class TrainingController {
   _frame(frame, setTrained) {
     if (!this.running) return;
     if (frame.type === "train_config") this.view.start(frame);
-    else if (frame.type === "progress") this.view.progress(frame);
+    else if (frame.type === "progress") {
+      this.view.progress(frame);
+      if (frame.loss == null) this.diverged = true;
+      else this.lastLoss = frame.loss;
+    }
     else if (frame.type === "probe") {
       this.view.probe(frame);
       this.probe = frame;
       this._scheduleProbe();
     } else if (frame.type === "done") {
       this.view.done(frame);
-      if (frame.model_id) setTrained(frame.model_id);
+      setTrained(frame);
     } else if (frame.type === "error") {
       this.onError(new api.ApiError(frame.detail, frame.field, frame.status));
     }

@@ -1,8 +1,7 @@
 // The gradient profile: ||dL/dh_t|| per layer and direction as BPTT reaches each position,
-// the Jacobian product norm ||dh_last/dh_t|| faintly behind it, on a log scale, and a verdict
-// (vanishing, exploding, overflow). Also exports the plotting helpers the other views share.
-
-import { gradientVerdict } from "../trace_model.js";
+// the Jacobian product norm ||dh_last/dh_t|| faintly behind it, on a log scale, and the
+// trace's gradient verdict (app/rnn/verdict.py) in words. Also exports the plotting
+// helpers the other views share.
 
 // no "Share chart" button: it would upload to Plotly Cloud, and the page works offline
 export const PLOT_CONFIG = { responsive: true, displaylogo: false, showSendToCloud: false };
@@ -251,37 +250,27 @@ export class GradientView {
     };
   }
 
-  /** The verdict for the first layer's forward direction: where gradient has furthest to go. */
+  /**
+   * The trace's own verdict (app/rnn/verdict.py): the label, the measured rate per step,
+   * what reaches the first position, the reason in words and its notes. A progressive
+   * answer's later frames replace it, so it is the final one once the diagnostics are in.
+   */
   _verdict() {
     const m = this.model;
-    if (!m.hasGradients) return { kind: "none", text: "No targets: no gradients" };
-    const s = this.series[0];
-    let profile = s.jac;
-    if (!profile) {
-      // no Jacobians recorded: the gradient itself, relative to its size at the end
-      const end = s.grad[m.T - 1];
-      profile = s.grad.map((v) => (v == null || end == null ? null : end > 0 ? v / end : v));
+    if (!m.hasGradients) return { kind: "none", label: "No targets: no gradients", parts: [] };
+    const v = m.trace.verdict;
+    if (!v) return { kind: "none", label: "The verdict comes with the gradients", parts: [] };
+    const kind = v.verdict === "overflowed" ? "overflow" : v.verdict;
+    const label = { vanishing: "Vanishing", exploding: "Exploding", overflowed: "Overflowed", stable: "Stable", none: "No verdict" }[v.verdict];
+    const where = m.L > 1 || m.D > 1 ? ` (${m.label(v.layer, v.direction)})` : "";
+    const numbers = [];
+    if (v.rate != null) numbers.push(`×${formatNumber(v.rate, 3)} per step over ${v.steps} step${v.steps === 1 ? "" : "s"}`);
+    if (v.surviving_to_start != null) {
+      numbers.push(`${formatNumber(v.surviving_to_start, 2)} of the last position's gradient reaches step 0${v.truncated ? " (truncated BPTT)" : ""}`);
     }
-    const overflowed = s.grad.some((v) => special(v) === "overflow");
-    const { verdict, ratio } = overflowed ? { verdict: "overflow", ratio: null } : gradientVerdict(profile);
-    const t = Math.max(0, profile.indexOf(ratio));
-    const r = formatNumber(ratio, 2);
-    const cut = s.grad.lastIndexOf(0);
-    if (m.trace.truncate && cut >= 0 && verdict !== "overflow") {
-      const text = `Truncated BPTT (${m.trace.truncate} steps): no gradient reaches steps 0 to ${cut}`;
-      return { kind: "vanishing", text: ratio > 0 ? `${text}; at step ${t} it is ${r} of its size at the end` : text };
-    }
-    // the Jacobian product is what survives of a gradient leaving the last step
-    const texts = {
-      vanishing:
-        ratio > 0
-          ? `Vanishing: the gradient from the last step reaching step ${t} is ${r} of its size at the end`
-          : `Vanishing: no gradient from the last step reaches step ${t}`,
-      exploding: `Exploding: the gradient from the last step reaching step ${t} is ${r} times its size at the end`,
-      overflow: "Overflow: the gradient grew past the largest number a float holds (marked at the top)",
-      stable: `Stable: the gradient from the last step still has ${r} of its size at step ${t}`,
-    };
-    return { kind: verdict, text: texts[verdict] };
+    // the reason starts with the label: the label is already shown
+    const reason = (v.reason || "").replace(/^(vanishing|exploding|stable|overflowed|none):\s*/i, "");
+    return { kind, label: `${label}${where}`, parts: [numbers.join("; "), reason, ...(v.notes || []).map((n) => `Note: ${n}`)].filter(Boolean) };
   }
 
   _showVerdict(visible) {
@@ -290,7 +279,14 @@ export class GradientView {
     const v = this.verdict;
     const show = visible || v.kind === "none";
     el.classList.remove(...VERDICT_CLASSES);
-    el.textContent = show ? v.text : "";
-    if (show) el.classList.add(v.kind);
+    if (!show) {
+      el.replaceChildren();
+      return;
+    }
+    el.classList.add(v.kind);
+    const title = Object.assign(document.createElement("strong"), { className: "verdict-label", textContent: v.label });
+    const details = v.parts.map((text) => Object.assign(document.createElement("span"), { className: "verdict-detail", textContent: ` ${text}.` }));
+    el.replaceChildren(title, ...details);
   }
+
 }

@@ -8,6 +8,7 @@ export class InputEditor {
     this.onEditInput = onEditInput;
     this.model = null;
     this.form = Object.assign(document.createElement("form"), { className: "input-editor", noValidate: true });
+    this.form.dataset.control = "editors"; // a classroom link can hide it
     this.form.innerHTML = `<span class="input-editor-title">Edit an input</span>
       <label>Position t <input name="position" type="number" min="0" step="1" value="0"></label>
       <label>Feature <select name="feature"></select></label>
@@ -48,8 +49,11 @@ export class InputEditor {
   _showCurrent() {
     const { position, feature, ok } = this._read();
     if (!ok) return;
-    this.fields.value.value = String(this.model.trace.inputs[position][feature]);
-    this.hint.textContent = `x${position}[${feature}] is now ${fmt(this.model.trace.inputs[position][feature])}.`;
+    const value = this.model.trace.inputs[position][feature];
+    this.fields.value.value = String(value);
+    // "is now" only once it was edited: before, it is simply the input's value
+    const edited = this.editedAt === `${position},${feature}`;
+    this.hint.textContent = edited ? `x${position}[${feature}] is now ${fmt(value)}.` : `x${position}[${feature}] = ${fmt(value)}: type a new value and apply it.`;
   }
 
   _submit(event) {
@@ -60,6 +64,7 @@ export class InputEditor {
     else if (this.fields.value.value.trim() === "" || !Number.isFinite(value)) this.hint.textContent = "Value must be a number.";
     else {
       this.hint.textContent = `Applying x${position}[${feature}] = ${value}…`;
+      this.editedAt = `${position},${feature}`;
       // afterwards show the value in effect: the new one, or the old one if the edit was refused
       Promise.resolve(this.onEditInput(position, feature, value)).finally(() => this._showCurrent());
     }

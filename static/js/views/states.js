@@ -230,7 +230,8 @@ export class StatesView {
   }
 
   _layout(kind, l, d) {
-    const phrase = kind.scale === "log" ? "filling in as BPTT runs" : "filling in as the steps run";
+    // true during the run and after it: a title must not go stale when the run ends
+    const phrase = kind.scale === "log" ? "each column once BPTT reaches it" : "each column once the run reaches it";
     let title = `${kind.label}, ${this.model.label(l, d)}: ${phrase}`;
     if (this.grid.hasOverflow) title += " · grey = overflow";
     return {

@@ -29,6 +29,7 @@ export class WeightEditor {
     this.onEditWeight = onEditWeight;
     this.shapes = {};
     this.form = Object.assign(document.createElement("form"), { className: "input-editor", noValidate: true });
+    this.form.dataset.control = "editors"; // a classroom link can hide it
     this.form.innerHTML = `<span class="input-editor-title">Edit a weight</span>
       <label>Parameter <select name="name" aria-label="Parameter to edit"></select></label>
       <label>Row <input name="row" type="number" min="0" step="1" value="0"></label>

@@ -1,0 +1,248 @@
+"""The page's traps (issue 12): loaded weights kept, exports and links that follow the edits,
+Undo, trained and diverged links, classroom hiding, keys, reconnects, stale text, and the
+trace's own gradient verdict."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(os.environ.get("UNROLL_SHOTS", "screenshots"))  # look at them: 1280x800 and 390x844
+SMALL = "/?task=sine&len=12&cell=rnn_tanh&h=6&seed=3"
+LOADED = "() => window.unroll && window.unroll.model && window.unroll.request"
+# the diagnostics frame has arrived: the verdict on the page is the final one
+DIAGNOSED = "() => window.unroll.model && window.unroll.model.trace.jacobian_product_norm"
+
+
+def open_page(page, query=SMALL):
+    page.goto(page.base_url + query)
+    page.wait_for_function(LOADED, timeout=20_000)
+    page.wait_for_function(DIAGNOSED, timeout=20_000)
+    return page
+
+
+def cursor(page) -> int:
+    return page.evaluate("() => window.unroll.player.cursor")
+
+
+def loss(page) -> float:
+    return page.evaluate("() => window.unroll.model.trace.loss")
+
+
+def verdict_text(page) -> str:
+    """The verdict line once its view is on screen (views off screen catch up when seen)."""
+    page.locator("#gradient-verdict").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.getElementById('gradient-verdict').textContent")
+    return page.locator("#gradient-verdict").inner_text()
+
+
+def edit(page, command) -> None:
+    """An edit as the editors send it, then wait for its diagnostics."""
+    page.evaluate("(c) => window.unroll.edit(c)", command)
+    page.wait_for_function(DIAGNOSED, timeout=20_000)
+
+
+def stored_model(page) -> str:
+    """The page's current weights stored as a model (the session's save)."""
+    return page.evaluate("() => window.unroll.session.save()")
+
+
+def test_the_gradient_verdict_is_the_traces_final_one(page):
+    open_page(page, SMALL + "&trunc=4")
+    page.keyboard.press("End")
+    verdict = page.evaluate("() => window.unroll.model.trace.verdict")
+    assert verdict["source"] == "jacobian_product"  # measured with the Jacobian norms
+    text = verdict_text(page)
+    label = {"vanishing": "Vanishing", "stable": "Stable", "exploding": "Exploding"}[
+        verdict["verdict"]
+    ]
+    assert text.startswith(label)
+    rate = format(float(format(verdict["rate"], ".3g")), "g")
+    assert f"×{rate} per step" in text  # the measured rate
+    assert "reaches step 0 (truncated BPTT)" in text
+    assert "BPTT(4)" in text  # the reason, in words, from app/rnn/verdict.py
+    assert page.locator("#gradient-verdict").get_attribute("class").split()[-1] == (
+        "overflow" if verdict["verdict"] == "overflowed" else verdict["verdict"]
+    )
+
+
+def test_the_bidirectional_last_mode_note_is_shown(page):
+    open_page(page, "/?task=adding&len=8&cell=gru&h=4&bi=1&seed=1")
+    page.keyboard.press("End")
+    notes = page.evaluate("() => window.unroll.model.trace.verdict.notes")
+    assert notes and "last mode" in notes[0]
+    assert "Note: last mode reads position T-1" in verdict_text(page)
+
+
+def test_keys_work_after_a_playback_button_but_not_in_fields(page):
+    open_page(page)
+    page.get_by_role("button", name="Step forward").click()
+    assert cursor(page) == 1
+    page.keyboard.press("ArrowRight")  # focus is still on the button
+    page.keyboard.press("ArrowRight")
+    assert cursor(page) == 3
+    page.keyboard.press("Home")
+    assert cursor(page) == 0
+    page.keyboard.press("End")
+    assert cursor(page) == page.evaluate("() => window.unroll.model.length") - 1
+    page.keyboard.press("ArrowLeft")
+    at = cursor(page)
+    page.locator("#hiddenSize").focus()
+    page.keyboard.press("ArrowLeft")  # the number field's own key
+    assert cursor(page) == at
+    page.locator("#task").focus()
+    page.keyboard.press("Home")
+    assert cursor(page) == at
+
+
+def test_edits_travel_in_the_link_exports_and_undo(page, browser):
+    open_page(page)
+    original = loss(page)
+    edit(page, {"type": "edit_input", "position": 3, "feature": 0, "value": 2.5})
+    after_input = loss(page)
+    edit(page, {"type": "edit_weight", "name": "rnn.weight_hh_l0", "index": [1, 2], "value": 3.0})
+    edited = loss(page)
+    assert len({original, after_input, edited}) == 3
+    assert page.locator("#undo").is_enabled() and "edits=" in page.url
+
+    # the npz export's request reproduces the page: edited inputs, edited weights stored
+    body = page.evaluate("() => window.unroll.session.currentRequest()")
+    assert body["inputs"][3][0] == 2.5 and "init" not in body and body["model_id"]
+    exported = page.evaluate(
+        """async (b) => (await (await fetch('/api/v1/trace', {method: 'POST', headers:
+            {'Content-Type': 'application/json'}, body: JSON.stringify(b)})).json()).loss""",
+        body,
+    )
+    assert math.isclose(exported, edited, rel_tol=1e-5)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download weights").click()
+    assert download.value.suggested_filename.endswith(".safetensors")
+
+    # the link opens the same edited network
+    fresh = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    fresh.goto(page.url)
+    fresh.wait_for_function(
+        "() => window.unroll && window.unroll.session.edits.length === 2", timeout=20_000
+    )
+    fresh.wait_for_function(DIAGNOSED, timeout=20_000)
+    assert math.isclose(loss(fresh), edited, rel_tol=1e-6)
+    fresh.context.close()
+
+    page.get_by_role("button", name="Undo edit").click()
+    page.wait_for_function(f"() => window.unroll.model.trace.loss !== {edited}", timeout=20_000)
+    assert math.isclose(loss(page), after_input, rel_tol=1e-6)
+    page.get_by_role("button", name="Reset edits").click()
+    page.wait_for_function("() => window.unroll.session.edits.length === 0", timeout=20_000)
+    page.wait_for_function(f"() => window.unroll.model.trace.loss === {original}", timeout=20_000)
+    assert "edits=" not in page.url and page.locator("#undo").is_disabled()
+    assert page.errors.messages == []
+
+
+def test_loaded_weights_stay_until_removed(page):
+    open_page(page)
+    model_id = stored_model(page)
+    open_page(page, SMALL + f"&model={model_id}")
+    assert page.get_by_role("button", name="Remove the loaded weights").is_visible()
+
+    # a network the weights do not fit: refused in words, weights and trace kept
+    page.locator("#hiddenSize").fill("7")
+    page.locator("#hiddenSize").press("Enter")
+    page.locator("#error-text").wait_for(state="visible")
+    assert "they are kept" in page.locator("#error-text").inner_text()
+    assert page.evaluate("() => window.unroll.state.hiddenSize") == 6
+    assert page.locator("#hiddenSize").input_value() == "6"
+
+    # an input the weights do not fit (two values per step): the task goes back
+    page.locator("#task").select_option("adding")
+    page.wait_for_function(
+        "() => document.getElementById('error-text').textContent.includes('input value')",
+        timeout=20_000,
+    )
+    assert page.evaluate("() => [window.unroll.state.task, window.unroll.state.modelId]") == [
+        "sine",
+        model_id,
+    ]
+    assert page.locator("#task").input_value() == "sine"
+
+    page.get_by_role("button", name="Remove the loaded weights").click()
+    page.wait_for_function("() => !window.unroll.request.model_id", timeout=20_000)
+    assert "model=" not in page.url
+
+
+def test_a_trained_link_says_so_and_a_diverged_one_says_it_diverged(page):
+    open_page(page)
+    model_id = stored_model(page)
+    open_page(page, SMALL + f"&model={model_id}&trained=sine:30:0.0123:0")
+    status = page.locator("#model-status").inner_text()
+    assert "Trained weights loaded (sine, 30 steps, final training loss 0.0123" in status
+    assert "Trained weights loaded" in page.locator("#train-status").inner_text()
+    open_page(page, SMALL + f"&model={model_id}&trained=sine:30::1")
+    status = page.locator("#model-status").inner_text()
+    assert status.startswith("Training diverged") and "Share the link" not in status
+
+
+def test_a_classroom_link_hides_each_group_and_its_own_box(page):
+    open_page(page, SMALL + "&hide=playback,compare,editors,model")
+    for selector in (
+        "section.transport",
+        "#compare-toggle",
+        "#undo",
+        "fieldset[data-control=model]",
+    ):
+        assert page.locator(selector).is_hidden(), selector
+    assert page.locator("form.input-editor").first.is_hidden()
+    assert page.locator("#weight-editor form").is_hidden()
+    assert page.locator("fieldset[data-control=classroom]").is_hidden()
+    assert page.locator("fieldset[data-control=data]").is_visible()
+
+
+def test_a_reconnected_session_is_configured_again(page):
+    open_page(page)
+    page.evaluate("() => window.unroll.session.session.socket.close()")
+    page.wait_for_function("() => !window.unroll.session.session.isOpen")
+    before = loss(page)
+    edit(page, {"type": "edit_input", "position": 2, "feature": 0, "value": -1.5})
+    assert loss(page) != before and page.locator("#error").is_hidden()
+    # two opens at once share one socket
+    generations = page.evaluate(
+        """async () => { const s = window.unroll.session.session; s.socket.close();
+           await new Promise((r) => setTimeout(r, 50)); const g = s.generation;
+           await Promise.all([s.open(), s.open()]); return [g, s.generation]; }"""
+    )
+    assert generations[1] == generations[0] + 1
+    # the caps come from the server (its hidden-size cap is 64 here)
+    page.wait_for_function("() => document.getElementById('hiddenSize').max === '64'")
+
+
+def test_no_stale_or_raw_text(page):
+    open_page(page)
+    hint = page.locator("form.input-editor .input-editor-hint").first.inner_text()
+    assert "is now" not in hint
+    page.wait_for_function("() => document.getElementById('task-description').textContent")
+    assert "`" not in page.locator("#task-description").inner_text()
+    page.keyboard.press("End")
+    page.wait_for_timeout(200)
+    title = page.evaluate("() => document.getElementById('states').layout.title.text")
+    assert "filling in" not in title
+    page.goto(page.base_url + "/?task=custom&len=12")
+    page.wait_for_timeout(1500)
+    assert page.locator("#error").is_hidden(), page.locator("#error-text").inner_text()
+
+
+@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)])
+def test_screenshots(browser, server_url, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(server_url + "/?task=sine&len=12&cell=lstm&h=6&seed=3&bi=1&layers=2")
+    page.wait_for_function(LOADED, timeout=20_000)
+    page.wait_for_function(DIAGNOSED, timeout=20_000)
+    page.keyboard.press("End")
+    page.wait_for_timeout(300)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"traps-{width}x{height}.png"), full_page=True)
+    context.close()
