@@ -15,7 +15,7 @@ import { ForecastView } from "./series/forecast_view.js";
 import { GapView } from "./series/gap_view.js";
 import { SeriesInput } from "./series/series_input.js";
 import { TextView } from "./series/text_view.js";
-import { decodeEdits, decodeTrained, encodeEdits, encodeTrained, parse, serialize, taskParams } from "./state.js";
+import { decodeEdits, decodeTrained, encodeEdits, encodeTrained, FIELDS, parse, serialize, taskParams } from "./state.js";
 import { TrainingController } from "./training_controller.js";
 import { CellInspector, inspectBody } from "./views/cell_inspector.js";
 import { CompareView } from "./views/compare.js";
@@ -26,6 +26,7 @@ import { ProgressView } from "./views/progress.js";
 import { ViewRegistry, whenPlotly } from "./views/registry.js";
 import { SpectrumView } from "./views/spectrum.js";
 import { StatesView } from "./views/states.js";
+import { TraceModel } from "./trace_model.js";
 import { TrainingView } from "./views/training.js";
 import { TrajectoryView } from "./views/trajectory.js";
 import { UnrolledView } from "./views/unrolled.js";
@@ -125,8 +126,10 @@ class App {
       listEl: $("chapter-list"),
       state: this.state,
       trainingView: this.trainingView,
-      apply: () => this.applyChapter(),
+      apply: (c) => this.applyChapter(c),
       onLeave: () => this.setLessonMode(false),
+      onProbe: (frame) => this.lessonProbe(frame),
+      onTrained: (settings, modelId) => this.lessonTrained(settings, modelId),
     });
     this.player.setSpeed(this.state.speed);
     this.controls.bindSpeed($("speed"));
@@ -175,13 +178,39 @@ class App {
   }
 
   /** A chapter's settings are in the state: show them and load its network. */
-  async applyChapter() {
+  async applyChapter(chapter) {
     this.state.modelId = "";
     this.setModelStatus("");
     this.trajectory.setProbes(null);
     this.controls.render();
     this.syncUrl();
     await this.loadTrace();
+    if (this.request && this.model && this.model.T <= 200) this.horizon.select(0, 0, 0); // not an empty plot
+    // a chapter about one step opens one (T2: the first with a state to start from), so its numbers show at once
+    if (this.request && this.model && ["cell_inspector", "horizon"].includes(chapter.highlight)) {
+      this.inspector.inspect(0, 0, Math.min(1, this.model.T - 1));
+    }
+  }
+
+  /** A training snapshot of a lesson experiment (null: a new run): the hidden state's path over training. */
+  lessonProbe(frame) {
+    if (!frame) {
+      this.probeModels = [];
+      return;
+    }
+    this.probeModels.push(new TraceModel(frame.trace));
+    this.trajectory.setProbes(this.probeModels);
+    this.trajectory.showProbe(this.probeModels.length - 1);
+  }
+
+  /** A lesson experiment trained weights: the page shows its last run's network with them. */
+  async lessonTrained(settings, modelId) {
+    Object.assign(this.state, settings, { chapter: this.state.chapter, modelId, cursor: 0 });
+    this.controls.render();
+    this.setModelStatus(`Trained weights from the experiment (model ${modelId.slice(0, 12)}…).`);
+    this.syncUrl();
+    await this.loadTrace();
+    this.player.seek(Number.MAX_SAFE_INTEGER); // the whole run at once: its path, its gradients
   }
 
   /** A hidden-state node clicked: look inside that step and at where its gradient comes from. */
@@ -208,12 +237,12 @@ class App {
       const sample = await taskSample(this.state);
       const body = await traceRequest(this.state, sample);
       if (run !== this.loadRun) return;
-      this.taskViews(sample, body);
       this.pendingCursor = this.state.cursor;
       const edits = this.linkEdits;
       this.linkEdits = [];
       if (await this.session.configure(body, edits)) {
         this.request = { ...body, inputs: this.session.currentInputs() };
+        this.taskViews(sample, body); // after the first picture: their requests wait for it
         if (this.state.compare) this.compare.load(body, initOf(this.state));
       }
     } catch (err) {
@@ -262,12 +291,17 @@ class App {
     const s = this.state;
     this.warning.update({ bidirectional: s.bidirectional, forecast: sample.forecast ?? null });
     const trainBody = trainRequest(s);
-    const forecasting = sample.forecast != null;
+    // the error by horizon runs length + steps positions: none fit at the longest lengths
+    const room = FIELDS.length[1].max - s.length;
+    const forecasting = sample.forecast != null && room >= 1;
     $("forecast-section").hidden = !forecasting;
     const taskKey = JSON.stringify([s.task, taskParams(s), s.seed]);
     if (forecasting) {
-      this.series.forecast ??= new ForecastView($("forecast"), { client: apiClient });
-      if (taskKey !== this.series.taskKey) this.series.forecast.setTask({ name: s.task, ...taskParams(s) }, { seed: s.seed, trainBody });
+      const forecast = (this.series.forecast ??= new ForecastView($("forecast"), { client: apiClient }));
+      if (taskKey !== this.series.taskKey) {
+        if (room < forecast.steps) forecast.setSteps(room);
+        forecast.setTask({ name: s.task, ...taskParams(s) }, { seed: s.seed, trainBody });
+      }
     }
     if (s.task === "gap") {
       this.series.gap ??= new GapView($("gap-view"), { client: apiClient });
