@@ -486,6 +486,12 @@ class App {
     }
   }
 
+  /** The unrolled network as drawn now: the picture at the cursor. */
+  exportPng() {
+    const canvas = document.querySelector("#unrolled canvas.unrolled-main");
+    canvas?.toBlob((blob) => blob && this.download(blob, `unrolled-step-${this.player.cursor + 1}.png`), "image/png");
+  }
+
   /** The current network's weights, edits included, as .safetensors. */
   async downloadWeights() {
     if (!this.request) return;
@@ -530,6 +536,7 @@ class App {
     on("export-json", () => this.exportJson());
     on("export-npz", () => this.exportNpz());
     on("export-weights", () => this.downloadWeights());
+    on("export-png", () => this.exportPng());
     on("undo", () => this.undo());
     on("reset-edits", () => this.resetEdits());
     on("compare-toggle", () => this.toggleCompare());

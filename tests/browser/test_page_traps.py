@@ -52,8 +52,9 @@ def stored_model(page) -> str:
     return page.evaluate("() => window.unroll.session.save()")
 
 
-def test_the_gradient_verdict_is_the_traces_final_one(page):
+def test_the_gradient_verdict_is_the_traces_final_one_and_keys_work(page):
     open_page(page, SMALL + "&trunc=4")
+    check_keys(page)
     page.keyboard.press("End")
     verdict = page.evaluate("() => window.unroll.model.trace.verdict")
     assert verdict["source"] == "jacobian_product"  # measured with the Jacobian norms
@@ -72,15 +73,17 @@ def test_the_gradient_verdict_is_the_traces_final_one(page):
 
 
 def test_the_bidirectional_last_mode_note_is_shown(page):
-    open_page(page, "/?task=adding&len=8&cell=gru&h=4&bi=1&seed=1")
+    open_page(page, "/?task=adding&len=8&cell=gru&h=4&bi=1&layers=2&seed=1")
     page.keyboard.press("End")
     notes = page.evaluate("() => window.unroll.model.trace.verdict.notes")
     assert notes and "last mode" in notes[0]
     assert "Note: last mode reads position T-1" in verdict_text(page)
+    save_shots(page, "traps-1280x800")
 
 
-def test_keys_work_after_a_playback_button_but_not_in_fields(page):
-    open_page(page)
+def check_keys(page):
+    """Keys after a playback button, and not in fields."""
+    page.keyboard.press("Home")
     page.get_by_role("button", name="Step forward").click()
     assert cursor(page) == 1
     page.keyboard.press("ArrowRight")  # focus is still on the button
@@ -98,6 +101,7 @@ def test_keys_work_after_a_playback_button_but_not_in_fields(page):
     page.locator("#task").focus()
     page.keyboard.press("Home")
     assert cursor(page) == at
+    page.evaluate("() => document.activeElement.blur()")
 
 
 def test_edits_travel_in_the_link_exports_and_undo(page, browser):
@@ -143,7 +147,7 @@ def test_edits_travel_in_the_link_exports_and_undo(page, browser):
     assert page.errors.messages == []
 
 
-def test_loaded_weights_stay_until_removed(page):
+def test_loaded_weights_stay_until_removed_and_trained_links_say_what_they_are(page):
     open_page(page)
     model_id = stored_model(page)
     open_page(page, SMALL + f"&model={model_id}")
@@ -173,10 +177,7 @@ def test_loaded_weights_stay_until_removed(page):
     page.wait_for_function("() => !window.unroll.request.model_id", timeout=20_000)
     assert "model=" not in page.url
 
-
-def test_a_trained_link_says_so_and_a_diverged_one_says_it_diverged(page):
-    open_page(page)
-    model_id = stored_model(page)
+    # a trained link says so, and a diverged one says it diverged
     open_page(page, SMALL + f"&model={model_id}&trained=sine:30:0.0123:0")
     status = page.locator("#model-status").inner_text()
     assert "Trained weights loaded (sine, 30 steps, final training loss 0.0123" in status
@@ -230,19 +231,28 @@ def test_no_stale_or_raw_text(page):
     title = page.evaluate("() => document.getElementById('states').layout.title.text")
     assert "filling in" not in title
     page.goto(page.base_url + "/?task=custom&len=12")
-    page.wait_for_timeout(1500)
+    page.locator("#series-input-section").wait_for(state="visible")
+    page.wait_for_timeout(500)  # the sample request would have failed by now
     assert page.locator("#error").is_hidden(), page.locator("#error-text").inner_text()
 
 
-@pytest.mark.parametrize("width,height", [(1280, 800), (390, 844)])
-def test_screenshots(browser, server_url, width, height):
-    context = browser.new_context(viewport={"width": width, "height": height})
+def save_shots(page, name):
+    """The whole page, and the controls and the gradient verdict up close, to look at."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.locator("#settings").screenshot(path=str(SHOTS / f"{name}-settings.png"))
+    page.locator("#gradient-verdict").screenshot(path=str(SHOTS / f"{name}-verdict.png"))
+    page.locator("section.transport").screenshot(path=str(SHOTS / f"{name}-transport.png"))
+
+
+def test_a_phone_sees_the_same_page(browser, server_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     page.goto(server_url + "/?task=sine&len=12&cell=lstm&h=6&seed=3&bi=1&layers=2")
     page.wait_for_function(LOADED, timeout=20_000)
     page.wait_for_function(DIAGNOSED, timeout=20_000)
     page.keyboard.press("End")
-    page.wait_for_timeout(300)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"traps-{width}x{height}.png"), full_page=True)
+    assert verdict_text(page)
+    page.locator("#settings-drawer").evaluate("(d) => (d.open = true)")
+    save_shots(page, "traps-390x844")
     context.close()

@@ -263,14 +263,12 @@ export class GradientView {
     const kind = v.verdict === "overflowed" ? "overflow" : v.verdict;
     const label = { vanishing: "Vanishing", exploding: "Exploding", overflowed: "Overflowed", stable: "Stable", none: "No verdict" }[v.verdict];
     const where = m.L > 1 || m.D > 1 ? ` (${m.label(v.layer, v.direction)})` : "";
-    const numbers = [];
-    if (v.rate != null) numbers.push(`×${formatNumber(v.rate, 3)} per step over ${v.steps} step${v.steps === 1 ? "" : "s"}`);
-    if (v.surviving_to_start != null) {
-      numbers.push(`${formatNumber(v.surviving_to_start, 2)} of the last position's gradient reaches step 0${v.truncated ? " (truncated BPTT)" : ""}`);
-    }
-    // the reason starts with the label: the label is already shown
+    const rate = v.rate != null ? `, ×${formatNumber(v.rate, 3)} per step` : "";
+    // the reason starts with the label and says the rate in words: the label line has them
     const reason = (v.reason || "").replace(/^(vanishing|exploding|stable|overflowed|none):\s*/i, "");
-    return { kind, label: `${label}${where}`, parts: [numbers.join("; "), reason, ...(v.notes || []).map((n) => `Note: ${n}`)].filter(Boolean) };
+    const start = v.surviving_to_start == null ? "" : `${formatNumber(v.surviving_to_start, 2)} of the last position's gradient reaches step 0${v.truncated ? " (truncated BPTT)" : ""}`;
+    const parts = [start, reason, ...(v.notes || []).map((n) => `Note: ${n}`)].filter(Boolean);
+    return { kind, label: `${label}${where}${rate}`, parts };
   }
 
   _showVerdict(visible) {
@@ -284,9 +282,12 @@ export class GradientView {
       return;
     }
     el.classList.add(v.kind);
-    const title = Object.assign(document.createElement("strong"), { className: "verdict-label", textContent: v.label });
-    const details = v.parts.map((text) => Object.assign(document.createElement("span"), { className: "verdict-detail", textContent: ` ${text}.` }));
+    const title = Object.assign(document.createElement("strong"), { className: "verdict-label", textContent: `${v.label}${v.parts.length ? ":" : ""}` });
+    const details = v.parts.map((text) => {
+      const span = Object.assign(document.createElement("span"), { className: "verdict-detail", textContent: ` ${text}.` });
+      span.style.fontWeight = "400"; // the label stands out, the words read as prose
+      return span;
+    });
     el.replaceChildren(title, ...details);
   }
-
 }
