@@ -112,6 +112,7 @@ export class HorizonView {
     const { direction } = this.where;
     const t = e.kind === "backward" ? (e.positions ? e.positions[direction] : e.position) : null;
     if (t === this._marker) return;
+    if (!this.container.data || this.container.data.length < 4) return; // the plot is still being drawn
     this._marker = t;
     Plotly.restyle(this.container, { x: [[t, t]] }, [3]);
   }
