@@ -473,7 +473,10 @@ class App {
   }
 
   exportJson() {
-    if (this.model) this.download(new Blob([JSON.stringify(this.model.toJSON())], { type: "application/json" }), "trace.json");
+    if (!this.model) return;
+    // the trace on screen already has the edits' effect; the edits themselves go with it
+    const edits = this.session.edits.map(({ command, old }) => ({ ...command, old }));
+    this.download(new Blob([JSON.stringify({ ...this.model.toJSON(), edits })], { type: "application/json" }), "trace.json");
   }
 
   /** The trace on screen as .npz: the edited inputs, and edited weights stored as a model. */

@@ -214,20 +214,3 @@ export class TraceModel {
     );
   }
 }
-
-/**
- * Classify a gradient profile: the ratio of the Jacobian product norm at the first position
- * reached to the last. Returns {verdict: "vanishing"|"exploding"|"stable"|"overflow", ratio}.
- */
-export function gradientVerdict(productNorms) {
-  if (!productNorms || productNorms.length < 2) return { verdict: "stable", ratio: 1 };
-  if (productNorms.some((v) => v == null)) return { verdict: "overflow", ratio: null };
-  const positive = productNorms.filter((v) => v > 0);
-  const smallest = positive.length ? Math.min(...positive) : 0;
-  const largest = Math.max(...productNorms);
-  if (largest > 1e3) return { verdict: "exploding", ratio: largest };
-  if (smallest < 1e-3 || positive.length < productNorms.length) {
-    return { verdict: "vanishing", ratio: smallest };
-  }
-  return { verdict: "stable", ratio: smallest };
-}

@@ -4,6 +4,7 @@ trace's own gradient verdict."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -123,6 +124,10 @@ def test_edits_travel_in_the_link_exports_and_undo(page, browser):
         body,
     )
     assert math.isclose(exported, edited, rel_tol=1e-5)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export JSON").click()
+    exported_json = json.loads(Path(download.value.path()).read_text())
+    assert exported_json["inputs"][3][0] == 2.5 and len(exported_json["edits"]) == 2
     with page.expect_download() as download:
         page.get_by_role("button", name="Download weights").click()
     assert download.value.suggested_filename.endswith(".safetensors")
