@@ -78,7 +78,7 @@ export class LessonController {
     const el = document.querySelector(`[data-view="${name}"]`);
     if (!el || el.hidden) return;
     el.classList.add("highlighted");
-    if (scroll) el.scrollIntoView({ block: "start", behavior: "smooth" });
+    if (scroll) el.scrollIntoView({ block: "start" }); // at once: views still filling in would stop a smooth scroll
   }
 
   /** The chapter's experiment through the API, its training progress shown as it comes. */

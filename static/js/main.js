@@ -66,10 +66,10 @@ class App {
     this.inspector = this.views.add("cell_inspector", new CellInspector($("cell-inspector"), {
       load: (w) => api.postJSON("/inspect", inspectBody(this.request, w.layer, w.direction, w.position)),
     }), { element: $("cell-inspector"), plotly: false });
-    this.horizon = this.views.add("horizon", new HorizonView($("horizon"), {
+    this.horizon = this.views.add("horizon", new HorizonView($("horizon-plot"), {
       load: (w) => api.postJSON("/horizon", horizonBody(this.request, w.layer, w.direction, w.position)),
       summaryEl: $("horizon-summary"),
-    }), { element: $("horizon"), side: true });
+    }), { element: $("horizon-plot"), side: true });
     this.trajectory = this.views.add("trajectory", new TrajectoryView($("trajectory"), { layerSelect: $("trajectory-layer") }),
       { element: $("trajectory"), side: true, plotly: false });
     this.views.add("states", new StatesView($("states"), { kindSelect: $("state-kind"), layerSelect: $("state-layer") }), { element: $("states") });
@@ -186,8 +186,10 @@ class App {
     this.syncUrl();
     await this.loadTrace();
     if (this.request && this.model && this.model.T <= 200) this.horizon.select(0, 0, 0); // not an empty plot
+    // a chapter about gradients opens with BPTT done: its view is not an empty chart (Reset replays it)
+    if (this.model && ["gradients", "horizon"].includes(chapter.highlight)) this.player.seek(Number.MAX_SAFE_INTEGER);
     // a chapter about one step opens one (T2: the first with a state to start from), so its numbers show at once
-    if (this.request && this.model && ["cell_inspector", "horizon"].includes(chapter.highlight)) {
+    if (this.request && this.model && chapter.highlight === "cell_inspector") {
       this.inspector.inspect(0, 0, Math.min(1, this.model.T - 1));
     }
   }

@@ -68,9 +68,8 @@ def click_node(page):
     expect(inspector.locator("table.terms").first).to_contain_text("W_ih x_t")
     cells = inspector.locator("table.terms td.num").all_inner_texts()
     assert any(c.strip().lstrip("-").replace(".", "", 1).isdigit() for c in cells), cells
-    expect(page.locator("#horizon-summary")).not_to_contain_text(
-        "Click a hidden-state node", timeout=10_000
-    )
+    expect(page.locator("#horizon-summary")).to_contain_text("At t = 2", timeout=10_000)
+    page.wait_for_function("() => document.getElementById('horizon-plot').data?.length > 0")
 
 
 def test_the_lesson_chapter_by_chapter(page):
