@@ -75,6 +75,10 @@ def test_the_gradient_verdict_is_the_traces_final_one_and_keys_work(page):
 
 def test_the_bidirectional_last_mode_note_is_shown(page):
     open_page(page, "/?task=adding&len=8&cell=gru&h=4&bi=1&layers=2&seed=1")
+    # each direction's chain named with its own matrix, not one "shared" for both
+    legend = " ".join(page.locator("#unrolled").inner_text().split())  # <sub> breaks lines
+    assert "W hh forward (→ rows)" in legend and "W hh reverse (← rows)" in legend
+    assert "shared" not in legend
     page.keyboard.press("End")
     notes = page.evaluate("() => window.unroll.model.trace.verdict.notes")
     assert notes and "last mode" in notes[0]

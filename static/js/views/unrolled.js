@@ -481,7 +481,9 @@ export class UnrolledView {
     const item = (cls, text) => `<span class="legend-item"><i class="${cls}"></i>${text}</span>`;
     this.legendEl.innerHTML = `<span class="legend-item colorbar"><span>${what}</span> ${lo.toPrecision(2)}
         <i style="background: linear-gradient(to right, ${gradient})"></i> ${hi.toPrecision(2)}</span>
-      ${mode === "forward" ? item("swatch recurrent", `W<sub>hh</sub>: ${model.D === 2 ? "each direction's own" : "one"} recurrent matrix per layer, the same at every step`) : ""}
+      ${mode === "forward" ? item("swatch recurrent", model.D === 2
+        ? "W<sub>hh</sub> forward (→ rows) and W<sub>hh</sub> reverse (← rows): each direction's own recurrent matrix per layer, the same at every step"
+        : "W<sub>hh</sub>: one recurrent matrix per layer, the same at every step") : ""}
       ${item("swatch pending", mode === "gradient" ? "gradient not arrived yet" : "not computed yet")}
       ${item("ring", "this step, every layer at once")}
       ${this.changed.size ? item("ring changed", "changed by your input edit") : ""}`;
