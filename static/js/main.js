@@ -150,6 +150,8 @@ class App {
         return;
       }
       this.revert = NEW_NETWORK.includes(key) && this.state.modelId ? { key, old } : null;
+      // the same network and input under another truncation: the edits still apply
+      if (key === "truncate") this.linkEdits = this.session.edits.map((e) => e.command);
       this.state.cursor = 0;
       this.trajectory.setProbes(null);
       this.loadTrace();

@@ -146,6 +146,15 @@ def test_edits_travel_in_the_link_exports_and_undo(page, browser):
     assert math.isclose(loss(fresh), edited, rel_tol=1e-6)
     fresh.context.close()
 
+    # another truncation keeps the edits (same network and input)
+    page.locator("#truncate").fill("5")
+    page.locator("#truncate").press("Enter")
+    page.wait_for_function("() => window.unroll.model.trace.truncate === 5", timeout=20_000)
+    page.wait_for_function("() => window.unroll.session.edits.length === 2", timeout=20_000)
+    page.wait_for_function(DIAGNOSED, timeout=20_000)
+    assert page.evaluate("() => window.unroll.model.trace.inputs[3][0]") == 2.5
+    edited = loss(page)
+
     page.get_by_role("button", name="Undo edit").click()
     page.wait_for_function(f"() => window.unroll.model.trace.loss !== {edited}", timeout=20_000)
     assert math.isclose(loss(page), after_input, rel_tol=1e-6)
