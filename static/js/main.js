@@ -410,6 +410,12 @@ class App {
     return `Trained weights loaded (${what}; model ${modelId.slice(0, 12)}…). Share the link to open them anywhere.`;
   }
 
+  /** A trained link's loss curve, as far as the link keeps it. */
+  showTrainedHistory() {
+    const trained = this.state.modelId && decodeTrained(this.state.trained);
+    if (trained?.history.length) this.trainingView.showHistory(trained.history);
+  }
+
   /** Back to weights drawn from the settings. */
   async removeWeights() {
     Object.assign(this.state, { modelId: "", trained: "", cursor: 0 });
@@ -560,7 +566,8 @@ class App {
     if (trained) {
       const text = this.trainedText(trained, this.state.modelId);
       this.setModelStatus(text);
-      $("train-status").textContent = `${text} The loss curve of that run is not kept with the link.`;
+      const curve = trained.history.length ? "A few points of its loss curve are drawn below." : "Its loss curve is not in the link.";
+      $("train-status").textContent = `${text} ${curve}`;
     } else if (this.state.modelId) {
       this.setModelStatus(`Using stored weights (model ${this.state.modelId.slice(0, 12)}…).`);
     }
@@ -583,7 +590,7 @@ function boot() {
   });
   plotlyDue
     .then(whenPlotly)
-    .then(() => app.trainingView.show())
+    .then(() => (app.trainingView.show(), app.showTrainedHistory()))
     .catch((err) => app.showError(err));
 }
 

@@ -39,7 +39,7 @@ export const FIELDS = {
   hide: ["hide", text(500), ""],
   // the page's edits in effect (encodeEdits) and what training said of the loaded weights
   edits: ["edits", text(4000), ""],
-  trained: ["trained", text(200), ""],
+  trained: ["trained", text(1000), ""],
   // the real-data tasks and the lesson (issues 13, 14; static/lesson/chapters.json state_keys)
   ticker: ["ticker", choice("AAPL", "GOOG", "IBM", "MSFT"), "AAPL"],
   normalisation: ["norm", choice("log_returns", "window"), "log_returns"],
@@ -166,12 +166,24 @@ export function decodeEdits(textValue) {
   return commands;
 }
 
-/** What training said of its weights, for the URL: `task:steps:loss:diverged`. */
-export const encodeTrained = ({ task, steps, loss, diverged }) => `${task}:${steps}:${loss ?? ""}:${diverged ? 1 : 0}`;
+/**
+ * What training said of its weights, for the URL: `task:steps:loss:diverged:history`, the
+ * history a few `step,loss` points of the loss curve joined by `~` (an empty loss: not finite).
+ */
+export function encodeTrained({ task, steps, loss, diverged, history = [] }) {
+  const points = history.map((p) => `${p.step},${p.loss == null ? "" : Number(p.loss.toPrecision(4))}`).join("~");
+  return `${task}:${steps}:${loss ?? ""}:${diverged ? 1 : 0}:${points}`;
+}
 
-/** {task, steps, loss, diverged} of a `trained` setting, or null. */
+/** {task, steps, loss, diverged, history} of a `trained` setting, or null. */
 export function decodeTrained(textValue) {
-  const [task, steps, loss, diverged] = textValue.split(":");
+  const [task, steps, loss, diverged, points = ""] = textValue.split(":");
   if (!task || !Number.isInteger(Number(steps))) return null;
-  return { task, steps: Number(steps), loss: loss === "" || loss == null ? null : Number(loss), diverged: diverged === "1" };
+  const history = points
+    .split("~")
+    .filter(Boolean)
+    .map((p) => p.split(","))
+    .map(([step, value]) => ({ step: Number(step), loss: value === "" ? null : Number(value) }))
+    .filter((p) => Number.isInteger(p.step) && (p.loss == null || Number.isFinite(p.loss)));
+  return { task, steps: Number(steps), loss: loss === "" || loss == null ? null : Number(loss), diverged: diverged === "1", history };
 }

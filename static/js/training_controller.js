@@ -8,6 +8,13 @@ import { trainRequest } from "./requests.js";
 import { TraceModel } from "./trace_model.js";
 
 const PROBE_INTERVAL_MS = 1500; // what the eye can follow of a network changing under training
+const HISTORY_POINTS = 24; // of the loss curve, kept in a shared link
+
+/** At most n points spread evenly over `points`, the last always among them. */
+function thin(points, n) {
+  if (points.length <= n) return points;
+  return Array.from({ length: n }, (_, i) => points[Math.round((i * (points.length - 1)) / (n - 1))]);
+}
 
 export class TrainingController {
   /**
@@ -48,6 +55,7 @@ export class TrainingController {
     let trained = null;
     this.lastLoss = null;
     this.diverged = false;
+    this.losses = []; // {step, loss} of every progress frame
     try {
       await api.trainStream(body, (frame) => this._frame(frame, (done) => (trained = done)), this.abort.signal);
       this._flushProbe();
@@ -59,6 +67,7 @@ export class TrainingController {
           evalLoss: trained.eval_loss,
           // a non-finite loss or evaluation: the run blew up, whatever weights it left
           diverged: this.diverged || trained.eval_loss == null,
+          history: thin(this.losses, HISTORY_POINTS),
         };
         await this.onTrained(trained.model_id, summary);
       }
@@ -90,6 +99,7 @@ export class TrainingController {
     if (frame.type === "train_config") this.view.start(frame);
     else if (frame.type === "progress") {
       this.view.progress(frame);
+      this.losses.push({ step: frame.step, loss: frame.loss });
       if (frame.loss == null) this.diverged = true;
       else this.lastLoss = frame.loss;
     }

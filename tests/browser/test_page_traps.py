@@ -196,10 +196,19 @@ def test_loaded_weights_stay_until_removed_and_trained_links_say_what_they_are(p
     assert "model=" not in page.url
 
     # a trained link says so, and a diverged one says it diverged
-    open_page(page, SMALL + f"&model={model_id}&trained=sine:30:0.0123:0")
+    open_page(page, SMALL + f"&model={model_id}&trained=sine:30:0.0123:0:0,0.5~10,0.2~30,0.0123")
     status = page.locator("#model-status").inner_text()
     assert "Trained weights loaded (sine, 30 steps, final training loss 0.0123" in status
     assert "Trained weights loaded" in page.locator("#train-status").inner_text()
+    # the loss curve's points the link keeps
+    page.wait_for_function(
+        "() => document.getElementById('loss-curve').data?.[0].x.length === 3", timeout=20_000
+    )
+    assert page.evaluate("() => document.getElementById('loss-curve').data[0].y") == [
+        0.5,
+        0.2,
+        0.0123,
+    ]
     open_page(page, SMALL + f"&model={model_id}&trained=sine:30::1")
     status = page.locator("#model-status").inner_text()
     assert status.startswith("Training diverged") and "Share the link" not in status

@@ -32,6 +32,14 @@ export class TrainingView {
     this._drawHeatmap(null);
   }
 
+  /** A finished run's loss curve as a shared link keeps it (a few points): drawn, not replayed. */
+  showHistory(points) {
+    this.running = true; // axes shown, no "Press Train" hint
+    this._drawLoss();
+    this.running = false;
+    Plotly.extendTraces(this.lossEl, { x: [points.map((p) => p.step)], y: [points.map((p) => drawable(p.loss))] }, [0]);
+  }
+
   start(frame) {
     this.steps = frame.steps;
     this.step = 0;
