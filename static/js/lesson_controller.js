@@ -50,6 +50,7 @@ export class LessonController {
 
   close() {
     this.root.hidden = true;
+    document.getElementById("lesson-jump").hidden = true;
     document.body.classList.remove("lesson-mode");
     this.state.chapter = "";
     this.highlight(null);
@@ -63,6 +64,10 @@ export class LessonController {
       a.setAttribute("aria-current", String(a.dataset.chapter === c.id));
     }
     this.panelEl.append(this.progressEl);
+    // on a phone the chapter is below the network: say where
+    const jump = document.getElementById("lesson-jump");
+    jump.textContent = `Lesson: ${c.title} (below the network) ↓`;
+    jump.hidden = false;
     this.progressEl.textContent = "";
     await this.apply(c);
     // on a phone the first screen stays on the network and the chapter's text
