@@ -9,7 +9,7 @@ import { defaults } from "./state.js";
 import { LessonPanel } from "./views/lesson_panel.js";
 import { whenPlotly } from "./views/registry.js";
 
-const KEPT = ["speed", "hide"]; // the visitor's own settings a chapter leaves alone
+const KEPT = ["speed", "hide", "fixedScale"]; // the visitor's own settings a chapter leaves alone
 
 export class LessonController {
   /**

@@ -38,6 +38,7 @@ const ARCHITECTURE = ["cell", "hiddenSize", "numLayers", "bidirectional"]; // lo
 const NEW_NETWORK = ["cell", "hiddenSize", "numLayers", "bidirectional", "task", "length", "horizon", "symbols", "customSeries", "ticker", "normalisation", "gap"];
 const TRAINING_ONLY = ["optimizer", "learningRate", "batchSize", "steps", "clipNorm", "clipValue", "memoryless"];
 const PROBE_VIEWS = ["unrolled", "states", "gradients", "outputs"]; // redrawn by training snapshots
+const FIXED_GRADIENT_RANGE = [-12, 2]; // log10 ||dL/dh||: vanishing at 1e-12 and exploding at 100 both show
 const PHONE_WIDTH = 900; // px: below it the settings start folded away (app.css's one column)
 
 class App {
@@ -139,6 +140,11 @@ class App {
   // ------------------------------------------------------------------ settings
 
   settingChanged(key, old) {
+    if (key === "fixedScale") {
+      this.applyScale();
+      this.syncUrl();
+      return;
+    }
     if (key === "speed") this.player.setSpeed(this.state.speed);
     if (!["speed", "hide", ...TRAINING_ONLY].includes(key)) {
       // loaded weights stay until removed: a network they do not fit is refused, and kept
@@ -215,6 +221,14 @@ class App {
     this.syncUrl();
     await this.loadTrace();
     this.player.seek(Number.MAX_SAFE_INTEGER); // the whole run at once: its path, its gradients
+  }
+
+  /** The fixed colour scale on or off: gradient colours comparable across runs (log10 from -12 to 2). */
+  applyScale() {
+    const range = this.state.fixedScale ? FIXED_GRADIENT_RANGE : null;
+    this.views.get("unrolled").setFixedScale(range);
+    this.horizon.fixedRange = range;
+    if (this.horizon.answer) this.horizon.show(this.horizon.answer);
   }
 
   /** A hidden-state node clicked: look inside that step and at where its gradient comes from. */
@@ -413,7 +427,7 @@ class App {
   /** A trained link's loss curve, as far as the link keeps it. */
   showTrainedHistory() {
     const trained = this.state.modelId && decodeTrained(this.state.trained);
-    if (trained?.history.length) this.trainingView.showHistory(trained.history);
+    if (trained && trained.history.length) this.trainingView.showHistory(trained.history);
   }
 
   /** Back to weights drawn from the settings. */
@@ -561,7 +575,8 @@ class App {
   }
 
   start() {
-    this.controls.applyHidden();
+    // hidden playback has no keys either: the link shows the step it was made at
+    this.player.keysEnabled = !this.controls.applyHidden().has("playback");
     const trained = this.state.modelId && decodeTrained(this.state.trained);
     if (trained) {
       const text = this.trainedText(trained, this.state.modelId);
@@ -574,6 +589,7 @@ class App {
     $("compare-section").hidden = !this.state.compare;
     $("compare-toggle").setAttribute("aria-pressed", String(this.state.compare));
     if (window.innerWidth <= PHONE_WIDTH) $("settings-drawer").open = false; // the network first
+    if (this.state.fixedScale) this.applyScale();
     // a first visit (no settings in the link) or a chapter link opens the lesson
     if (this.state.chapter || location.search === "") this.setLessonMode(true);
     else this.loadTrace();

@@ -46,6 +46,7 @@ export const FIELDS = {
   gap: ["gap", int(1, 500), 8],
   memoryless: ["memless", bool(), false],
   chapter: ["ch", text(64), ""], // the open lesson chapter: a lesson link is a shared link
+  fixedScale: ["fixed", bool(), false], // gradient colours on one scale for every run, to compare runs
 };
 
 /** Fresh defaults. */

@@ -75,7 +75,7 @@ const log10 = (n) => (n == null ? null : n > 0 ? Math.log10(n) : -Infinity);
 const maxAbs = (values) => Math.min(1e300, values.reduce((m, v) => (v != null && Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 1e-12));
 
 /** Per-model numbers the drawing needs: node colours (palette indices), norms and ranges. */
-function summarize(model) {
+function summarize(model, fixedRange = null) {
   const { trace, config, L, D, T } = model;
   const hMean = trace.hidden.map((layer) => layer.map((dir) => dir.map(meanOf)));
   const outputs = config.output_mode !== "sequence" ? [trace.outputs] : trace.outputs;
@@ -89,6 +89,7 @@ function summarize(model) {
   if (!Number.isFinite(gmax)) [gmin, gmax] = [-1, 0];
   gmin = Math.max(gmin, gmax - 12);
   if (gmin >= gmax) gmin = gmax - 1;
+  if (fixedRange) [gmin, gmax] = fixedRange;
   const hScale = config.cell === "rnn_relu" ? maxAbs(hMean.flat(2)) : Math.min(1, maxAbs(hMean.flat(2)));
   const xMean = trace.inputs.map(meanOf);
   const yMean = outputs.map(meanOf);
@@ -161,7 +162,7 @@ export class UnrolledView {
   setModel(model) {
     this.changed = this.model ? changedNodes(this.model, model) : new Set();
     this.model = model;
-    this.stats = summarize(model);
+    this.stats = summarize(model, this.fixedRange);
     this.editor.setModel(model);
     this.cursor = Math.min(this.cursor, model.length - 1);
     this.overviewImage = null;
@@ -173,6 +174,12 @@ export class UnrolledView {
     if (!this.model) return;
     this.cursor = cursor;
     this.draw();
+  }
+
+  /** Gradient colours over a fixed [lo, hi] range of log10 norms (null: each run's own range). */
+  setFixedScale(range) {
+    this.fixedRange = range;
+    if (this.model) this.setModel(this.model);
   }
 
   /** "gradient" once BPTT has started, else "forward". */
