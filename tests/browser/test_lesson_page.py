@@ -87,6 +87,11 @@ def test_the_lesson_chapter_by_chapter(page):
             try_this(page, chapter)
         if chapter["id"] == "bptt":
             try_this(page, chapter)
+        if chapter["id"] == "vanishing":  # one colour scale for every run, in the link
+            legend = page.locator(".unrolled-legend .colorbar")
+            page.get_by_label("Fixed colour scale").check()
+            expect(legend).to_contain_text("-12")
+            assert "fixed=1" in page.url
     # the dashboard is one click away, and stays when reloaded
     page.get_by_role("button", name="Free exploration").click()
     expect(page.locator("#lesson")).to_be_hidden()
@@ -96,3 +101,11 @@ def test_the_lesson_chapter_by_chapter(page):
     page.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
     expect(page.locator("#lesson")).to_be_hidden()
     assert_clean(page)
+
+
+def test_own_series_values_are_checked_not_dropped(page):
+    series = ",".join(["1", "abc"] + [str(i) for i in range(3, 31)])
+    page.goto(page.base_url + f"/?task=custom&len=5&series={series}")
+    expect(page.locator("#error-text")).to_contain_text("position 2", timeout=20_000)
+    expect(page.locator("#error-text")).to_contain_text("'abc'")
+    expect(page.locator("#series-input-section")).to_be_visible()
