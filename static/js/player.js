@@ -31,6 +31,7 @@ export class Player {
     this.cursor = 0;
     this.speed = DEFAULT_SPEED; // steps per second
     this.playing = false;
+    this.keysEnabled = true; // off when a classroom link hides playback
     this._last = 0;
     this._carry = 0;
     this._frame = this._frame.bind(this);
@@ -120,7 +121,7 @@ export class Player {
       End: () => this.seek(Number.MAX_SAFE_INTEGER),
     };
     root.addEventListener("keydown", (e) => {
-      if (!keys[e.key] || e.altKey || e.ctrlKey || e.metaKey || typing(e.target, e.key)) return;
+      if (!this.keysEnabled || !keys[e.key] || e.altKey || e.ctrlKey || e.metaKey || typing(e.target, e.key)) return;
       e.preventDefault(); // a focused button is not pressed again, a slider not moved twice
       keys[e.key]();
     });

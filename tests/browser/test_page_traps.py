@@ -227,6 +227,8 @@ def test_a_classroom_link_hides_each_group_and_its_own_box(page):
     assert page.locator("#weight-editor form").is_hidden()
     assert page.locator("fieldset[data-control=classroom]").is_hidden()
     assert page.locator("fieldset[data-control=data]").is_visible()
+    page.keyboard.press("End")  # hidden playback has no keys either
+    assert cursor(page) == 0
 
 
 def test_a_reconnected_session_is_configured_again(page):
@@ -235,7 +237,8 @@ def test_a_reconnected_session_is_configured_again(page):
     page.wait_for_function("() => !window.unroll.session.session.isOpen")
     before = loss(page)
     edit(page, {"type": "edit_input", "position": 2, "feature": 0, "value": -1.5})
-    assert loss(page) != before and page.locator("#error").is_hidden()
+    assert loss(page) != before
+    assert page.locator("#error").is_hidden(), page.locator("#error-text").inner_text()
     # two opens at once share one socket
     generations = page.evaluate(
         """async () => { const s = window.unroll.session.session; s.socket.close();
@@ -254,7 +257,8 @@ def test_no_stale_or_raw_text(page):
     page.wait_for_function("() => document.getElementById('task-description').textContent")
     assert "`" not in page.locator("#task-description").inner_text()
     page.keyboard.press("End")
-    page.wait_for_timeout(200)
+    page.locator("#states").scroll_into_view_if_needed()  # views off screen are drawn when seen
+    page.wait_for_function("() => document.getElementById('states').layout", timeout=20_000)
     title = page.evaluate("() => document.getElementById('states').layout.title.text")
     assert "filling in" not in title
     page.goto(page.base_url + "/?task=custom&len=12")
