@@ -63,7 +63,7 @@ export class LessonController {
     for (const a of this.listEl.querySelectorAll("a")) {
       a.setAttribute("aria-current", String(a.dataset.chapter === c.id));
     }
-    this.panelEl.append(this.progressEl);
+    this.panel.tryButton.after(this.progressEl); // the run's progress right under its button
     // on a phone the chapter is below the network: say where
     const jump = document.getElementById("lesson-jump");
     jump.textContent = `Lesson: ${c.title} (below the network) ↓`;
