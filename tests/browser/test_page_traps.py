@@ -9,11 +9,13 @@ import math
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.browser
 
-SHOTS = Path(os.environ.get("UNROLL_SHOTS", "screenshots"))  # look at them: 1280x800 and 390x844
+# look at them: 1280x800 and 390x844
+SHOTS = Path(os.environ["UNROLL_SHOTS"]) if os.environ.get("UNROLL_SHOTS") else None
 SMALL = "/?task=sine&len=12&cell=rnn_tanh&h=6&seed=3"
 LOADED = "() => window.unroll && window.unroll.model && window.unroll.request"
 # the diagnostics frame has arrived: the verdict on the page is the final one
@@ -48,14 +50,28 @@ def edit(page, command) -> None:
     page.wait_for_function(DIAGNOSED, timeout=20_000)
 
 
-def stored_model(page) -> str:
-    """The page's current weights stored as a model (the session's save)."""
-    return page.evaluate("() => window.unroll.session.save()")
+def stored_model(page, folder: Path) -> str:
+    """A model SMALL's network can load, uploaded to the page's server."""
+    from app.rnn import ModelConfig, init_params, save_weights
+
+    config = ModelConfig(cell="rnn_tanh", input_size=1, hidden_size=6, output_size=1)
+    path = folder / "small.safetensors"
+    save_weights(path, config, init_params(config, seed=4))
+    with path.open("rb") as f:
+        answer = httpx.post(f"{page.base_url}/api/v1/models", files={"file": f}, timeout=20)
+    return answer.raise_for_status().json()["model_id"]
 
 
 def test_the_gradient_verdict_is_the_traces_final_one_and_keys_work(page):
     open_page(page, SMALL + "&trunc=4")
     check_keys(page)
+    # after the run the states' title says nothing of "filling in"
+    page.keyboard.press("End")
+    page.locator("#states").scroll_into_view_if_needed()  # views off screen are drawn when seen
+    page.wait_for_function("() => document.getElementById('states').layout", timeout=20_000)
+    assert "filling in" not in page.evaluate(
+        "() => document.getElementById('states').layout.title.text"
+    )
     page.keyboard.press("End")
     verdict = page.evaluate("() => window.unroll.model.trace.verdict")
     assert verdict["source"] == "jacobian_product"  # measured with the Jacobian norms
@@ -111,6 +127,11 @@ def check_keys(page):
 
 def test_edits_travel_in_the_link_exports_and_undo(page, browser):
     open_page(page)
+    # no stale or raw text before any edit
+    hint = page.locator("form.input-editor .input-editor-hint").first.inner_text()
+    assert "is now" not in hint
+    page.wait_for_function("() => document.getElementById('task-description').textContent")
+    assert "`" not in page.locator("#task-description").inner_text()
     original = loss(page)
     edit(page, {"type": "edit_input", "position": 3, "feature": 0, "value": 2.5})
     after_input = loss(page)
@@ -165,9 +186,8 @@ def test_edits_travel_in_the_link_exports_and_undo(page, browser):
     assert page.errors.messages == []
 
 
-def test_loaded_weights_stay_until_removed_and_trained_links_say_what_they_are(page):
-    open_page(page)
-    model_id = stored_model(page)
+def test_loaded_weights_stay_until_removed_and_trained_links_say_what_they_are(page, tmp_path):
+    model_id = stored_model(page, tmp_path)
     open_page(page, SMALL + f"&model={model_id}")
     assert page.get_by_role("button", name="Remove the loaded weights").is_visible()
 
@@ -230,6 +250,12 @@ def test_a_classroom_link_hides_each_group_and_its_own_box(page):
     page.keyboard.press("End")  # hidden playback has no keys either
     assert cursor(page) == 0
 
+    # your own sequence with nothing typed yet: no red error
+    page.goto(page.base_url + "/?task=custom&len=12")
+    page.locator("#series-input-section").wait_for(state="visible")
+    page.wait_for_timeout(500)  # the sample request would have failed by now
+    assert page.locator("#error").is_hidden(), page.locator("#error-text").inner_text()
+
 
 def test_a_reconnected_session_is_configured_again(page):
     open_page(page)
@@ -250,25 +276,11 @@ def test_a_reconnected_session_is_configured_again(page):
     page.wait_for_function("() => document.getElementById('hiddenSize').max === '64'")
 
 
-def test_no_stale_or_raw_text(page):
-    open_page(page)
-    hint = page.locator("form.input-editor .input-editor-hint").first.inner_text()
-    assert "is now" not in hint
-    page.wait_for_function("() => document.getElementById('task-description').textContent")
-    assert "`" not in page.locator("#task-description").inner_text()
-    page.keyboard.press("End")
-    page.locator("#states").scroll_into_view_if_needed()  # views off screen are drawn when seen
-    page.wait_for_function("() => document.getElementById('states').layout", timeout=20_000)
-    title = page.evaluate("() => document.getElementById('states').layout.title.text")
-    assert "filling in" not in title
-    page.goto(page.base_url + "/?task=custom&len=12")
-    page.locator("#series-input-section").wait_for(state="visible")
-    page.wait_for_timeout(500)  # the sample request would have failed by now
-    assert page.locator("#error").is_hidden(), page.locator("#error-text").inner_text()
-
-
 def save_shots(page, name):
-    """The whole page, and the controls and the gradient verdict up close, to look at."""
+    """The whole page, and the controls and the gradient verdict up close, to look at (only
+    when UNROLL_SHOTS names a folder: screenshots cost seconds)."""
+    if SHOTS is None:
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     page.locator("#settings").screenshot(path=str(SHOTS / f"{name}-settings.png"))
