@@ -39,6 +39,7 @@ const NEW_NETWORK = ["cell", "hiddenSize", "numLayers", "bidirectional", "task",
 const TRAINING_ONLY = ["optimizer", "learningRate", "batchSize", "steps", "clipNorm", "clipValue", "memoryless"];
 const PROBE_VIEWS = ["unrolled", "states", "gradients", "outputs"]; // redrawn by training snapshots
 const FIXED_GRADIENT_RANGE = [-12, 2]; // log10 ||dL/dh||: vanishing at 1e-12 and exploding at 100 both show
+const LEFT_LESSON = "unroll.leftLesson"; // localStorage: this browser chose Free exploration
 const PHONE_WIDTH = 900; // px: below it the settings start folded away (app.css's one column)
 
 class App {
@@ -171,6 +172,7 @@ class App {
   async setLessonMode(on) {
     $("mode-lesson").setAttribute("aria-pressed", String(on));
     $("mode-free").setAttribute("aria-pressed", String(!on));
+    remember(LEFT_LESSON, !on); // a visitor who left the lesson gets the dashboard at / next time
     if (on) {
       $("settings-drawer").open = false;
       try {
@@ -591,8 +593,26 @@ class App {
     if (window.innerWidth <= PHONE_WIDTH) $("settings-drawer").open = false; // the network first
     if (this.state.fixedScale) this.applyScale();
     // a first visit (no settings in the link) or a chapter link opens the lesson
-    if (this.state.chapter || location.search === "") this.setLessonMode(true);
+    if (this.state.chapter || (location.search === "" && !remembered(LEFT_LESSON))) this.setLessonMode(true);
     else this.loadTrace();
+  }
+}
+
+/** A flag kept in this browser (storage can be refused: then nothing is kept). */
+function remember(key, on) {
+  try {
+    if (on) localStorage.setItem(key, "1");
+    else localStorage.removeItem(key);
+  } catch {
+    // private mode or storage off: the lesson opens at / every time
+  }
+}
+
+function remembered(key) {
+  try {
+    return localStorage.getItem(key) === "1";
+  } catch {
+    return false;
   }
 }
 

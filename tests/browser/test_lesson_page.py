@@ -100,6 +100,10 @@ def test_the_lesson_chapter_by_chapter(page):
     page.reload()
     page.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
     expect(page.locator("#lesson")).to_be_hidden()
+    # and this browser, having left the lesson, gets the dashboard at / too
+    page.goto(page.base_url + "/")
+    page.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
+    expect(page.locator("#lesson")).to_be_hidden()
     assert_clean(page)
 
 
