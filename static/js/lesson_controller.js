@@ -64,6 +64,12 @@ export class LessonController {
       a.setAttribute("aria-current", String(a.dataset.chapter === c.id));
     }
     this.panel.tryButton.after(this.progressEl); // the run's progress right under its button
+    // the article counts T1, X1 from one; the page's axes count positions from zero
+    if (/\b[TX][1-9]\b/.test(`${c.text} ${c.experiment.try}`)) {
+      const note = Object.assign(document.createElement("p"), { className: "hint lesson-counting" });
+      note.textContent = "The pictures count positions from 0: T1 and X1 are at position 0, X3 at position 2.";
+      this.panelEl.querySelector(".lesson-text")?.after(note);
+    }
     // on a phone the chapter is below the network: say where
     const jump = document.getElementById("lesson-jump");
     jump.textContent = `Lesson: ${c.title} (below the network) ↓`;
