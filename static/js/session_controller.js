@@ -73,11 +73,14 @@ export class SessionController {
     const run = ++this.run;
     this.progress.start("Recomputing with your edit…");
     let edit = null;
-    const ok = await this._command(command, run, (frame) => (edit = frame.edit));
-    if (!ok || !edit) return null;
-    this.edits.push({ command, old: edit.old });
-    this.onEdits(this.edits);
-    return edit;
+    const applied = (frames) => {
+      edit = frames.find((f) => f.type === "trace")?.edit ?? null;
+      if (!edit) return;
+      this.edits.push({ command, old: edit.old });
+      this.onEdits(this.edits);
+    };
+    const ok = await this._command(command, run, () => {}, applied);
+    return ok ? edit : null;
   }
 
   /** Undo the last edit (the same edit with its old value); false if there is none. */
@@ -86,10 +89,12 @@ export class SessionController {
     if (!last || !(await this._live())) return false;
     const run = ++this.run;
     this.progress.start("Undoing your last edit…");
-    if (!(await this._command({ ...last.command, value: last.old }, run))) return false;
-    this.edits.pop();
-    this.onEdits(this.edits);
-    return true;
+    const undone = () => {
+      const at = this.edits.lastIndexOf(last);
+      if (at >= 0) this.edits.splice(at, 1);
+      this.onEdits(this.edits);
+    };
+    return this._command({ ...last.command, value: last.old }, run, () => {}, undone);
   }
 
   /** Back to the configured network and input: every edit dropped. */
@@ -97,10 +102,11 @@ export class SessionController {
     if (!this.edits.length || !(await this._live())) return false;
     const run = ++this.run;
     this.progress.start("Back to the configured network…");
-    if (!(await this._command({ type: "reset" }, run))) return false;
-    this.edits = [];
-    this.onEdits(this.edits);
-    return true;
+    const dropped = () => {
+      this.edits = [];
+      this.onEdits(this.edits);
+    };
+    return this._command({ type: "reset" }, run, () => {}, dropped);
   }
 
   /** The inputs on screen: the configured ones with the input edits applied. */
@@ -153,9 +159,13 @@ export class SessionController {
     this.progress.cancelled();
   }
 
-  async _command(command, run, onTrace = () => {}) {
+  /**
+   * Send a command; true if answered and still current. `onAnswer(frames)` runs whenever
+   * the server answered, current or not: an edit superseded on screen is still in effect.
+   */
+  async _command(command, run, onTrace = () => {}, onAnswer = () => {}) {
     try {
-      await this.session.send(command, { onFrame: (frame) => run === this.run && this._frame(frame, onTrace) });
+      onAnswer(await this.session.send(command, { onFrame: (frame) => run === this.run && this._frame(frame, onTrace) }));
       if (run === this.run) this.progress.done();
       return run === this.run;
     } catch (err) {

@@ -265,6 +265,14 @@ def test_a_reconnected_session_is_configured_again(page):
     edit(page, {"type": "edit_input", "position": 2, "feature": 0, "value": -1.5})
     assert loss(page) != before
     assert page.locator("#error").is_hidden(), page.locator("#error-text").inner_text()
+    # an edit superseded on screen by the next one is still in effect: both are kept
+    page.evaluate(
+        """() => Promise.all([
+            window.unroll.edit({type: 'edit_input', position: 4, feature: 0, value: 0.5}),
+            window.unroll.edit({type: 'edit_input', position: 5, feature: 0, value: 0.25})])"""
+    )
+    assert page.evaluate("() => window.unroll.session.edits.length") == 3
+    assert "i%3A4%3A0%3A0.5" in page.url
     # two opens at once share one socket
     generations = page.evaluate(
         """async () => { const s = window.unroll.session.session; s.socket.close();

@@ -45,7 +45,10 @@ export class WeightEditor {
   }
 
   setModel(model) {
-    this.shapes = paramShapes(model.config);
+    const shapes = paramShapes(model.config);
+    // the same network (an edit's new trace, its diagnostics): the form and its hint stay
+    if (JSON.stringify(shapes) === JSON.stringify(this.shapes)) return;
+    this.shapes = shapes;
     const current = this.fields.name.value;
     const names = Object.keys(this.shapes);
     this.fields.name.replaceChildren(...names.map((n) => new Option(n, n)));
