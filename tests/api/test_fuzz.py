@@ -23,7 +23,7 @@ from app.settings import Settings
 
 # Counted in examples, not seconds, so that every operation is fuzzed on every run however
 # busy the machine is; besides these, schemathesis sends its own examples and boundary cases.
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 20
 
 _DATA_DIR = tempfile.TemporaryDirectory(prefix="unroll-fuzz-")
 SETTINGS = Settings(
