@@ -98,6 +98,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.mount("/vendor/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        # no icon: an empty answer instead of a 404 in the console of a page without one
+        return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
+
     @app.get("/healthz", tags=["meta"])
     async def healthz() -> dict[str, str]:  # async: no thread hop, answers under load
         """Liveness check: answers while the server can serve."""

@@ -170,3 +170,10 @@ def test_an_unreachable_store_is_503_not_500(tmp_path):
     body = r.json()
     assert body["field"] is None and body["detail"].startswith("model store: unavailable")
     assert "s3cret" not in body["detail"] and "unroll:***@127.0.0.1:1" in body["detail"]
+
+
+def test_favicon_is_an_empty_answer_not_a_404(client):
+    # Chromium asks for it on every page without an icon link; a 404 lands in the console
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 204
+    assert answer.content == b""
