@@ -140,15 +140,13 @@ def test_compare_mode(page):
     assert_clean(page)
 
 
-def test_narrow_screen(browser, server_url):
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    narrow = context.new_page()
-    narrow.goto(server_url + SMALL)
+def test_narrow_screen(open_page):
+    narrow = open_page(390, 844)
+    narrow.goto(narrow.base_url + SMALL)
     narrow.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
     overflow = narrow.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"page is {overflow}px wider than the screen"
     shot(narrow, "narrow")
-    context.close()
 
 
 def test_docs_render_offline(page):

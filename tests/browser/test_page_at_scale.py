@@ -174,11 +174,10 @@ def test_the_long_task_observer_reports(page):
     )
 
 
-def test_screenshots_at_both_sizes(browser, server_url):
+def test_screenshots_at_both_sizes(open_page):
     for name, viewport in (("wide", (1280, 800)), ("phone", (390, 844))):
-        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-        page = context.new_page()
-        page.goto(server_url + "/?task=sine&len=60&cell=lstm&h=8&layers=2&bi=1&seed=0")
+        page = open_page(*viewport)
+        page.goto(page.base_url + "/?task=sine&len=60&cell=lstm&h=8&layers=2&bi=1&seed=0")
         page.wait_for_function(
             "() => window.unroll && window.unroll.model && window.unroll.model.trace.jacobian_norm",
             timeout=30_000,
@@ -188,4 +187,4 @@ def test_screenshots_at_both_sizes(browser, server_url):
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{name}: {overflow}px wider than the screen"
         shot(page, f"scale-{name}")
-        context.close()
+        page.close()

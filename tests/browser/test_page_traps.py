@@ -296,14 +296,12 @@ def save_shots(page, name):
     page.locator("section.transport").screenshot(path=str(SHOTS / f"{name}-transport.png"))
 
 
-def test_a_phone_sees_the_same_page(browser, server_url):
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    page.goto(server_url + "/?task=sine&len=12&cell=lstm&h=6&seed=3&bi=1&layers=2")
+def test_a_phone_sees_the_same_page(open_page):
+    page = open_page(390, 844)
+    page.goto(page.base_url + "/?task=sine&len=12&cell=lstm&h=6&seed=3&bi=1&layers=2")
     page.wait_for_function(LOADED, timeout=20_000)
     page.wait_for_function(DIAGNOSED, timeout=20_000)
     page.keyboard.press("End")
     assert verdict_text(page)
     page.locator("#settings-drawer").evaluate("(d) => (d.open = true)")
     save_shots(page, "traps-390x844")
-    context.close()

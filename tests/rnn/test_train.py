@@ -80,7 +80,7 @@ def test_stopping_early():
         task,
         OptimizerConfig(),
         TrainConfig(steps=50, batch_size=4),
-        should_stop=lambda: stop,
+        should_stop=lambda: stop,  # noqa: B023 - reads the flag the loop body sets
     ):
         recs.append(rec)
         stop = isinstance(rec, Progress) and rec.step == 5
