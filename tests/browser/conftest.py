@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "screenshots"
+SHOTS = Path(os.environ["UNROLL_SHOTS"]) if os.environ.get("UNROLL_SHOTS") else None
 CHROMIUM = os.environ.get("UNROLL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -43,8 +43,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory):
-    """`unroll serve` in a subprocess on a free loopback port, with its own data dir."""
+def server(tmp_path_factory):
+    """`unroll serve` started in a subprocess on a free loopback port, with its own data dir.
+
+    Yields (process, url, log path) at once: the server starts while Chromium does.
+    """
     port = _free_port()
     data = tmp_path_factory.mktemp("data")
     # a lower hidden-size cap than the page allows, so a server refusal can be shown
@@ -58,19 +61,8 @@ def server_url(tmp_path_factory):
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield url
+        yield proc, f"http://127.0.0.1:{port}", log_path
     finally:
         proc.terminate()
         try:
@@ -79,6 +71,22 @@ def server_url(tmp_path_factory):
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def server_url(server):
+    """The started server's URL, once it answers /healthz."""
+    proc, url, log_path = server
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
@@ -140,7 +148,7 @@ class PageErrors:
 
 
 @pytest.fixture
-def open_page(profile, server_url):
+def open_page(server, profile, server_url):
     """Open pages at a viewport in the worker's profile, starting from nothing stored."""
     _forget(profile, server_url)
     keeper = profile.pages[0]
@@ -180,9 +188,14 @@ def page(open_page):
     return open_page()
 
 
-def shot(page, name: str) -> Path:
-    """Save a screenshot under screenshots/ (ignored by git) to look at."""
-    SCREENSHOTS.mkdir(exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+def shot(page, name: str) -> Path | None:
+    """Save a full-page screenshot to look at, when UNROLL_SHOTS names a folder.
+
+    Off by default: the suite's 17 full-page screenshots cost ~7 s and assert nothing.
+    """
+    if SHOTS is None:
+        return None
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -26,6 +26,8 @@ def test_session_protocol_renders_readably_offline(page):
 def test_swagger_page_runs_offline_with_the_links(page):
     page.goto(page.base_url + "/docs")
     page.wait_for_selector(".swagger-ui .info")
+    page.locator(".opblock").first.wait_for(timeout=20_000)
+    assert page.locator(".opblock").count() >= 8  # the operations, drawn by the bundled Swagger UI
     assert page.locator('.swagger-ui .info a[href="/docs/session-protocol"]').count() == 1
     assert page.locator('nav a[href="/docs/frame-schema.json"]').count() == 1
     assert page.errors.messages == [] and page.outside == []

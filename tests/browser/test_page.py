@@ -140,22 +140,6 @@ def test_compare_mode(page):
     assert_clean(page)
 
 
-def test_narrow_screen(open_page):
-    narrow = open_page(390, 844)
-    narrow.goto(narrow.base_url + SMALL)
-    narrow.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
-    overflow = narrow.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 1, f"page is {overflow}px wider than the screen"
-    shot(narrow, "narrow")
-
-
-def test_docs_render_offline(page):
-    page.goto(page.base_url + "/docs")
-    page.locator(".opblock").first.wait_for(timeout=20_000)
-    assert page.locator(".opblock").count() >= 8
-    assert page.errors.messages == [] and page.outside == []
-
-
 def test_edit_an_input_and_a_weight(page):
     open_page(page)
     page.get_by_role("button", name="Run to the end").click()

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.browser.conftest import SHOTS
+
 pytestmark = pytest.mark.browser
 
-# look at them: 1280x800 and 390x844
-SHOTS = Path(os.environ["UNROLL_SHOTS"]) if os.environ.get("UNROLL_SHOTS") else None
 SMALL = "/?task=sine&len=12&cell=rnn_tanh&h=6&seed=3"
 LOADED = "() => window.unroll && window.unroll.model && window.unroll.request"
 # the diagnostics frame has arrived: the verdict on the page is the final one
@@ -303,5 +302,12 @@ def test_a_phone_sees_the_same_page(open_page):
     page.wait_for_function(DIAGNOSED, timeout=20_000)
     page.keyboard.press("End")
     assert verdict_text(page)
+    assert overflow(page) <= 1, f"page is {overflow(page)}px wider than the screen"
     page.locator("#settings-drawer").evaluate("(d) => (d.open = true)")
+    assert overflow(page) <= 1, f"with settings open, {overflow(page)}px wider than the screen"
     save_shots(page, "traps-390x844")
+
+
+def overflow(page) -> int:
+    """How far the page reaches past the right edge of the screen, in CSS pixels."""
+    return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
