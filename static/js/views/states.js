@@ -185,7 +185,18 @@ export class StatesView {
     const { z, overflow } = this.grid;
     const layout = this._layout(kind, l, d);
     Plotly.react(this.container, this._traces(kind, z, overflow), layout, PLOT_CONFIG);
+    if (!this.followsRedraws) {
+      // the cover sits in pixels of the axes: a resized plot (window narrowed, phone turned) moves them
+      this.container.on("plotly_afterplot", () => this._placeAtCursor());
+      this.followsRedraws = true;
+    }
     this._place(lo, hi, this.cursorLineX);
+  }
+
+  _placeAtCursor() {
+    if (!this.model || !this.grid) return;
+    const [lo, hi] = this._filled(this.cursor);
+    this._place(lo, hi, this._cursorX());
   }
 
   /** Positions [lo, hi) of the selected slice known at the cursor. */
