@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -9,37 +10,48 @@ import pytest
 
 from app.rnn import CELLS, ModelConfig, init_params, run_sequence
 
-torch = pytest.importorskip("torch")
-nn = torch.nn
+torch = nn = None  # set by _torch below: importing torch at collection cost every worker 1.5 s
 
 
-class TorchModel(nn.Module):
+@pytest.fixture(autouse=True, scope="module")
+def _torch():
+    global torch, nn
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+
+@functools.cache
+def torch_module_class():
     """The module our parameter names describe: attributes `rnn` and `head`."""
 
-    def __init__(self, config: ModelConfig):
-        super().__init__()
-        kwargs = dict(num_layers=config.num_layers, bidirectional=config.bidirectional)
-        if config.cell.startswith("rnn_"):
-            kwargs["nonlinearity"] = config.cell.removeprefix("rnn_")
-        self.rnn = getattr(nn, config.torch_mode)(config.input_size, config.hidden_size, **kwargs)
-        self.head = nn.Linear(config.num_directions * config.hidden_size, config.output_size)
-        self.config = config
+    class TorchModel(nn.Module):
+        def __init__(self, config: ModelConfig):
+            super().__init__()
+            kwargs = dict(num_layers=config.num_layers, bidirectional=config.bidirectional)
+            if config.cell.startswith("rnn_"):
+                kwargs["nonlinearity"] = config.cell.removeprefix("rnn_")
+            rnn = getattr(nn, config.torch_mode)
+            self.rnn = rnn(config.input_size, config.hidden_size, **kwargs)
+            self.head = nn.Linear(config.num_directions * config.hidden_size, config.output_size)
+            self.config = config
 
-    def forward(self, x):
-        out, h_n = self.rnn(x)  # (T, D*H), unbatched; h_n (L*D, H), or (h_n, c_n) for LSTM
-        mode = self.config.output_mode
-        if mode == "sequence":
-            return self.head(out)
-        if mode == "last":
-            return self.head(out[-1])
-        h_n = h_n[0] if isinstance(h_n, tuple) else h_n
-        # the top layer's last-computed states: forward after T-1, reverse after 0
-        top = torch.cat([h_n[-2], h_n[-1]]) if self.config.bidirectional else h_n[-1]
-        return self.head(top)
+        def forward(self, x):
+            out, h_n = self.rnn(x)  # (T, D*H), unbatched; h_n (L*D, H), or (h_n, c_n) for LSTM
+            mode = self.config.output_mode
+            if mode == "sequence":
+                return self.head(out)
+            if mode == "last":
+                return self.head(out[-1])
+            h_n = h_n[0] if isinstance(h_n, tuple) else h_n
+            # the top layer's last-computed states: forward after T-1, reverse after 0
+            top = torch.cat([h_n[-2], h_n[-1]]) if self.config.bidirectional else h_n[-1]
+            return self.head(top)
+
+    return TorchModel
 
 
 def torch_model(config, params):
-    model = TorchModel(config).double()
+    model = torch_module_class()(config).double()
     state = {k: torch.from_numpy(v.copy()) for k, v in params.items()}
     model.load_state_dict(state, strict=True)  # our names load unchanged
     return model
