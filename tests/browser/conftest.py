@@ -102,14 +102,6 @@ def playwright():
 
 
 @pytest.fixture(scope="session")
-def browser(playwright):
-    """A browser for tests that need a stranger's clean profile (a shared link opened elsewhere)."""
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture(scope="session")
 def profile(playwright, tmp_path_factory):
     """One on-disk profile per worker, so V8 keeps Plotly.js compiled between tests.
 
@@ -147,20 +139,32 @@ class PageErrors:
         page.on("pageerror", lambda e: self.messages.append(str(e)))
 
 
-@pytest.fixture
-def open_page(server, profile, server_url):
-    """Open pages at a viewport in the worker's profile, starting from nothing stored."""
-    _forget(profile, server_url)
-    keeper = profile.pages[0]
-    opened = []
+def _stranger_url(server_url: str) -> str:
+    """The same server under its other loopback name: an origin sharing nothing stored."""
+    return server_url.replace("127.0.0.1", "localhost")
 
-    def open_(width: int = 1280, height: int = 800):
+
+@pytest.fixture
+def new_page(server, profile, server_url):
+    """Open pages at a viewport in the worker's profile, starting from nothing stored.
+
+    `new_page(stranger=True)` opens a page as someone else who was sent a link would: under
+    the server's other name (localhost), an origin with its own storage, empty, and its own
+    partition of the HTTP cache; a test turns a link into it with `page.base_url`.
+    """
+    origins = (server_url, _stranger_url(server_url))
+    for origin in origins:
+        _forget(profile, origin)
+    keeper = profile.pages[0]
+
+    def open_(width: int = 1280, height: int = 800, *, stranger: bool = False):
+        base = origins[1] if stranger else origins[0]
         page = profile.new_page()
         page.set_viewport_size({"width": width, "height": height})
         # the page must work offline: any request off this machine fails the test. Requests
         # are watched, not intercepted: routing each one through playwright slowed every load.
         outside: list[str] = []
-        local = (server_url, server_url.replace("http://", "ws://"), "data:", "blob:")
+        local = (base, base.replace("http://", "ws://"), "data:", "blob:")
 
         def watch(request):
             if not request.url.startswith(local):
@@ -172,20 +176,25 @@ def open_page(server, profile, server_url):
         )
         page.errors = PageErrors(page)
         page.outside = outside
-        page.base_url = server_url
-        opened.append(page)
+        page.base_url = base
         return page
 
     yield open_
     for page in profile.pages:
         if page is not keeper:
             page.close()
-    _forget(profile, server_url)
+    for origin in origins:
+        _forget(profile, origin)
+
+
+def as_stranger(url: str) -> str:
+    """A link from a page of `new_page()`, as a page of `new_page(stranger=True)` opens it."""
+    return _stranger_url(url)
 
 
 @pytest.fixture
-def page(open_page):
-    return open_page()
+def page(new_page):
+    return new_page()
 
 
 def shot(page, name: str) -> Path | None:

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import shot
+from tests.browser.conftest import as_stranger, shot
 
 pytestmark = pytest.mark.browser
 
@@ -81,7 +81,7 @@ def test_settings_change_the_network_and_the_url(page):
     assert_clean(page)
 
 
-def test_train_then_share_into_a_fresh_page(page, browser):
+def test_train_then_share_into_a_fresh_page(page, new_page):
     open_page(page, "/?task=sine&len=10&cell=gru&h=6&steps=30&batch=8&seed=2")
     page.get_by_role("button", name="Train").click()
     page.wait_for_function(
@@ -95,14 +95,15 @@ def test_train_then_share_into_a_fresh_page(page, browser):
     shot(page, "trained")
     assert_clean(page)
 
-    fresh = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    fresh.goto(page.url)
+    fresh = new_page(stranger=True)
+    fresh.goto(as_stranger(page.url))
     fresh.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
+    assert fresh.evaluate("() => localStorage.length") == 0  # nothing of the first page's
     assert fresh.evaluate("() => window.unroll.model.trace.loss") == loss
     assert fresh.evaluate("() => window.unroll.request.model_id") == page.evaluate(
         "() => window.unroll.request.model_id"
     )
-    fresh.context.close()
+    assert_clean(fresh)
 
 
 def test_upload_weights(page, tmp_path):
@@ -208,7 +209,10 @@ def test_a_session_over_the_per_client_cap_says_why_it_closed(page):
             extra.push(ws);
             refused = await new Promise((settle) => {
               ws.addEventListener("close", (e) => settle({ code: e.code, reason: e.reason }));
-              ws.addEventListener("open", () => setTimeout(() => settle(null), 300));
+              // a socket the server kept answers a command (here with an error frame: nothing
+              // is configured); one it refused is closed without an answer
+              ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "reset" })));
+              ws.addEventListener("message", () => settle(null));
             });
           }
           let message = "";

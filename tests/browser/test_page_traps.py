@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser.conftest import SHOTS
+from tests.browser.conftest import SHOTS, as_stranger
 
 pytestmark = pytest.mark.browser
 
@@ -124,7 +124,7 @@ def check_keys(page):
     page.evaluate("() => document.activeElement.blur()")
 
 
-def test_edits_travel_in_the_link_exports_and_undo(page, browser):
+def test_edits_travel_in_the_link_exports_and_undo(page, new_page):
     open_page(page)
     # no stale or raw text before any edit
     hint = page.locator("form.input-editor .input-editor-hint").first.inner_text()
@@ -157,14 +157,14 @@ def test_edits_travel_in_the_link_exports_and_undo(page, browser):
     assert download.value.suggested_filename.endswith(".safetensors")
 
     # the link opens the same edited network
-    fresh = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    fresh.goto(page.url)
+    fresh = new_page(stranger=True)
+    fresh.goto(as_stranger(page.url))
     fresh.wait_for_function(
         "() => window.unroll && window.unroll.session.edits.length === 2", timeout=20_000
     )
     fresh.wait_for_function(DIAGNOSED, timeout=20_000)
     assert math.isclose(loss(fresh), edited, rel_tol=1e-6)
-    fresh.context.close()
+    fresh.close()
 
     # another truncation keeps the edits (same network and input)
     page.locator("#truncate").fill("5")
@@ -295,8 +295,8 @@ def save_shots(page, name):
     page.locator("section.transport").screenshot(path=str(SHOTS / f"{name}-transport.png"))
 
 
-def test_a_phone_sees_the_same_page(open_page):
-    page = open_page(390, 844)
+def test_a_phone_sees_the_same_page(new_page):
+    page = new_page(390, 844)
     page.goto(page.base_url + "/?task=sine&len=12&cell=lstm&h=6&seed=3&bi=1&layers=2")
     page.wait_for_function(LOADED, timeout=20_000)
     page.wait_for_function(DIAGNOSED, timeout=20_000)
