@@ -169,9 +169,16 @@ def test_edits_travel_in_the_link_exports_and_undo(page, new_page):
     # another truncation keeps the edits (same network and input)
     page.locator("#truncate").fill("5")
     page.locator("#truncate").press("Enter")
-    page.wait_for_function("() => window.unroll.model.trace.truncate === 5", timeout=20_000)
-    page.wait_for_function("() => window.unroll.session.edits.length === 2", timeout=20_000)
+    # configure answers first, then the edits are replayed one by one: wait for the last
+    # (truncation leaves the forward pass, so the loss is the edited one again)
+    page.wait_for_function(
+        """(want) => { const t = window.unroll.model.trace;
+            return t.truncate === 5 && Math.abs(t.loss - want) <= 1e-9 * Math.abs(want); }""",
+        arg=edited,
+        timeout=20_000,
+    )
     page.wait_for_function(DIAGNOSED, timeout=20_000)
+    page.wait_for_function("() => window.unroll.session.edits.length === 2", timeout=20_000)
     assert page.evaluate("() => window.unroll.model.trace.inputs[3][0]") == 2.5
     edited = loss(page)
 
