@@ -119,6 +119,10 @@ class ProgressFrame(_FrameBase):
     type: Literal["progress"] = "progress"
     step: int = Field(ge=1)
     loss: float | None = Field(description="this step's batch loss, before the update")
+    losses: list[float | None] = Field(
+        description="the batch loss of every step since the previous progress frame, this "
+        "step's last (frames are thinned to ~20 a second; these make the curve whole)"
+    )
     grad_norm: float | None = Field(description="global gradient norm before clipping")
     grad_profile: list[list[Vector]] = Field(
         description="(L, D, T): mean over the batch of ||d loss / d h_t||, per sequence"

@@ -187,7 +187,8 @@ def estimate_training(config: ModelConfig, task: Task, train_config: TrainConfig
             "description": "Server-Sent Events (or JSON Lines with "
             "`Accept: application/x-ndjson`): "
             "`progress` (step, loss, gradient norm and profile; at most ~20 a second, the last "
-            "step always), `probe` (a full trace of a fixed sequence and the eval loss), and "
+            "step always; `losses` has every step's loss since the previous one), `probe` "
+            "(a full trace of a fixed sequence and the eval loss), and "
             "last `done` with the stored `model_id`, `eval_loss` on 1,000 fresh sequences "
             "and the wall time.",
             "content": {"text/event-stream": {}, NDJSON: {}},
@@ -311,6 +312,7 @@ async def _frames(
     )
     finished: Finished | None = None
     pending: Progress | None = None
+    unsent: list[float | None] = []  # the loss of every step since the last progress frame
     last_sent = 0.0
     try:  # the slot is held until the training thread has ended, however the stream ends
         run.thread.start()
@@ -328,14 +330,15 @@ async def _frames(
                 raise item
             if isinstance(item, Progress):
                 pending = item
+                unsent.append(_finite(item.loss))
                 now = time.monotonic()
                 if now - last_sent >= PROGRESS_INTERVAL_S or item.step == train_config.steps:
-                    yield encode(stamp(_progress(pending)))
-                    pending, last_sent = None, now
+                    yield encode(stamp(_progress(pending, unsent)))
+                    pending, unsent, last_sent = None, [], now
                 continue
             if pending is not None:  # the latest step goes out before anything after it
-                yield encode(stamp(_progress(pending)))
-                pending = None
+                yield encode(stamp(_progress(pending, unsent)))
+                pending, unsent = None, []
             if isinstance(item, Probe):
                 # a probe carries a whole trace: build its frame off the event loop
                 yield await pool.encode(_encode_probe, item, stamp, encode)
@@ -392,11 +395,17 @@ async def _done(
     return done
 
 
-def _progress(record: Progress) -> dict[str, Any]:
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _progress(record: Progress, losses: list[float | None]) -> dict[str, Any]:
+    """`losses`: every step's loss since the previous progress frame, this step's last."""
     return {
         "type": "progress",
         "step": record.step,
-        "loss": record.loss if math.isfinite(record.loss) else None,
+        "loss": _finite(record.loss),
+        "losses": list(losses),
         "grad_norm": record.grad_norm if math.isfinite(record.grad_norm) else None,
         "grad_profile": record.grad_profile,
     }

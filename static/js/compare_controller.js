@@ -1,11 +1,15 @@
 // Compare mode: the same request run as a tanh RNN, an LSTM and a GRU over a session of its
 // own (binary answers, one after another, so a heavy one never waits on the server's
 // one-heavy-computation-per-client rule), loaded only while Compare is open, cancellable
-// on the server, and guarded so a stale answer never replaces a newer one.
+// on the server, and guarded so a stale answer never replaces a newer one. "Train all
+// three" trains each in turn on the same task, seed and budget (the training settings),
+// one stream at a time, and shows their loss curves and their gradient profiles on the
+// task's fixed probe sequence before and after training.
 
 import * as api from "./api.js";
 import { TraceModel } from "./trace_model.js";
 import { whenPlotly } from "./views/registry.js";
+import { everyLoss } from "./views/training.js";
 
 const CELLS = ["rnn_tanh", "lstm", "gru"];
 const CELL_NAMES = { rnn_tanh: "tanh RNN", lstm: "LSTM", gru: "GRU" };
@@ -22,6 +26,8 @@ export class CompareController {
     this.session = null; // opened on first use
     this.run = 0;
     this.loading = false;
+    this.abort = null; // a training run's stream, while "Train all three" runs
+    this.results = null; // the last trained comparison drawn
   }
 
   /** Load the three traces for a trace request `body` with fresh weights from `init`. */
@@ -54,12 +60,76 @@ export class CompareController {
     }
   }
 
-  /** Stop loading: the server stops the computation in progress. */
+  /**
+   * Train the three cells in turn with the training request `body` (its cell replaced), each
+   * from the same seed; resolves with true once all three are drawn, false if cancelled or
+   * superseded. `this.results` keeps what was drawn: per cell {modelId, losses: [[step,
+   * loss]], evalLoss, before, after} (before and after: TraceModels of the probe sequence).
+   */
+  async train(body) {
+    this.cancel(false);
+    const run = ++this.run;
+    this.loading = true;
+    this.abort = new AbortController();
+    const results = {};
+    try {
+      for (const cell of CELLS) {
+        const request = { ...body, config: { ...body.config, cell }, probe_every: body.steps };
+        const result = { losses: [], before: null, after: null, evalLoss: null, modelId: null };
+        this.progress.start(`Training the ${CELL_NAMES[cell]}: step 0 of ${body.steps}…`);
+        await api.trainStream(request, (frame) => this._trainFrame(frame, result, cell, body.steps, run), this.abort.signal);
+        if (run !== this.run) return false;
+        if (!result.after || !result.modelId) throw new api.ApiError(`The ${CELL_NAMES[cell]} did not finish training.`);
+        results[cell] = result;
+      }
+      await whenPlotly();
+      if (run !== this.run) return false;
+      this.results = results;
+      this.view.setTrained(results, body.steps);
+      this.progress.done();
+      return true;
+    } catch (err) {
+      if (run !== this.run || err.name === "AbortError") return false;
+      this.progress.done();
+      this.onError(err);
+      return false;
+    } finally {
+      if (run === this.run) {
+        this.loading = false;
+        this.abort = null;
+      }
+    }
+  }
+
+  _trainFrame(frame, result, cell, steps, run) {
+    if (run !== this.run) return;
+    if (frame.type === "progress") {
+      result.losses.push(...everyLoss(frame));
+      this.progress.start(`Training the ${CELL_NAMES[cell]}: step ${frame.step} of ${steps}…`);
+    } else if (frame.type === "probe") {
+      const model = new TraceModel(frame.trace);
+      if (frame.step === 0) result.before = model;
+      else result.after = model;
+      result.evalLoss = frame.eval_loss;
+    } else if (frame.type === "done") {
+      result.modelId = frame.model_id;
+      result.evalLoss = frame.eval_loss ?? result.evalLoss;
+    } else if (frame.type === "error") {
+      throw new api.ApiError(frame.detail, frame.field, frame.status);
+    }
+  }
+
+  /** Stop loading or training: the server stops the computation in progress. */
   cancel(say = true) {
     if (!this.loading) return;
     this.run++;
     this.loading = false;
-    this.session.send({ type: "cancel" }).catch(() => {});
+    if (this.abort) {
+      this.abort.abort(); // a dropped stream stops the server's training
+      this.abort = null;
+    } else {
+      this.session.send({ type: "cancel" }).catch(() => {});
+    }
     if (say) this.progress.cancelled("Compare cancelled.");
     else this.progress.done();
   }

@@ -113,7 +113,7 @@ class App {
       onTrained: (modelId, summary) => this.trained(modelId, summary),
       onError: (err) => this.showError(err),
     });
-    this.compareView = new CompareView($("compare"));
+    this.compareView = new CompareView($("compare"), $("compare-loss"));
     this.compare = new CompareController({
       view: this.compareView,
       progress: new ProgressView($("compare-progress"), { onCancel: () => this.compare.cancel() }),
@@ -382,6 +382,25 @@ class App {
     this.syncUrl();
     if (this.state.compare && this.request) this.compare.load(this.request, initOf(this.state));
     if (!this.state.compare) this.compare.cancel(false);
+    // opened below Training: bring it into view, where its progress shows
+    if (this.state.compare) $("compare-section").scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+
+  /** Train the RNN, LSTM and GRU with the training settings, one after another. */
+  async trainCompare() {
+    let body;
+    try {
+      body = trainRequest(this.state);
+    } catch (err) {
+      this.showError(err);
+      return;
+    }
+    $("compare-train").disabled = true;
+    try {
+      await this.compare.train(body);
+    } finally {
+      $("compare-train").disabled = false;
+    }
   }
 
   /** The edits in effect changed: Undo and Reset edits, the request behind exports, the link. */
@@ -569,6 +588,7 @@ class App {
     on("undo", () => this.undo());
     on("reset-edits", () => this.resetEdits());
     on("compare-toggle", () => this.toggleCompare());
+    on("compare-train", () => this.trainCompare());
     on("error-close", () => this.clearError());
     on("mode-lesson", () => this.setLessonMode(true));
     on("mode-free", () => this.setLessonMode(false));

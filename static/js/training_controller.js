@@ -6,6 +6,8 @@
 import * as api from "./api.js";
 import { trainRequest } from "./requests.js";
 import { TraceModel } from "./trace_model.js";
+import { whenPlotly } from "./views/registry.js";
+import { everyLoss } from "./views/training.js";
 
 const PROBE_INTERVAL_MS = 1500; // what the eye can follow of a network changing under training
 const HISTORY_POINTS = 24; // of the loss curve, kept in a shared link
@@ -51,11 +53,19 @@ export class TrainingController {
     this.abort = new AbortController();
     this.trainButton.disabled = true;
     this.stopButton.disabled = false;
+    try {
+      await whenPlotly(); // the loss curve is a Plotly chart: a click in the first second came first
+    } catch (err) {
+      this.onError(err);
+      this._finish();
+      return;
+    }
+    if (this.abort?.signal.aborted !== false) return; // stopped while waiting
     this.onStart();
     let trained = null;
     this.lastLoss = null;
     this.diverged = false;
-    this.losses = []; // {step, loss} of every progress frame
+    this.losses = []; // {step, loss} of every step
     try {
       await api.trainStream(body, (frame) => this._frame(frame, (done) => (trained = done)), this.abort.signal);
       this._flushProbe();
@@ -99,9 +109,11 @@ export class TrainingController {
     if (frame.type === "train_config") this.view.start(frame);
     else if (frame.type === "progress") {
       this.view.progress(frame);
-      this.losses.push({ step: frame.step, loss: frame.loss });
-      if (frame.loss == null) this.diverged = true;
-      else this.lastLoss = frame.loss;
+      for (const [step, loss] of everyLoss(frame)) {
+        this.losses.push({ step, loss });
+        if (loss == null) this.diverged = true;
+      }
+      if (frame.loss != null) this.lastLoss = frame.loss;
     }
     else if (frame.type === "probe") {
       this.view.probe(frame);

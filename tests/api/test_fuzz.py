@@ -7,6 +7,7 @@ in-process with small caps, so even the requests it accepts stay cheap.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import tempfile
 from datetime import timedelta
@@ -26,6 +27,9 @@ from app.settings import Settings
 MAX_EXAMPLES = 20
 
 _DATA_DIR = tempfile.TemporaryDirectory(prefix="unroll-fuzz-")
+# removed when the worker exits, not at the module's end: with --dist worksteal a worker can
+# come back to this module's tests after others, and the app built below keeps this folder
+atexit.register(_DATA_DIR.cleanup)
 SETTINGS = Settings(
     data_dir=Path(_DATA_DIR.name),
     max_hidden_size=16,
@@ -54,12 +58,6 @@ SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
 # DELETE, no links between operations, no authentication.
 EXCLUDED = [schemathesis.checks.positive_data_acceptance]
 REQUEST_TIMEOUT_S = 20  # one request; far above what a capped request takes
-
-@pytest.fixture(scope="module", autouse=True)
-def _data_dir():
-    yield
-    _DATA_DIR.cleanup()
-
 
 # Both stream endpoints are fuzzed too: schemathesis reads Server-Sent Events up to a cap.
 # The WebSocket session is not in the OpenAPI schema; test_hostile.py floods it instead.

@@ -10,7 +10,7 @@ import pytest
 from app.api.frames import FRAME_ADAPTER
 from app.rnn.optim import OptimizerConfig
 from app.rnn.tasks import make_task
-from app.rnn.train import Finished, TrainConfig, train
+from app.rnn.train import Finished, Progress, TrainConfig, train
 
 BODY = {
     "config": {"cell": "gru", "hidden_size": 8},
@@ -41,6 +41,10 @@ def test_train_stream(client):
     progress = [f for f in frames if f["type"] == "progress"]
     probes = [f for f in frames if f["type"] == "probe"]
     assert progress[-1]["step"] == 40  # the last step is always sent
+    # thinned frames, a whole curve: every step's loss once, in order, ending at the frame's own
+    losses = [loss for f in progress for loss in f["losses"]]
+    assert len(losses) == 40
+    assert all(f["losses"][-1] == f["loss"] for f in progress)
     assert [p["step"] for p in probes] == [0, 20, 40]
     assert np.asarray(progress[0]["grad_profile"]).shape == (1, 1, 12)
     assert probes[-1]["eval_loss"] < probes[0]["eval_loss"]
@@ -62,6 +66,7 @@ def test_train_stream(client):
     )
     final = records[-1]
     assert isinstance(final, Finished)
+    assert losses == [r.loss for r in records if isinstance(r, Progress)]  # the numbers too
     weights = client.get(f"/api/v1/models/{done['model_id']}/weights?format=npz")
     assert weights.status_code == 200
     import io

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -88,6 +90,9 @@ def test_train_then_share_into_a_fresh_page(page, new_page):
         "() => document.getElementById('train-status').textContent.startsWith('Done')",
         timeout=60_000,
     )
+    # the loss curve has every step, though progress frames are thinned to ~20 a second
+    steps = page.evaluate("() => Array.from(document.getElementById('loss-curve').data[0].x)")
+    assert steps == list(range(1, 31))
     page.wait_for_function("() => new URL(location.href).searchParams.get('model')", timeout=20_000)
     assert re.search(r"model=[0-9a-f]{64}", page.url)
     page.wait_for_function("() => window.unroll.request && window.unroll.request.model_id")
@@ -132,11 +137,57 @@ def test_server_error_is_shown_in_plain_words(page):
 
 
 def test_compare_mode(page):
-    open_page(page, SMALL + "&compare=1")
+    open_page(page, "/?task=adding&len=8&cell=rnn_tanh&h=4&steps=20&batch=8&seed=1")
+    page.get_by_role("button", name="Compare RNN, LSTM, GRU").click()
     page.wait_for_function(
         "() => document.querySelectorAll('#compare .scatterlayer .trace').length >= 3",
         timeout=30_000,
     )
+    # opening it brings it into view (it sits below Training)
+    page.wait_for_function(
+        """() => { const r = document.getElementById('compare-section').getBoundingClientRect();
+            return r.top >= -1 && r.top < window.innerHeight / 2; }""",
+        timeout=5_000,
+    )
+    assert "compare=1" in page.url
+
+    # one click trains all three with the training settings, from the same seed
+    page.get_by_role("button", name="Train all three").click()
+    page.wait_for_function("() => window.unroll.compare.results", timeout=60_000)
+    results = page.evaluate(
+        """() => Object.fromEntries(Object.entries(window.unroll.compare.results).map(
+            ([cell, r]) => [cell, {losses: r.losses, evalLoss: r.evalLoss, modelId: r.modelId}]))"""
+    )
+    assert sorted(results) == ["gru", "lstm", "rnn_tanh"]
+    for r in results.values():
+        assert [step for step, _ in r["losses"]] == list(range(1, 21))  # every step, none thinned
+    assert len({r["modelId"] for r in results.values()}) == 3
+    loss_plot = page.evaluate(
+        "() => document.getElementById('compare-loss').data.map((d) => [d.name, d.y.length])"
+    )
+    assert [n for _, n in loss_plot] == [20, 20, 20], loss_plot
+    names = page.evaluate("() => document.getElementById('compare').data.map((d) => d.name)")
+    assert {"tanh RNN, before training", "LSTM, before training", "GRU, before training"} <= set(
+        names
+    )
+
+    # the numbers drawn are the server's: the LSTM trained again through the API
+    body = page.evaluate(
+        """async () => (await import('/static/js/requests.js')).trainRequest(window.unroll.state)"""
+    )
+    body = {**body, "config": {**body["config"], "cell": "lstm"}, "probe_every": body["steps"]}
+    answer = httpx.post(
+        page.base_url + "/api/v1/train/stream",
+        json=body,
+        headers={"accept": "application/x-ndjson"},
+        timeout=60,
+    )
+    frames = [json.loads(line) for line in answer.text.splitlines()]
+    losses = [x for f in frames if f["type"] == "progress" for x in f["losses"]]
+    done = frames[-1]
+    assert [loss for _, loss in results["lstm"]["losses"]] == losses
+    assert results["lstm"]["evalLoss"] == done["eval_loss"]
+    assert results["lstm"]["modelId"] == done["model_id"]
     shot(page, "compare")
     assert_clean(page)
 

@@ -1,6 +1,9 @@
 // Compare mode: the gradient profiles ||dL/dh_t|| of a tanh RNN, an LSTM and a GRU run on the
 // same task, input and seed (layer 1, forward direction), with their Jacobian product norms
 // dashed, on one log axis, and a marker at the position the shared timeline has reached.
+// Once the three are trained (CompareController.train), the profiles are those of the
+// trained networks on the task's probe sequence, the untrained ones dotted beside them,
+// and a second plot draws the three loss curves on one axis.
 
 import {
   MUTED,
@@ -24,26 +27,83 @@ const CELLS = [
   { key: "gru", name: "GRU", color: "#2b8a3e" },
 ];
 
+/** On a narrow screen the legend goes under the plot, which keeps the width. */
+function legendPlace(container) {
+  const narrow = container.clientWidth < 600;
+  container.classList.toggle("legend-below", narrow); // taller, so the legend has room (app.css)
+  if (!narrow) return {};
+  return {
+    legend: { orientation: "h", x: 0, xanchor: "left", y: -0.22, yanchor: "top", font: { size: 11 } },
+    margin: { l: 60, r: 12, t: 32, b: 150 },
+  };
+}
+
+/** Layer 1's (forward) gradient profile (T,) of a TraceModel, or null without targets. */
+const profile = (model) => model.gradHiddenNorms()?.[0][0] ?? null;
+
 export class CompareView {
-  /** @param {HTMLElement} container */
-  constructor(container) {
+  /** @param {HTMLElement} container @param {HTMLElement} [lossContainer] for trained runs */
+  constructor(container, lossContainer = null) {
     this.container = container;
-    this.cells = []; // [{key, name, color, model, grad: (T,) | null, jac: (T,) | null}]
+    this.lossContainer = lossContainer;
+    this.cells = []; // [{key, name, color, model, grad: (T,) | null, jac: (T,) | null, before}]
+    this.trained = null; // steps, once the three are trained
     this._position = undefined;
   }
 
   /** @param {{rnn_tanh: TraceModel, lstm: TraceModel, gru: TraceModel}} models */
-  setModels(models) {
+  setModels(models, before = {}) {
     this.cells = CELLS.filter((c) => models[c.key]).map((c) => {
       const model = models[c.key];
-      const grads = model.gradHiddenNorms();
       const jacs = model.trace.jacobian_product_norm;
-      return { ...c, model, grad: grads ? grads[0][0] : null, jac: jacs ? jacs[0][0] : null };
+      const untrained = before[c.key] ? profile(before[c.key]) : null;
+      return { ...c, model, grad: profile(model), jac: jacs ? jacs[0][0] : null, before: untrained };
     });
     this.reference = this.cells[0]?.model ?? null;
     this._position = undefined;
+    if (!before.lstm && this.lossContainer) {
+      this.trained = null;
+      this.lossContainer.hidden = true; // a new untrained comparison: no loss curves
+    }
     if (!this.reference) return;
     Plotly.react(this.container, this._traces(), this._layout(), plotConfig("compare"));
+  }
+
+  /**
+   * The three trained: per cell {losses: [[step, loss]], evalLoss, before, after}, after
+   * `steps` steps each. Profiles of the probe sequence, and the loss curves.
+   */
+  setTrained(results, steps) {
+    this.trained = steps;
+    const after = Object.fromEntries(Object.entries(results).map(([k, r]) => [k, r.after]));
+    const before = Object.fromEntries(Object.entries(results).map(([k, r]) => [k, r.before]));
+    this.setModels(after, before);
+    if (!this.lossContainer) return;
+    this.lossContainer.hidden = false;
+    const traces = CELLS.filter((c) => results[c.key]).map((c) => {
+      const r = results[c.key];
+      const held = r.evalLoss == null ? "not finite" : r.evalLoss.toPrecision(3);
+      return {
+        name: `${c.name} (held-out ${held})`,
+        x: r.losses.map(([step]) => step),
+        y: r.losses.map(([, loss]) => drawable(loss)),
+        mode: "lines",
+        line: { color: c.color, width: 2 },
+        hovertemplate: `${c.name}, step %{x}<br>loss %{y:.4g}<extra></extra>`,
+      };
+    });
+    const values = traces.flatMap((t) => t.y);
+    Plotly.react(
+      this.lossContainer,
+      traces,
+      {
+        ...baseLayout(`Training loss, ${steps} steps each from the same seed (log scale)`),
+        xaxis: { title: { text: "training step" }, zeroline: false },
+        yaxis: logAxis("loss (log scale)", logRange(values)),
+        ...legendPlace(this.lossContainer),
+      },
+      plotConfig("compare-loss"),
+    );
   }
 
   /** @param {number} fraction 0..1 of the shared timeline */
@@ -137,19 +197,34 @@ export class CompareView {
       hovertemplate: "%{text}, t=%{x}<br>||∂L/∂h|| = %{y:.3g}<extra></extra>",
       showlegend: false,
     });
+    for (const c of this.cells) {
+      if (!c.before) continue;
+      traces.push({
+        name: `${c.name}, before training`,
+        legendgroup: c.key,
+        x: xs,
+        y: c.before.map(drawable),
+        mode: "lines",
+        line: { color: c.color, width: 1.5, dash: "dot" },
+        opacity: 0.7,
+        hovertemplate: `${c.name} before training, t=%{x}<br>||∂L/∂h|| = %{y:.3g}<extra></extra>`,
+      });
+    }
     return traces;
   }
 
   _layout() {
-    const values = this.cells.flatMap((c) => [...(c.grad || []), ...(c.jac || [])]);
+    const values = this.cells.flatMap((c) => [...(c.grad || []), ...(c.jac || []), ...(c.before || [])]);
     const noTargets = this.cells.every((c) => !c.grad);
     const label = this.reference.D === 2 ? "layer 1, forward direction" : "layer 1";
+    const when = this.trained ? `after ${this.trained} training steps (dotted: before), ` : "";
     return {
-      ...baseLayout(`Gradient reaching each position, ${label} (log scale)`),
+      ...baseLayout(`Gradient reaching each position, ${when}${label} (log scale)`),
       xaxis: { title: { text: "position t" }, range: [-0.5, this.reference.T - 0.5], zeroline: false },
       yaxis: logAxis("size (log scale)", logRange(values)),
       yaxis2: OVERLAY_AXIS,
       annotations: noTargets ? [hint("No targets: no gradients, only the Jacobian products")] : [],
+      ...legendPlace(this.container),
     };
   }
 }

@@ -8,6 +8,13 @@ import { COLORS, DANGER, OVERFLOW_Y, OVERLAY_AXIS, baseLayout, drawable, formatN
 
 const CHART_INTERVAL_MS = 500; // the loss curve and profile heatmap grow at most twice a second
 
+/** [[step, loss]] of every step a progress frame covers (`losses` ends at its own step). */
+export function everyLoss(frame) {
+  const losses = frame.losses ?? [frame.loss];
+  const first = frame.step - losses.length + 1;
+  return losses.map((loss, i) => [first + i, loss]);
+}
+
 export class TrainingView {
   /**
    * @param {{lossEl: HTMLElement, heatmapEl: HTMLElement, progressEl: HTMLProgressElement,
@@ -126,8 +133,10 @@ export class TrainingView {
     if (!frames.length) return this._showStep();
     this.pending = [];
     const steps = frames.map((f) => f.step);
-    Plotly.extendTraces(this.lossEl, { x: [steps], y: [frames.map((f) => drawable(f.loss))] }, [0]);
-    const overflow = frames.filter((f) => f.loss == null).map((f) => f.step);
+    // every step's loss: frames are thinned to ~20 a second, each carries the steps since the last
+    const curve = frames.flatMap(everyLoss);
+    Plotly.extendTraces(this.lossEl, { x: [curve.map(([step]) => step)], y: [curve.map(([, loss]) => drawable(loss))] }, [0]);
+    const overflow = curve.filter(([, loss]) => loss == null).map(([step]) => step);
     if (overflow.length) this._markOverflow(overflow);
     const rows = frames.map((f) => (f.grad_profile?.[0]?.[0] || []).map((v) => (drawable(v) == null ? null : Math.log10(v))));
     if (this.heatmapRows === 0) this._drawHeatmap({ rows, steps });
