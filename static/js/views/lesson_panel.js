@@ -103,6 +103,7 @@ export class LessonPanel {
       el("ul", { className: "lesson-results" }, rows),
       el("p", { className: outcome.ok ? "lesson-verdict ok" : "lesson-verdict bad", textContent: verdict, dataset: { ok: String(outcome.ok) } }),
     );
+    this.outcomeEl.scrollIntoView({ block: "nearest" }); // the answer the student waits for, in sight
   }
 
   _render() {
@@ -124,8 +125,8 @@ export class LessonPanel {
       el("section", { className: "lesson-try" }, [
         el("h3", { textContent: "Try this" }),
         el("p", { textContent: c.experiment.try }),
+        this.tryButton, // before the expected outcome: on a 800 px screen it was below the fold
         el("p", { className: "hint", textContent: `What you should see: ${c.experiment.outcome}` }),
-        this.tryButton,
         this.outcomeEl,
       ]),
       this._button("Leave the lesson: the free dashboard", () => this.onLeave(), false),
