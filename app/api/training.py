@@ -405,8 +405,8 @@ def _progress(record: Progress, losses: list[float | None]) -> dict[str, Any]:
         "type": "progress",
         "step": record.step,
         "loss": _finite(record.loss),
-        "losses": list(losses),
-        "grad_norm": record.grad_norm if math.isfinite(record.grad_norm) else None,
+        "losses": losses,
+        "grad_norm": _finite(record.grad_norm),
         "grad_profile": record.grad_profile,
     }
 

@@ -328,9 +328,7 @@ def _npy_string(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> str:
 
 def _check_count(count: int, max_entries: int | None, fmt: str) -> None:
     if max_entries is not None and count > max_entries:
-        raise ValueError(
-            f"{fmt}: {count} entries, more than the {max_entries} allowed"
-        )
+        raise ValueError(f"{fmt}: {count} entries, more than the {max_entries} allowed")
 
 
 def _read_safetensors(data: bytes) -> tuple[dict[str, np.ndarray], str | None]:

@@ -5,6 +5,8 @@
 // reads the outcome with `checkOutcome`. tests/test_lesson.py checks the same file's
 // outcomes through the API with the same requests and rules.
 
+import { trainRequest as pageTrainRequest } from "./requests.js";
+
 export const LESSON_URL = "/static/lesson/chapters.json";
 
 /** The lesson: {version, chapters: [{id, title, text, settings, highlight, experiment}], ...}. */
@@ -93,28 +95,9 @@ export function lessonTaskParams(lesson, settings) {
   return Object.fromEntries(keys.map((k) => [k, settings[k]]));
 }
 
-/** POST /train/stream body for settings, as the page's Train button sends it. */
+/** POST /train/stream body for settings: the page's Train button's, with the lesson's task params. */
 export function trainRequest(lesson, settings) {
-  const body = {
-    config: {
-      cell: settings.cell,
-      hidden_size: settings.hiddenSize,
-      num_layers: settings.numLayers,
-      bidirectional: settings.bidirectional,
-    },
-    task: { name: settings.task, ...lessonTaskParams(lesson, settings) },
-    optimizer: { name: settings.optimizer, learning_rate: settings.learningRate },
-    batch_size: settings.batchSize,
-    steps: settings.steps,
-    clip_norm: settings.clipNorm > 0 ? settings.clipNorm : null,
-    clip_value: settings.clipValue > 0 ? settings.clipValue : null,
-    truncate: settings.truncate > 0 ? settings.truncate : null,
-    seed: settings.seed,
-    init: { scheme: settings.initScheme, scale: settings.initScale, seed: settings.seed },
-    probe_every: Math.max(1, Math.round(settings.steps / 30)),
-  };
-  if (settings.memoryless) body.memoryless = true;
-  return body;
+  return pageTrainRequest(settings, lessonTaskParams(lesson, settings));
 }
 
 /** POST /trace body for settings and a task sample (POST /tasks/{name}/sample's answer). */

@@ -33,12 +33,12 @@ export async function traceRequest(state, given = null) {
   return body;
 }
 
-/** The POST /train/stream body for the settings. */
-export function trainRequest(state) {
+/** The POST /train/stream body for the settings; `params` the task's (the lesson names its own). */
+export function trainRequest(state, params = taskParams(state)) {
   const s = state;
   const body = {
     config: { cell: s.cell, hidden_size: s.hiddenSize, num_layers: s.numLayers, bidirectional: s.bidirectional },
-    task: { name: s.task, ...taskParams(s) },
+    task: { name: s.task, ...params },
     optimizer: { name: s.optimizer, learning_rate: s.learningRate },
     batch_size: s.batchSize,
     steps: s.steps,

@@ -60,7 +60,7 @@ export class TrainingController {
       this._finish();
       return;
     }
-    if (this.abort?.signal.aborted !== false) return; // stopped while waiting
+    if (!this.running) return; // stopped while waiting
     this.onStart();
     let trained = null;
     this.lastLoss = null;

@@ -139,9 +139,10 @@ class PageErrors:
         page.on("pageerror", lambda e: self.messages.append(str(e)))
 
 
-def _stranger_url(server_url: str) -> str:
-    """The same server under its other loopback name: an origin sharing nothing stored."""
-    return server_url.replace("127.0.0.1", "localhost")
+def as_stranger(url: str) -> str:
+    """A URL of the server under its other loopback name, localhost: an origin sharing
+    nothing stored with 127.0.0.1's, as a page of `new_page(stranger=True)` opens links."""
+    return url.replace("127.0.0.1", "localhost")
 
 
 @pytest.fixture
@@ -152,7 +153,7 @@ def new_page(server, profile, server_url):
     the server's other name (localhost), an origin with its own storage, empty, and its own
     partition of the HTTP cache; a test turns a link into it with `page.base_url`.
     """
-    origins = (server_url, _stranger_url(server_url))
+    origins = (server_url, as_stranger(server_url))
     for origin in origins:
         _forget(profile, origin)
     keeper = profile.pages[0]
@@ -180,16 +181,9 @@ def new_page(server, profile, server_url):
         return page
 
     yield open_
-    for page in profile.pages:
+    for page in profile.pages:  # what they stored is cleared when the next test starts
         if page is not keeper:
             page.close()
-    for origin in origins:
-        _forget(profile, origin)
-
-
-def as_stranger(url: str) -> str:
-    """A link from a page of `new_page()`, as a page of `new_page(stranger=True)` opens it."""
-    return _stranger_url(url)
 
 
 @pytest.fixture

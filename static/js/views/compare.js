@@ -51,8 +51,15 @@ export class CompareView {
     this._position = undefined;
   }
 
-  /** @param {{rnn_tanh: TraceModel, lstm: TraceModel, gru: TraceModel}} models */
-  setModels(models, before = {}) {
+  /** Untrained: @param {{rnn_tanh: TraceModel, lstm: TraceModel, gru: TraceModel}} models */
+  setModels(models) {
+    this.trained = null;
+    if (this.lossContainer) this.lossContainer.hidden = true; // no loss curves before training
+    this._draw(models, {});
+  }
+
+  /** The profiles of `models`, with those of `before` (same keys, or none) dotted. */
+  _draw(models, before) {
     this.cells = CELLS.filter((c) => models[c.key]).map((c) => {
       const model = models[c.key];
       const jacs = model.trace.jacobian_product_norm;
@@ -61,10 +68,6 @@ export class CompareView {
     });
     this.reference = this.cells[0]?.model ?? null;
     this._position = undefined;
-    if (!before.lstm && this.lossContainer) {
-      this.trained = null;
-      this.lossContainer.hidden = true; // a new untrained comparison: no loss curves
-    }
     if (!this.reference) return;
     Plotly.react(this.container, this._traces(), this._layout(), plotConfig("compare"));
   }
@@ -77,7 +80,7 @@ export class CompareView {
     this.trained = steps;
     const after = Object.fromEntries(Object.entries(results).map(([k, r]) => [k, r.after]));
     const before = Object.fromEntries(Object.entries(results).map(([k, r]) => [k, r.before]));
-    this.setModels(after, before);
+    this._draw(after, before);
     if (!this.lossContainer) return;
     this.lossContainer.hidden = false;
     const traces = CELLS.filter((c) => results[c.key]).map((c) => {

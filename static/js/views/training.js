@@ -10,9 +10,8 @@ const CHART_INTERVAL_MS = 500; // the loss curve and profile heatmap grow at mos
 
 /** [[step, loss]] of every step a progress frame covers (`losses` ends at its own step). */
 export function everyLoss(frame) {
-  const losses = frame.losses ?? [frame.loss];
-  const first = frame.step - losses.length + 1;
-  return losses.map((loss, i) => [first + i, loss]);
+  const first = frame.step - frame.losses.length + 1;
+  return frame.losses.map((loss, i) => [first + i, loss]);
 }
 
 export class TrainingView {
