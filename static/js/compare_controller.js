@@ -110,10 +110,11 @@ export class CompareController {
       const model = new TraceModel(frame.trace);
       if (frame.step === 0) result.before = model;
       else result.after = model;
-      result.evalLoss = frame.eval_loss;
     } else if (frame.type === "done") {
+      // on 1,000 fresh sequences; null (shown "not finite") if training diverged. A probe's
+      // eval_loss is another measure, on a fixed batch: never shown in its place
       result.modelId = frame.model_id;
-      result.evalLoss = frame.eval_loss ?? result.evalLoss;
+      result.evalLoss = frame.eval_loss;
     } else if (frame.type === "error") {
       throw new api.ApiError(frame.detail, frame.field, frame.status);
     }
