@@ -320,7 +320,11 @@ def train_cost(shape: TrainShape) -> Estimate:
     )
     progress_frames = min(shape.steps, 20 * max(1, int(shape.steps * step)))
     profile = config.num_layers * config.num_directions * T
-    answer = probes * probe_numbers * JSON_NUMBER + progress_frames * profile * JSON_NUMBER
+    answer = (
+        probes * probe_numbers * JSON_NUMBER
+        + progress_frames * profile * JSON_NUMBER
+        + shape.steps * JSON_NUMBER  # every step's loss, once, in the progress frames' `losses`
+    )
     steps_total, probes_total = shape.steps * step, probes * probe
     seconds = steps_total + probes_total + final
     if probes_total > steps_total and probes_total > final:
