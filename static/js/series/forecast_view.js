@@ -11,6 +11,7 @@
 import { trainModel } from "./client.js";
 import { forecastVerdict, formatLoss, rawExample } from "./forecast_units.js";
 import { chartLayout, react } from "./plot.js";
+import { el } from "../dom.js";
 
 const LINES = {
   truth: { name: "what happened", color: "#1b2230", dash: "solid", width: 2.5 },
@@ -28,12 +29,6 @@ const DEFAULT_TRAINING = {
   seed: 0,
 };
 const MAX_STEPS = 20; // the API's cap on future values
-
-const el = (tag, props = {}, children = []) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-};
 
 export class ForecastView {
   /**

@@ -10,6 +10,7 @@
 import { trainModel } from "./client.js";
 import { formatLoss } from "./forecast_units.js";
 import { chartLayout, extend, react } from "./plot.js";
+import { el } from "../dom.js";
 
 const RUNS = [
   { key: "one", bidirectional: false, name: "one direction (→)", color: "#d9480f" },
@@ -26,12 +27,6 @@ const DEFAULT_TRAINING = {
   steps: 300,
   clip_norm: 1.0,
   seed: 0,
-};
-
-const el = (tag, props = {}, children = []) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
 };
 
 /**

@@ -5,12 +5,8 @@
 // is honoured or the server's reason is shown, and handed on through `onSeries`.
 
 import { DrawPad } from "./draw_pad.js";
+import { el } from "../dom.js";
 
-const el = (tag, props = {}, children = []) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-};
 const SEPARATORS = /[\s,;]+/; // as app/rnn/series.py splits pasted text
 const MAX_DRAWN = 2000;
 

@@ -5,11 +5,8 @@
 // Consumes POST /api/v1/text/guesses ({vocabulary, chars (T, 5), probs (T, 5)}), POST
 // /api/v1/trace ({hidden (L, D, T, H)}, forward only) and POST /api/v1/text/sample ({text}).
 
-const el = (tag, props = {}, children = []) => {
-  const node = Object.assign(document.createElement(tag), props);
-  node.append(...children);
-  return node;
-};
+import { el } from "../dom.js";
+
 const DEFAULT_TEXT =
   "Shall I compare thee to a summer's day?\nThou art more lovely and more temperate:\nRough winds do shake the darling buds of May,";
 export const MAX_TEXT = 400; // characters read at once: one trace, drawn as one span each

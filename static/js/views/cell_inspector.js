@@ -13,6 +13,8 @@
 // reached the step). With more than `maxUnits` units, one unit (a select) is shown beside
 // the norms of the whole vectors. Every number carries `data-term` and `data-value`.
 
+import { el } from "../dom.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 let arrowIds = 0; // each diagram's arrowhead marker needs an id of its own
 
@@ -57,16 +59,6 @@ function norm(values) {
     s += v * v;
   }
   return Math.sqrt(s);
-}
-
-function el(tag, props = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "dataset") Object.assign(node.dataset, v);
-    else node[k] = v;
-  }
-  for (const child of children) node.append(child);
-  return node;
 }
 
 /** A number cell that tests and screen readers can find: data-term, data-value. */

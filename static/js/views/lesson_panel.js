@@ -10,15 +10,7 @@
 // resolves to lesson.js `runExperiment(...)`'s answer, shown with `setOutcome`; "Leave the
 // lesson" calls `onLeave()`.
 
-function el(tag, props = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === "dataset") Object.assign(node.dataset, v);
-    else node[k] = v;
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
+import { el } from "../dom.js";
 
 const METRIC_LABELS = {
   eval_loss: "held-out loss",
