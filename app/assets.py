@@ -33,10 +33,10 @@ class _Asset:
     gzipped: bytes | None
 
 
-def _load(path: Path) -> _Asset:
-    """Read, hash and compress one file. Blocking: runs in a worker thread."""
+def _load(path: Path, prefix: bytes = b"") -> _Asset:
+    """Read, hash and compress one file, `prefix` first. Blocking: runs in a worker thread."""
     stat = path.stat()
-    raw = path.read_bytes()
+    raw = prefix + path.read_bytes()
     gzipped = gzip.compress(raw, compresslevel=6, mtime=0) if len(raw) >= MIN_GZIP_BYTES else None
     media_type = (
         TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
@@ -48,9 +48,10 @@ def _load(path: Path) -> _Asset:
 class Assets:
     """The files under `directory` (or one file), each cached until it changes on disk."""
 
-    def __init__(self, directory: Path, cache_control: str = "no-cache"):
+    def __init__(self, directory: Path, cache_control: str = "no-cache", prefix: bytes = b""):
         self.directory = directory.resolve()
         self.cache_control = cache_control
+        self.prefix = prefix  # bytes served before every file's own
         self._cache: dict[Path, _Asset] = {}
 
     def _path(self, name: str) -> Path:
@@ -65,7 +66,7 @@ class Assets:
         stat = path.stat()
         asset = self._cache.get(path)
         if asset is None or asset.stamp != (stat.st_mtime_ns, stat.st_size):
-            asset = self._cache[path] = await anyio.to_thread.run_sync(_load, path)
+            asset = self._cache[path] = await anyio.to_thread.run_sync(_load, path, self.prefix)
         headers = {
             "ETag": asset.etag,
             "Cache-Control": self.cache_control,
