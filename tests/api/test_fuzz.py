@@ -59,6 +59,7 @@ SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP)
 EXCLUDED = [schemathesis.checks.positive_data_acceptance]
 REQUEST_TIMEOUT_S = 20  # one request; far above what a capped request takes
 
+
 # Both stream endpoints are fuzzed too: schemathesis reads Server-Sent Events up to a cap.
 # The WebSocket session is not in the OpenAPI schema; test_hostile.py floods it instead.
 @SCHEMA.parametrize()
