@@ -23,7 +23,7 @@ import { GradientView } from "./views/gradients.js";
 import { HorizonView, horizonBody } from "./views/horizon.js";
 import { OutputView } from "./views/outputs.js";
 import { ProgressView } from "./views/progress.js";
-import { ViewRegistry, whenPlotly } from "./views/registry.js";
+import { ViewRegistry, nextTask, whenPlotly } from "./views/registry.js";
 import { SpectrumView } from "./views/spectrum.js";
 import { StatesView } from "./views/states.js";
 import { TraceModel } from "./trace_model.js";
@@ -107,8 +107,12 @@ class App {
       onProbe: (model) => {
         this.setModel(model, Number.MAX_SAFE_INTEGER, { offscreen: false, only: PROBE_VIEWS });
         this.probeModels.push(model); // the path over training: one PCA fitted on every snapshot
-        this.trajectory.setProbes(this.probeModels);
-        this.trajectory.showProbe(this.probeModels.length - 1);
+        const probes = this.probeModels;
+        nextTask().then(() => {
+          if (probes !== this.probeModels) return; // a new run or trace started meanwhile
+          this.trajectory.setProbes(probes); // its own task: the PCA grows with the snapshots
+          this.trajectory.showProbe(probes.length - 1);
+        });
       },
       onTrained: (modelId, summary) => this.trained(modelId, summary),
       onError: (err) => this.showError(err),

@@ -161,6 +161,35 @@ def numpy_pca(rows):
     return x @ vt[:2].T, s**2 / np.sum(s**2)
 
 
+def test_symmetric_eigen_matches_numpy_also_with_repeated_and_zero_eigenvalues(page):
+    rng = np.random.default_rng(5)
+    q = np.linalg.qr(rng.standard_normal((6, 6)))[0]
+    x = rng.standard_normal((300, 64))
+    matrices = [
+        np.cov(x * np.linspace(0.01, 3, 64), rowvar=False),  # a run's covariance, H = 64
+        q @ np.diag([3.0, 3.0, 1.0, 0.0, 0.0, -2.0]) @ q.T,  # repeated, zero and negative
+        np.diag([1.0, 5.0, 2.0]),  # already diagonal
+        np.zeros((4, 4)),
+        np.array([[7.0]]),
+        np.array([[1.0, 1e-200], [1e-200, 1.0]]),
+    ]
+    open_blank(page)
+    got = page.evaluate(
+        """async (ms) => {
+            const { symmetricEigen } = await import('/static/js/pca.js');
+            return ms.map((m) => symmetricEigen(m));
+        }""",
+        [m.tolist() for m in matrices],
+    )
+    for m, g in zip(matrices, got, strict=True):
+        values, vectors = np.array(g["values"]), np.array(g["vectors"])  # vectors[k]: k-th
+        scale = max(1.0, np.abs(m).max())
+        assert np.all(np.diff(values) <= 0)  # descending
+        assert np.allclose(values, np.linalg.eigvalsh(m)[::-1], atol=1e-12 * scale, rtol=0)
+        assert np.allclose(vectors @ vectors.T, np.eye(len(m)), atol=1e-12)
+        assert np.allclose(vectors.T @ np.diag(values) @ vectors, m, atol=1e-12 * scale)
+
+
 def test_trajectory_projects_on_the_runs_principal_components(page):
     open_blank(page)
     body = {
