@@ -130,6 +130,7 @@ export class LessonController {
         say(n < runs.length ? `Run ${n} of ${runs.length} done.` : "Done: the outcome is below.");
       },
     });
+    this.lastOutcome = { chapter: c.id, ...outcome }; // the numbers behind the verdict shown
     if (trained && this.panel.chapter === c) {
       say(`Done: the outcome is below; the network on the page is now the trained ${runs.at(-1).label}.`);
       this.onTrained(trained.settings, trained.modelId);

@@ -23,7 +23,7 @@ import { GradientView } from "./views/gradients.js";
 import { HorizonView, horizonBody } from "./views/horizon.js";
 import { OutputView } from "./views/outputs.js";
 import { ProgressView } from "./views/progress.js";
-import { ViewRegistry, nextTask, whenPlotly } from "./views/registry.js";
+import { ViewRegistry, whenPlotly } from "./views/registry.js";
 import { SpectrumView } from "./views/spectrum.js";
 import { StatesView } from "./views/states.js";
 import { TraceModel } from "./trace_model.js";
@@ -105,14 +105,9 @@ class App {
       // a snapshot redraws the views on screen that follow training (not the eigenvalue
       // plot, the slowest to redraw: it catches up when training ends); the others when seen
       onProbe: (model) => {
-        this.setModel(model, Number.MAX_SAFE_INTEGER, { offscreen: false, only: PROBE_VIEWS });
+        this.setModel(model, Number.MAX_SAFE_INTEGER, { only: PROBE_VIEWS });
         this.probeModels.push(model); // the path over training: one PCA fitted on every snapshot
-        const probes = this.probeModels;
-        nextTask().then(() => {
-          if (probes !== this.probeModels) return; // a new run or trace started meanwhile
-          this.trajectory.setProbes(probes); // its own task: the PCA grows with the snapshots
-          this.trajectory.showProbe(probes.length - 1);
-        });
+        this.showProbePath();
       },
       onTrained: (modelId, summary) => this.trained(modelId, summary),
       onError: (err) => this.showError(err),
@@ -215,8 +210,18 @@ class App {
       return;
     }
     this.probeModels.push(new TraceModel(frame.trace));
-    this.trajectory.setProbes(this.probeModels);
-    this.trajectory.showProbe(this.probeModels.length - 1);
+    this.showProbePath();
+  }
+
+  /** The hidden state's path over the training snapshots so far, refitted in a task of its
+   * own (the PCA grows with them), and only once the trajectory is near the screen. */
+  showProbePath() {
+    const probes = this.probeModels;
+    this.views.whenNear("trajectory", () => {
+      if (probes !== this.probeModels) return; // a new run or trace started meanwhile
+      this.trajectory.setProbes(probes);
+      this.trajectory.showProbe(probes.length - 1);
+    });
   }
 
   /** A lesson experiment trained weights: the page shows its last run's network with them. */

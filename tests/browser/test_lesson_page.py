@@ -1,5 +1,4 @@
-"""The lesson through the page: each chapter by its link, the experiments that only trace,
-inside one step."""
+"""The lesson through the page: each chapter by its link and its experiment, inside one step."""
 
 from __future__ import annotations
 
@@ -9,18 +8,20 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import ROOT
+from tests.test_lesson import failures
 
 pytestmark = pytest.mark.browser
 
 LESSON = json.loads((ROOT / "static/lesson/chapters.json").read_text())
 CHAPTERS = {c["id"]: c for c in LESSON["chapters"]}
-# experiments of traces only run in about a second through the page; those that train take
-# seconds each there (the page streams ~30 probe traces per run to draw): tests/test_lesson.py
-# runs all nine through the API
-CHEAP_EXPERIMENTS = {
+# experiments that train take 1.5-4 s each through the page (server and drawing), those
+# that only trace about a second. Their results are judged here twice: by the page
+# (lesson.js) and by tests/test_lesson.py's `failures`, which runs the others through the
+# API itself (and the adding problem's, as the issue asks), not these a second time.
+TRAINS = {
     c["id"]
     for c in LESSON["chapters"]
-    if all(run["action"] == "trace" for run in c["experiment"]["runs"])
+    if any(run["action"] != "trace" for run in c["experiment"]["runs"])
 }
 
 
@@ -61,9 +62,18 @@ def try_this(page, chapter):
     """Run the chapter's experiment from its button: the outcome is reported as met."""
     page.locator("#lesson-panel").get_by_role("button", name="Try this").click()
     verdict = page.locator(".lesson-verdict")
-    expect(verdict).to_have_attribute("data-ok", "true", timeout=20_000)
+    # training on a busy 2-core machine: ~4 s alone for the slowest, more beside the suite
+    timeout = 90_000 if chapter["id"] in TRAINS else 20_000
+    expect(verdict).to_have_attribute("data-ok", "true", timeout=timeout)
     expect(verdict).to_have_text("As the chapter says.")
     expect(page.locator(".lesson-results li")).to_have_count(len(chapter["experiment"]["runs"]))
+    # the same numbers, judged by the Python test's reading of the chapter's outcome
+    outcome = page.evaluate("() => window.unroll.lesson.lastOutcome")
+    assert outcome["chapter"] == chapter["id"] and outcome["ok"] is True
+    wrong = [
+        f for check in chapter["experiment"]["expect"] for f in failures(outcome["results"], check)
+    ]
+    assert not wrong, f"{chapter['id']}: {wrong}"
 
 
 def click_node(page):
@@ -81,7 +91,7 @@ def click_node(page):
     page.wait_for_function("() => document.getElementById('horizon-plot').data?.length > 0")
 
 
-@pytest.mark.parametrize("chapter_id", sorted(CHEAP_EXPERIMENTS))
+@pytest.mark.parametrize("chapter_id", sorted(CHAPTERS))
 def test_the_chapter_by_its_link_and_its_experiment(page, chapter_id):
     chapter = CHAPTERS[chapter_id]
     open_chapter(page, f"/?ch={chapter_id}")  # a lesson link is a shared link
@@ -97,18 +107,13 @@ def test_the_chapter_by_its_link_and_its_experiment(page, chapter_id):
     assert_clean(page)
 
 
-def test_the_other_chapters_and_the_way_out(page):
+def test_a_first_visit_opens_chapter_one_and_the_way_out(page):
     # a first visit (no settings in the link) opens chapter 1
     open_chapter(page, "/")
     first = LESSON["chapters"][0]
     check_chapter(page, first)
     assert f"ch={first['id']}" in page.url
-    # the chapters whose experiments train, by their links (the others are above)
-    others = [c for c in LESSON["chapters"] if c["id"] not in CHEAP_EXPERIMENTS]
-    assert len(others) < len(LESSON["chapters"])
-    for chapter in others:
-        open_chapter(page, f"/?ch={chapter['id']}")
-        check_chapter(page, chapter)
+    assert 0 < len(TRAINS) < len(CHAPTERS)
     # the dashboard is one click away, and stays when reloaded
     page.get_by_role("button", name="Free exploration").click()
     expect(page.locator("#lesson")).to_be_hidden()

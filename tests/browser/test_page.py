@@ -90,7 +90,10 @@ def test_train_then_share_into_a_fresh_page(page, new_page):
         "() => document.getElementById('train-status').textContent.startsWith('Done')",
         timeout=60_000,
     )
-    # the loss curve has every step, though progress frames are thinned to ~20 a second
+    # the loss curve has every step, though progress frames are thinned to ~20 a second;
+    # a chart off the screen keeps them until it is scrolled to
+    page.locator("#loss-curve").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.getElementById('loss-curve').data?.[0].x.length >= 30")
     steps = page.evaluate("() => Array.from(document.getElementById('loss-curve').data[0].x)")
     assert steps == list(range(1, 31))
     page.wait_for_function("() => new URL(location.href).searchParams.get('model')", timeout=20_000)

@@ -226,7 +226,8 @@ def test_loaded_weights_stay_until_removed_and_trained_links_say_what_they_are(p
     status = page.locator("#model-status").inner_text()
     assert "Trained weights loaded (sine, 30 steps, final training loss 0.0123" in status
     assert "Trained weights loaded" in page.locator("#train-status").inner_text()
-    # the loss curve's points the link keeps
+    # the loss curve's points the link keeps (drawn once the chart is near the screen)
+    page.locator("#loss-curve").scroll_into_view_if_needed()
     page.wait_for_function(
         "() => document.getElementById('loss-curve').data?.[0].x.length === 3", timeout=20_000
     )

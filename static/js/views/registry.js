@@ -1,9 +1,10 @@
 // Every view of the trace in one place: a view is an object with setModel(model) and
 // update(cursor), registered under a name with its element. The registry hands a new
-// model to the views one task at a time (the first registered first, views on screen
-// before those off it, which get it when the browser is idle or when they scroll into
-// sight), and redraws "side" views at most SIDE_INTERVAL_MS apart while the timeline
-// plays. New views plug in with one `add` call.
+// model to the views one task at a time (the first registered first), to the views on or
+// near the screen only: the others get it when they scroll near (drawing all of them at
+// load cost ~0.25 s of CPU a page for plots most visits never see). It redraws "side"
+// views at most SIDE_INTERVAL_MS apart while the timeline plays. New views plug in with
+// one `add` call.
 
 // side plots redraw at most ~10 times a second while playing, 4 for long sequences (each
 // redraw re-renders a thousand-point SVG; the unrolled canvas carries the motion)
@@ -13,10 +14,6 @@ const LONG = 300; // positions
 
 /** Yield to the browser: the next piece of work starts in a new task (no long task). */
 export const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
-
-/** Resolves when the browser has nothing more urgent to do (or after a second at most). */
-const idle = () =>
-  new Promise((resolve) => (window.requestIdleCallback ? requestIdleCallback(resolve, { timeout: 1000 }) : setTimeout(resolve, 50)));
 
 let plotly = null;
 /**
@@ -56,7 +53,7 @@ export class ViewRegistry {
    *   is near the screen; a Plotly view waits for Plotly.js
    */
   add(name, view, { element = null, side = false, plotly = true } = {}) {
-    const entry = { name, view, element, side, plotly, visible: element == null, stale: false };
+    const entry = { name, view, element, side, plotly, visible: element == null, stale: false, deferred: null };
     this.entries.push(entry);
     if (element) this.observer.observe(element);
     if (this.model) this._apply(entry);
@@ -68,23 +65,38 @@ export class ViewRegistry {
   }
 
   /**
-   * Give every view (or those named in `only`) a new model, one per task: those on screen
-   * first, then (unless `offscreen` is false, as for training's snapshots) the others when
-   * the browser is idle.
+   * Run `draw` for the view `name` in the next task if it is on or near the screen, else
+   * when it scrolls near (a later call replaces a draw still waiting): how work outside
+   * the model hand-over, such as training snapshots, spares views nobody looks at.
    */
-  async setModel(model, cursor, { offscreen = true, only = null } = {}) {
+  whenNear(name, draw) {
+    const entry = this.entries.find((e) => e.name === name);
+    entry.deferred = draw;
+    if (entry.visible) nextTask().then(() => this._runDeferred(entry));
+  }
+
+  _runDeferred(entry) {
+    const draw = entry.deferred;
+    entry.deferred = null;
+    if (draw && entry.visible) draw();
+    else entry.deferred ??= draw; // scrolled away meanwhile: it waits again
+  }
+
+  /**
+   * Give every view (or those named in `only`) a new model, one per task, if it is on or
+   * near the screen; the others are drawn when they scroll near.
+   */
+  async setModel(model, cursor, { only = null } = {}) {
     const run = ++this.loading;
     this.model = model;
     this.cursor = cursor;
     for (const entry of this.entries) if (!only || only.includes(entry.name)) entry.stale = true;
-    // every stale view, also those an earlier, interrupted hand-over had not reached
-    const stale = this.entries.filter((e) => e.stale);
-    const order = [...stale.filter((e) => e.visible), ...(offscreen ? stale.filter((e) => !e.visible) : [])];
+    // every stale view in sight, also those an earlier, interrupted hand-over had not reached
+    const order = this.entries.filter((e) => e.stale && e.visible);
     for (const entry of order) {
       if (run !== this.loading) return;
       if (entry.plotly) await whenPlotly();
-      if (!entry.visible) await idle();
-      if (run !== this.loading || !entry.stale) continue;
+      if (run !== this.loading || !entry.stale || !entry.visible) continue;
       await this._apply(entry);
       await nextTask();
     }
@@ -127,6 +139,13 @@ export class ViewRegistry {
       if (!this.model || !entry.stale) continue;
       await this._apply(entry);
       await nextTask(); // one view per task
+    }
+    for (const change of changes) {
+      const entry = this.entries.find((e) => e.element === change.target);
+      if (entry?.visible && entry.deferred) {
+        await nextTask();
+        this._runDeferred(entry);
+      }
     }
   }
 }

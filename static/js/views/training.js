@@ -3,12 +3,19 @@
 // per progress frame, one column per position). The status line follows every animation
 // frame; the charts take the frames gathered meanwhile at most every CHART_INTERVAL_MS,
 // each chart in a task of its own (an extension redraws a whole chart: both at once made
-// 70-105 ms tasks at T=100, H=64).
+// 70-105 ms tasks at T=100, H=64), and only while it is on or near the screen: a chart
+// out of sight keeps what arrives and draws it all when it scrolls near (a lesson's
+// training runs with the charts below the fold cost the page as much CPU as the server).
 
 import { COLORS, DANGER, OVERFLOW_Y, OVERLAY_AXIS, baseLayout, drawable, formatNumber, hint, plotConfig } from "./gradients.js";
 import { nextTask } from "./registry.js";
 
 const CHART_INTERVAL_MS = 500; // the loss curve and profile heatmap grow at most twice a second
+
+/** Loss points not drawn yet: training's per step, eval's per probe, non-finite ones. */
+function emptyLoss() {
+  return { steps: [], losses: [], evalSteps: [], evalLosses: [], overflow: [] };
+}
 
 /** [[step, loss]] of every step a progress frame covers (`losses` ends at its own step). */
 export function everyLoss(frame) {
@@ -34,20 +41,42 @@ export class TrainingView {
     this.statusFrame = 0; // the status line's next update (an animation frame)
     this.lastChart = 0;
     this.running = false;
+    this.lossBuffer = emptyLoss(); // loss points for the chart when it is near the screen
+    this.near = { loss: false, heatmap: false }; // until the observer says otherwise
+    // a chart to clear before it grows again: loss {axes} (axes shown: a run has data), heatmap
+    this.reset = { loss: null, heatmap: false };
+    const observer = new IntersectionObserver((changes) => this._visibility(changes), { rootMargin: "200px" });
+    observer.observe(lossEl);
+    observer.observe(heatmapEl);
   }
 
-  /** The empty charts, once Plotly is there. */
+  _visibility(changes) {
+    for (const change of changes) {
+      const key = change.target === this.lossEl ? "loss" : "heatmap";
+      this.near[key] = change.isIntersecting;
+      if (change.isIntersecting && window.Plotly) this._drawNear();
+    }
+  }
+
+  /** The empty charts, once Plotly is there (drawn when near the screen). */
   show() {
-    this._drawLoss();
-    this._drawHeatmap(null);
+    this.reset = { loss: { axes: false }, heatmap: true };
+    this._drawNear();
   }
 
   /** A finished run's loss curve as a shared link keeps it (a few points): drawn, not replayed. */
   showHistory(points) {
-    this.running = true; // axes shown, no "Press Train" hint
-    this._drawLoss();
-    this.running = false;
-    Plotly.extendTraces(this.lossEl, { x: [points.map((p) => p.step)], y: [points.map((p) => drawable(p.loss))] }, [0]);
+    this.reset.loss = { axes: true };
+    this.lossBuffer = emptyLoss();
+    this.lossBuffer.steps = points.map((p) => p.step);
+    this.lossBuffer.losses = points.map((p) => drawable(p.loss));
+    this._drawNear();
+  }
+
+  /** Draw what waits for the charts on or near the screen; the others wait until they are. */
+  _drawNear() {
+    if (this.near.loss) this._drawLossBuffer();
+    if (this.near.heatmap) this.heatmapTask ??= nextTask().then(() => this._extendHeatmap());
   }
 
   start(frame) {
@@ -57,6 +86,7 @@ export class TrainingView {
     this.evalLoss = null;
     [this.pending, this.pendingEval] = [[], []];
     this.pendingRows = { rows: [], steps: [] };
+    this.lossBuffer = emptyLoss();
     this.heatmapRows = 0;
     this.running = true;
     const bidirectional = frame.config && frame.config.bidirectional;
@@ -64,8 +94,8 @@ export class TrainingView {
     this.progressEl.max = 1;
     this.progressEl.value = 0;
     this._status(`Starting: ${frame.steps} steps of ${frame.batch_size} sequences`);
-    this._drawLoss();
-    this._drawHeatmap(null);
+    this.reset = { loss: { axes: true }, heatmap: true };
+    this._drawNear();
   }
 
   progress(frame) {
@@ -127,44 +157,62 @@ export class TrainingView {
     this.lastChart = performance.now();
     const evals = this.pendingEval;
     this.pendingEval = [];
-    if (evals.length) {
-      const steps = evals.map((f) => f.step);
-      Plotly.extendTraces(this.lossEl, { x: [steps], y: [evals.map((f) => drawable(f.eval_loss))] }, [1]);
-      const overflow = evals.filter((f) => f.eval_loss == null).map((f) => f.step);
-      if (overflow.length) this._markOverflow(overflow);
+    const buffer = this.lossBuffer;
+    for (const f of evals) {
+      buffer.evalSteps.push(f.step);
+      buffer.evalLosses.push(drawable(f.eval_loss));
+      if (f.eval_loss == null) buffer.overflow.push(f.step);
     }
     const frames = this.pending;
-    if (!frames.length) return this._showStep();
     this.pending = [];
-    const steps = frames.map((f) => f.step);
     // every step's loss: frames are thinned to ~20 a second, each carries the steps since the last
-    const curve = frames.flatMap(everyLoss);
-    Plotly.extendTraces(this.lossEl, { x: [curve.map(([step]) => step)], y: [curve.map(([, loss]) => drawable(loss))] }, [0]);
-    const overflow = curve.filter(([, loss]) => loss == null).map(([step]) => step);
-    if (overflow.length) this._markOverflow(overflow);
+    for (const [step, loss] of frames.flatMap(everyLoss)) {
+      buffer.steps.push(step);
+      buffer.losses.push(drawable(loss));
+      if (loss == null) buffer.overflow.push(step);
+    }
+    if (this.near.loss) this._drawLossBuffer();
+    if (!frames.length) return this._showStep();
     const rows = frames.map((f) => (f.grad_profile?.[0]?.[0] || []).map((v) => (drawable(v) == null ? null : Math.log10(v))));
     this.pendingRows.rows.push(...rows);
-    this.pendingRows.steps.push(...steps);
-    this.heatmapTask ??= nextTask().then(() => this._extendHeatmap());
+    this.pendingRows.steps.push(...frames.map((f) => f.step));
+    if (this.near.heatmap) this.heatmapTask ??= nextTask().then(() => this._extendHeatmap());
     const last = frames[frames.length - 1];
     this.step = last.step;
     this.loss = last.loss;
     this._showStep();
   }
 
+  /** What the loss chart has not drawn yet (a cleared chart first, after a new start). */
+  _drawLossBuffer() {
+    if (this.reset.loss) {
+      this._drawLoss(this.reset.loss.axes);
+      this.reset.loss = null;
+    }
+    const b = this.lossBuffer;
+    this.lossBuffer = emptyLoss();
+    // one extension for the three traces: each call redraws the chart
+    const parts = [[b.steps, b.losses], [b.evalSteps, b.evalLosses], [b.overflow, b.overflow.map(() => OVERFLOW_Y)]];
+    const traces = [0, 1, 2].filter((i) => parts[i][0].length);
+    if (!traces.length) return;
+    Plotly.extendTraces(this.lossEl, { x: traces.map((i) => parts[i][0]), y: traces.map((i) => parts[i][1]) }, traces);
+  }
+
   /** The heatmap's rows gathered since its last extension, in the task after the loss curve's. */
   _extendHeatmap() {
     this.heatmapTask = null;
+    if (!this.near.heatmap) return; // scrolled away meanwhile: the rows wait
     const { rows, steps } = this.pendingRows;
+    if (this.reset.heatmap) {
+      this.reset.heatmap = false;
+      this.heatmapRows = 0;
+      if (!rows.length) this._drawHeatmap(null); // the cleared chart, with its hint
+    }
     if (!rows.length) return;
     this.pendingRows = { rows: [], steps: [] };
     if (this.heatmapRows === 0) this._drawHeatmap({ rows, steps });
     else Plotly.extendTraces(this.heatmapEl, { z: [rows], y: [steps] }, [0]);
     this.heatmapRows += rows.length;
-  }
-
-  _markOverflow(steps) {
-    Plotly.extendTraces(this.lossEl, { x: [steps], y: [steps.map(() => OVERFLOW_Y)] }, [2]);
   }
 
   _showStep() {
@@ -179,7 +227,8 @@ export class TrainingView {
     this.statusEl.textContent = text;
   }
 
-  _drawLoss() {
+  /** The loss chart, empty: with its axes (a run has or will have points) or with a hint. */
+  _drawLoss(axes) {
     const traces = [
       {
         name: "training loss (one batch)",
@@ -211,10 +260,10 @@ export class TrainingView {
     const layout = {
       ...baseLayout("Loss"),
       // no axes until there is something to measure
-      xaxis: { title: { text: "training step" }, rangemode: "tozero", visible: this.running },
-      yaxis: { title: { text: "loss (log scale)" }, type: "log", exponentformat: "power", dtick: "D2", visible: this.running },
+      xaxis: { title: { text: "training step" }, rangemode: "tozero", visible: axes },
+      yaxis: { title: { text: "loss (log scale)" }, type: "log", exponentformat: "power", dtick: "D2", visible: axes },
       yaxis2: OVERLAY_AXIS,
-      annotations: this.running ? [] : [hint("Press Train to see the loss fall")],
+      annotations: axes ? [] : [hint("Press Train to see the loss fall")],
     };
     Plotly.react(this.lossEl, traces, layout, plotConfig("loss"));
   }
