@@ -244,13 +244,6 @@ def _trains(chapter: dict[str, Any]) -> bool:
 THROUGH_THE_API = [c for c in CHAPTERS if not _trains(c)]
 
 
-def test_the_page_tests_run_every_chapter_this_one_leaves_out():
-    from tests.browser.test_lesson_page import CHAPTERS as ON_THE_PAGE
-
-    assert set(ON_THE_PAGE) == {c["id"] for c in CHAPTERS}
-    assert {c["id"] for c in THROUGH_THE_API} < set(ON_THE_PAGE)
-
-
 @pytest.mark.parametrize("chapter", THROUGH_THE_API, ids=[c["id"] for c in THROUGH_THE_API])
 def test_experiment_has_the_stated_outcome(client, chapter):
     results = run_experiment(client, chapter)

@@ -159,7 +159,7 @@ class App {
       // the same network and input under another truncation: the edits still apply
       if (key === "truncate") this.linkEdits = this.session.edits.map((e) => e.command);
       this.state.cursor = 0;
-      this.trajectory.setProbes(null);
+      this.clearProbePath();
       this.loadTrace();
     }
     this.syncUrl();
@@ -190,7 +190,7 @@ class App {
   async applyChapter(chapter) {
     this.state.modelId = "";
     this.setModelStatus("");
-    this.trajectory.setProbes(null);
+    this.clearProbePath();
     this.controls.render();
     this.syncUrl();
     await this.loadTrace();
@@ -211,6 +211,12 @@ class App {
     }
     this.probeModels.push(new TraceModel(frame.trace));
     this.showProbePath();
+  }
+
+  /** Another network or input: training's path (and a draw of it still waiting) is gone. */
+  clearProbePath() {
+    this.probeModels = [];
+    this.trajectory.setProbes(null);
   }
 
   /** The hidden state's path over the training snapshots so far, refitted in a task of its

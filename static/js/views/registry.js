@@ -131,21 +131,16 @@ export class ViewRegistry {
       const entry = this.entries.find((e) => e.element === change.target);
       if (!entry) continue;
       entry.visible = change.isIntersecting;
+      // a deferred draw first: training's path sets the axes a newer trace is then drawn on
+      if (entry.visible && entry.deferred) this._runDeferred(entry);
       if (entry.visible && entry.stale) due.push(entry);
       else if (entry.visible && this.model) entry.view.update?.(this.cursor); // it missed the cursor's moves
     }
     for (const entry of due) {
       if (entry.plotly) await whenPlotly();
-      if (!this.model || !entry.stale) continue;
+      if (!this.model || !entry.stale || !entry.visible) continue;
       await this._apply(entry);
       await nextTask(); // one view per task
-    }
-    for (const change of changes) {
-      const entry = this.entries.find((e) => e.element === change.target);
-      if (entry?.visible && entry.deferred) {
-        await nextTask();
-        this._runDeferred(entry);
-      }
     }
   }
 }

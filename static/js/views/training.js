@@ -60,12 +60,14 @@ export class TrainingView {
 
   /** The empty charts, once Plotly is there (drawn when near the screen). */
   show() {
-    this.reset = { loss: { axes: false }, heatmap: true };
+    // a run that started first (Train pressed while Plotly.js loaded) keeps its charts
+    if (!this.started) this.reset = { loss: { axes: false }, heatmap: true };
     this._drawNear();
   }
 
   /** A finished run's loss curve as a shared link keeps it (a few points): drawn, not replayed. */
   showHistory(points) {
+    if (this.started) return; // a run of this page's own came first: its curve stays
     this.reset.loss = { axes: true };
     this.lossBuffer = emptyLoss();
     this.lossBuffer.steps = points.map((p) => p.step);
@@ -89,6 +91,7 @@ export class TrainingView {
     this.lossBuffer = emptyLoss();
     this.heatmapRows = 0;
     this.running = true;
+    this.started = true; // a run's charts: show() and showHistory() no longer clear them
     const bidirectional = frame.config && frame.config.bidirectional;
     this.profileLabel = `layer 1${bidirectional ? ", forward direction" : ""}`;
     this.progressEl.max = 1;
