@@ -173,6 +173,21 @@ def test_compare_mode(page):
     assert {"tanh RNN, before training", "LSTM, before training", "GRU, before training"} <= set(
         names
     )
+    # the three networks' hidden states side by side, on one colour scale fixed at [-1, 1],
+    # each the trained network's (units x positions), negative values included
+    states = page.evaluate(
+        """() => { const d = document.getElementById('compare-states'), r = window.unroll.compare.results;
+            return {names: d.data.map((t) => t.name), axes: d.data.map((t) => t.coloraxis),
+                    scale: [d.layout.coloraxis.cmin, d.layout.coloraxis.cmax],
+                    title: d.layout.title.text,
+                    same: d.data.map((t, i) => { const h = r[['rnn_tanh', 'lstm', 'gru'][i]].after.trace.hidden[0][0];
+                        return t.z.every((row, u) => row.every((v, p) => v === h[p][u])); }),
+                    negative: d.data.some((t) => t.z.flat().some((v) => v < 0))}; }"""
+    )
+    assert states["names"] == ["tanh RNN", "LSTM", "GRU"]
+    assert states["axes"] == ["coloraxis"] * 3 and states["scale"] == [-1, 1]
+    assert "after 20 training steps" in states["title"]
+    assert states["same"] == [True, True, True] and states["negative"]  # none dropped
 
     # the numbers drawn are the server's: the LSTM trained again through the API
     body = page.evaluate(

@@ -3,7 +3,10 @@
 // dashed, on one log axis, and a marker at the position the shared timeline has reached.
 // Once the three are trained (CompareController.train), the profiles are those of the
 // trained networks on the task's probe sequence, the untrained ones dotted beside them,
-// and a second plot draws the three loss curves on one axis.
+// and a second plot draws the three loss curves on one axis. A third draws the three
+// networks' hidden states over time side by side, on one fixed colour scale: h lies in
+// (-1, 1) for all three cells, so [-1, 1] is the scale, and a colour means the same value
+// in each.
 
 import {
   MUTED,
@@ -20,6 +23,7 @@ import {
   special,
   specialsTrace,
 } from "./gradients.js";
+import { DIVERGING } from "./states.js";
 
 const CELLS = [
   { key: "rnn_tanh", name: "tanh RNN", color: "#d9480f" },
@@ -42,10 +46,14 @@ function legendPlace(container) {
 const profile = (model) => model.gradHiddenNorms()?.[0][0] ?? null;
 
 export class CompareView {
-  /** @param {HTMLElement} container @param {HTMLElement} [lossContainer] for trained runs */
-  constructor(container, lossContainer = null) {
+  /**
+   * @param {HTMLElement} container @param {HTMLElement} [lossContainer] for trained runs
+   * @param {HTMLElement} [statesContainer] the three networks' hidden states side by side
+   */
+  constructor(container, lossContainer = null, statesContainer = null) {
     this.container = container;
     this.lossContainer = lossContainer;
+    this.statesContainer = statesContainer;
     this.cells = []; // [{key, name, color, model, grad: (T,) | null, jac: (T,) | null, before}]
     this.trained = null; // steps, once the three are trained
     this._position = undefined;
@@ -70,6 +78,57 @@ export class CompareView {
     this._position = undefined;
     if (!this.reference) return;
     Plotly.react(this.container, this._traces(), this._layout(), plotConfig("compare"));
+    this._drawStates();
+  }
+
+  /** Layer 1's (forward) hidden states of each cell as a unit x position heatmap, side by
+   * side (stacked on a narrow screen), one colour axis fixed at [-1, 1]. */
+  _drawStates() {
+    const el = this.statesContainer;
+    if (!el) return;
+    el.hidden = false;
+    const narrow = el.clientWidth < 600;
+    const n = this.cells.length;
+    const traces = this.cells.map((c, i) => {
+      const rows = c.model.trace.hidden[0][0]; // (T, H)
+      const H = rows[0].length;
+      // any finite value (drawable() is for log axes, which cannot show h <= 0)
+      const z = Array.from({ length: H }, (_, u) => Array.from(rows, (row) => (Number.isFinite(row[u]) ? row[u] : null)));
+      const axis = i === 0 ? "" : String(i + 1);
+      return {
+        type: "heatmap",
+        name: c.name,
+        z,
+        xaxis: `x${axis}`,
+        yaxis: `y${axis}`,
+        coloraxis: "coloraxis",
+        hovertemplate: `${c.name}, t=%{x}, unit %{y}<br>h = %{z:.3f}<extra></extra>`,
+      };
+    });
+    const when = this.trained ? `after ${this.trained} training steps` : "before training";
+    const layout = {
+      ...baseLayout(narrow ? `Hidden state h, layer 1, ${when}` : `Hidden state h, layer 1, ${when}: one colour scale for all three`),
+      grid: narrow ? { rows: n, columns: 1, pattern: "independent", ygap: 0.3 } : { rows: 1, columns: n, pattern: "independent", xgap: 0.08 },
+      coloraxis: { colorscale: DIVERGING, cmin: -1, cmax: 1, colorbar: { title: { text: narrow ? "h" : "h, all three" }, thickness: 12 } },
+      annotations: this.cells.map((c, i) => {
+        const axis = i === 0 ? "" : String(i + 1);
+        return { text: c.name, xref: `x${axis} domain`, yref: `y${axis} domain`, x: 0.5, y: 1.02, xanchor: "center", yanchor: "bottom", showarrow: false, font: { color: c.color } };
+      }),
+      shapes: this.cells.map((_, i) => {
+        const axis = i === 0 ? "" : String(i + 1);
+        return { type: "line", xref: `x${axis}`, yref: `y${axis} domain`, x0: -1, x1: -1, y0: 0, y1: 1, line: { color: MUTED, width: 1.5, dash: "dot" }, visible: false };
+      }),
+      margin: { l: 40, r: 12, t: 48, b: 36 },
+    };
+    el.style.height = narrow ? `${150 * n + 80}px` : ""; // stacked on a phone: room for three
+    for (let i = 0; i < n; i++) {
+      const axis = i === 0 ? "" : String(i + 1);
+      // stacked, only the last names its axis: the names above would meet the cell's label
+      layout[`xaxis${axis}`] = { title: { text: narrow && i < n - 1 ? "" : "position t" }, zeroline: false };
+      layout[`yaxis${axis}`] = { title: { text: i === 0 || narrow ? "unit" : "" }, zeroline: false };
+    }
+    this._statesPosition = undefined;
+    Plotly.react(el, traces, layout, plotConfig("compare-states"));
   }
 
   /**
@@ -118,6 +177,15 @@ export class CompareView {
     const position = e.kind === "summary" ? null : e.position;
     if (position === this._position) return;
     this._position = position;
+    if (this.statesContainer && this.statesContainer.data) {
+      const moved = {};
+      this.cells.forEach((_, i) => {
+        moved[`shapes[${i}].x0`] = position ?? -1;
+        moved[`shapes[${i}].x1`] = position ?? -1;
+        moved[`shapes[${i}].visible`] = position != null;
+      });
+      Plotly.relayout(this.statesContainer, moved);
+    }
     const at = this.cells.map((c) => (position == null || !c.grad ? null : c.grad[position]));
     const n = 2 * this.cells.length + 2; // after the lines, the specials and the legend key
     quickRestyle(
