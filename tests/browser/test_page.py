@@ -176,11 +176,12 @@ def test_compare_mode(page):
     # the three networks' hidden states side by side, on one colour scale fixed at [-1, 1],
     # each the trained network's (units x positions), negative values included
     states = page.evaluate(
-        """() => { const d = document.getElementById('compare-states'), r = window.unroll.compare.results;
+        """() => { const d = document.getElementById('compare-states');
+            const r = window.unroll.compare.results, cells = ['rnn_tanh', 'lstm', 'gru'];
             return {names: d.data.map((t) => t.name), axes: d.data.map((t) => t.coloraxis),
                     scale: [d.layout.coloraxis.cmin, d.layout.coloraxis.cmax],
                     title: d.layout.title.text,
-                    same: d.data.map((t, i) => { const h = r[['rnn_tanh', 'lstm', 'gru'][i]].after.trace.hidden[0][0];
+                    same: d.data.map((t, i) => { const h = r[cells[i]].after.trace.hidden[0][0];
                         return t.z.every((row, u) => row.every((v, p) => v === h[p][u])); }),
                     negative: d.data.some((t) => t.z.flat().some((v) => v < 0))}; }"""
     )
