@@ -31,9 +31,15 @@ const CELLS = [
   { key: "gru", name: "GRU", color: "#2b8a3e" },
 ];
 
+/** A plot this narrow puts its legend under it, and the states heatmaps one under another. */
+const isNarrow = (container) => container.clientWidth < 600;
+
+/** Plotly's axis suffix of the i-th subplot: "", "2", "3". */
+const axisSuffix = (i) => (i === 0 ? "" : String(i + 1));
+
 /** On a narrow screen the legend goes under the plot, which keeps the width. */
 function legendPlace(container) {
-  const narrow = container.clientWidth < 600;
+  const narrow = isNarrow(container);
   container.classList.toggle("legend-below", narrow); // taller, so the legend has room (app.css)
   if (!narrow) return {};
   return {
@@ -87,14 +93,14 @@ export class CompareView {
     const el = this.statesContainer;
     if (!el) return;
     el.hidden = false;
-    const narrow = el.clientWidth < 600;
+    const narrow = isNarrow(el);
     const n = this.cells.length;
     const traces = this.cells.map((c, i) => {
       const rows = c.model.trace.hidden[0][0]; // (T, H)
       const H = rows[0].length;
       // any finite value (drawable() is for log axes, which cannot show h <= 0)
       const z = Array.from({ length: H }, (_, u) => Array.from(rows, (row) => (Number.isFinite(row[u]) ? row[u] : null)));
-      const axis = i === 0 ? "" : String(i + 1);
+      const axis = axisSuffix(i);
       return {
         type: "heatmap",
         name: c.name,
@@ -111,23 +117,22 @@ export class CompareView {
       grid: narrow ? { rows: n, columns: 1, pattern: "independent", ygap: 0.3 } : { rows: 1, columns: n, pattern: "independent", xgap: 0.08 },
       coloraxis: { colorscale: DIVERGING, cmin: -1, cmax: 1, colorbar: { title: { text: narrow ? "h" : "h, all three" }, thickness: 12 } },
       annotations: this.cells.map((c, i) => {
-        const axis = i === 0 ? "" : String(i + 1);
+        const axis = axisSuffix(i);
         return { text: c.name, xref: `x${axis} domain`, yref: `y${axis} domain`, x: 0.5, y: 1.02, xanchor: "center", yanchor: "bottom", showarrow: false, font: { color: c.color } };
       }),
       shapes: this.cells.map((_, i) => {
-        const axis = i === 0 ? "" : String(i + 1);
+        const axis = axisSuffix(i);
         return { type: "line", xref: `x${axis}`, yref: `y${axis} domain`, x0: -1, x1: -1, y0: 0, y1: 1, line: { color: MUTED, width: 1.5, dash: "dot" }, visible: false };
       }),
       margin: { l: 40, r: 12, t: 48, b: 36 },
     };
     el.style.height = narrow ? `${150 * n + 80}px` : ""; // stacked on a phone: room for three
     for (let i = 0; i < n; i++) {
-      const axis = i === 0 ? "" : String(i + 1);
+      const axis = axisSuffix(i);
       // stacked, only the last names its axis: the names above would meet the cell's label
       layout[`xaxis${axis}`] = { title: { text: narrow && i < n - 1 ? "" : "position t" }, zeroline: false };
       layout[`yaxis${axis}`] = { title: { text: i === 0 || narrow ? "unit" : "" }, zeroline: false };
     }
-    this._statesPosition = undefined;
     Plotly.react(el, traces, layout, plotConfig("compare-states"));
   }
 

@@ -41,6 +41,7 @@ export class TrainingView {
     this.statusFrame = 0; // the status line's next update (an animation frame)
     this.lastChart = 0;
     this.running = false;
+    this.started = false; // a run has started: show() and showHistory() leave its charts alone
     this.lossBuffer = emptyLoss(); // loss points for the chart when it is near the screen
     this.near = { loss: false, heatmap: false }; // until the observer says otherwise
     // a chart to clear before it grows again: loss {axes} (axes shown: a run has data), heatmap
@@ -91,7 +92,7 @@ export class TrainingView {
     this.lossBuffer = emptyLoss();
     this.heatmapRows = 0;
     this.running = true;
-    this.started = true; // a run's charts: show() and showHistory() no longer clear them
+    this.started = true;
     const bidirectional = frame.config && frame.config.bidirectional;
     this.profileLabel = `layer 1${bidirectional ? ", forward direction" : ""}`;
     this.progressEl.max = 1;
@@ -174,12 +175,11 @@ export class TrainingView {
       buffer.losses.push(drawable(loss));
       if (loss == null) buffer.overflow.push(step);
     }
-    if (this.near.loss) this._drawLossBuffer();
-    if (!frames.length) return this._showStep();
     const rows = frames.map((f) => (f.grad_profile?.[0]?.[0] || []).map((v) => (drawable(v) == null ? null : Math.log10(v))));
     this.pendingRows.rows.push(...rows);
     this.pendingRows.steps.push(...frames.map((f) => f.step));
-    if (this.near.heatmap) this.heatmapTask ??= nextTask().then(() => this._extendHeatmap());
+    this._drawNear();
+    if (!frames.length) return this._showStep();
     const last = frames[frames.length - 1];
     this.step = last.step;
     this.loss = last.loss;
