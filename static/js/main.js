@@ -112,7 +112,7 @@ class App {
       onTrained: (modelId, summary) => this.trained(modelId, summary),
       onError: (err) => this.showError(err),
     });
-    this.compareView = new CompareView($("compare"), $("compare-loss"), $("compare-states"));
+    this.compareView = new CompareView($("compare"), $("compare-loss"), $("compare-states"), $("compare-networks"));
     this.compare = new CompareController({
       view: this.compareView,
       progress: new ProgressView($("compare-progress"), { onCancel: () => this.compare.cancel() }),

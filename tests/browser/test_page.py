@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import httpx
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
@@ -189,6 +191,37 @@ def test_compare_mode(page):
     assert states["axes"] == ["coloraxis"] * 3 and states["scale"] == [-1, 1]
     assert "after 20 training steps" in states["title"]
     assert states["same"] == [True, True, True] and states["negative"]  # none dropped
+
+    # the three networks unrolled on the shared timeline: the forward pass fills their steps
+    # in, BPTT colours each step it has reached by log10 ||dL/dh_t||, one scale for all three
+    def chains(phase: str, t: int) -> dict:
+        cursor = page.evaluate(f"() => window.unroll.model.stepOf('{phase}', 0, {t})")
+        page.evaluate(f"() => window.unroll.player.seek({cursor})")
+        page.wait_for_function(
+            f"() => window.unroll.compareView._chainState && window.unroll.compareView._fraction"
+            f" === {cursor} / (window.unroll.model.length - 1)"
+        )
+        return page.evaluate(
+            """() => { const d = document.getElementById('compare-networks');
+                const r = window.unroll.compare.results, cells = ['rnn_tanh', 'lstm', 'gru'];
+                return {names: d.data[0].y, steps: d.data[0].z, grads: d.data[1].z,
+                        axis: d.data[1].coloraxis, range: [d.layout.coloraxis.cmin, d.layout.coloraxis.cmax],
+                        dh: cells.map((c) => r[c].after.trace.grad_hidden[0][0].map((row) => Array.from(row)))}; }"""
+        )
+
+    early = chains("forward", 2)
+    assert early["names"] == ["tanh RNN", "LSTM", "GRU"]
+    assert early["steps"] == [[1, 1, 1, 0, 0, 0, 0, 0]] * 3  # positions 0..2 computed
+    assert all(v is None for row in early["grads"] for v in row)  # no gradient yet
+    late = chains("backward", 5)  # BPTT has come back from position 7 to 5
+    logs = [[math.log10(float(np.linalg.norm(g))) for g in dh] for dh in late["dh"]]
+    assert late["axis"] == "coloraxis"
+    lo, hi = late["range"]
+    assert lo <= min(map(min, logs)) and max(map(max, logs)) <= hi  # nothing clipped
+    assert late["steps"] == [[1] * 8] * 3
+    for drawn, want in zip(late["grads"], logs, strict=True):
+        assert drawn[:5] == [None] * 5
+        assert drawn[5:] == pytest.approx(want[5:], rel=1e-9)
 
     # the numbers drawn are the server's: the LSTM trained again through the API
     body = page.evaluate(

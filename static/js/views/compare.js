@@ -6,9 +6,12 @@
 // and a second plot draws the three loss curves on one axis. A third draws the three
 // networks' hidden states over time side by side, on one fixed colour scale: h lies in
 // (-1, 1) for all three cells, so [-1, 1] is the scale, and a colour means the same value
-// in each.
+// in each. Above them all, the three networks unrolled as chains of cells (layer 1), which
+// fill in as the shared timeline runs forward and take the colour of the gradient reaching
+// each step as BPTT runs back, on one log colour scale for the three.
 
 import {
+  DANGER,
   MUTED,
   OVERFLOW_Y,
   OVERLAY_AXIS,
@@ -23,7 +26,7 @@ import {
   special,
   specialsTrace,
 } from "./gradients.js";
-import { DIVERGING } from "./states.js";
+import { DIVERGING, SEQUENTIAL } from "./states.js";
 
 const CELLS = [
   { key: "rnn_tanh", name: "tanh RNN", color: "#d9480f" },
@@ -51,15 +54,36 @@ function legendPlace(container) {
 /** Layer 1's (forward) gradient profile (T,) of a TraceModel, or null without targets. */
 const profile = (model) => model.gradHiddenNorms()?.[0][0] ?? null;
 
+// the chains' grey boxes: 0 not computed yet, 1 state computed, 2 gradient not finite
+const STEP_COLORS = [[0, "#eef0f4"], [0.5, "#c3c9d2"], [1, DANGER]];
+const RECURRENT = "#e07b00"; // the recurrent arrows' colour in the unrolled view
+const DECADES = 30; // the chains' colour scale spans at most this many powers of ten
+
+/** [lo, hi] of log10 of the finite positive gradients of all three: one scale for all. */
+function gradientRange(cells) {
+  let [lo, hi] = [Infinity, -Infinity];
+  for (const c of cells) {
+    for (const g of c.grad || []) {
+      if (g > 0 && Number.isFinite(g)) [lo, hi] = [Math.min(lo, Math.log10(g)), Math.max(hi, Math.log10(g))];
+    }
+  }
+  if (!Number.isFinite(hi)) return [-1, 0];
+  lo = Math.floor(Math.max(lo, hi - DECADES));
+  hi = Math.ceil(hi);
+  return lo < hi ? [lo, hi] : [hi - 1, hi];
+}
+
 export class CompareView {
   /**
    * @param {HTMLElement} container @param {HTMLElement} [lossContainer] for trained runs
    * @param {HTMLElement} [statesContainer] the three networks' hidden states side by side
+   * @param {HTMLElement} [networksContainer] the three networks unrolled, one chain each
    */
-  constructor(container, lossContainer = null, statesContainer = null) {
+  constructor(container, lossContainer = null, statesContainer = null, networksContainer = null) {
     this.container = container;
     this.lossContainer = lossContainer;
     this.statesContainer = statesContainer;
+    this.networksContainer = networksContainer;
     this.cells = []; // [{key, name, color, model, grad: (T,) | null, jac: (T,) | null, before}]
     this.trained = null; // steps, once the three are trained
     this._position = undefined;
@@ -85,6 +109,71 @@ export class CompareView {
     if (!this.reference) return;
     Plotly.react(this.container, this._traces(), this._layout(), plotConfig("compare"));
     this._drawStates();
+    this._drawNetworks();
+    if (this._fraction !== undefined) this.update(this._fraction); // where the timeline already is
+  }
+
+  /** The three networks unrolled (layer 1, forward direction), a row of T cells each: a
+   * grey box once the forward pass has computed the step's state, coloured by log10
+   * ||dL/dh_t|| on one scale for all three once BPTT has reached it. */
+  _drawNetworks() {
+    const el = this.networksContainer;
+    if (!el) return;
+    el.hidden = false;
+    const narrow = isNarrow(el);
+    const T = this.reference.T;
+    const names = this.cells.map((c) => c.name);
+    this.range = gradientRange(this.cells);
+    const hover = this.cells.map((c) =>
+      Array.from({ length: T }, (_, t) => {
+        const g = c.grad?.[t];
+        const size = g == null ? (c.grad ? "not finite" : "no gradient (no targets)") : g === 0 ? "exactly 0" : `${g.toPrecision(3)} (log10 ${Math.log10(g).toFixed(2)})`;
+        return `${c.name}, t=${t}<br>||∂L/∂h<sub>t</sub>|| = ${size}`;
+      }),
+    );
+    // gaps of a third of a step, where there is room, show the recurrent link between steps
+    const column = Math.max(1, el.clientWidth - (narrow ? 140 : 180)) / T;
+    const common = { type: "heatmap", x: Array.from({ length: T }, (_, t) => t), y: names, xgap: column >= 6 ? Math.round(column / 3) : 0, ygap: 18, hoverongaps: false };
+    const traces = [
+      { ...common, name: "steps", z: this._stepGrid(this.cells.map(() => null)), colorscale: STEP_COLORS, zmin: 0, zmax: 2, showscale: false, text: hover, hovertemplate: "%{text}<extra></extra>" },
+      { ...common, name: "gradient", z: this._gradientGrid(null), coloraxis: "coloraxis", text: hover, hovertemplate: "%{text}<extra></extra>" },
+    ];
+    const [lo, hi] = this.range;
+    const title = narrow ? "The three unrolled: gradient reaching each step" : "The three networks unrolled (layer 1): each step's colour is the gradient BPTT brings it, on one scale";
+    const layout = {
+      ...baseLayout(title),
+      xaxis: { title: { text: "position t" }, range: [-0.5, T - 0.5], zeroline: false, showgrid: false },
+      yaxis: { autorange: "reversed", showgrid: false, tickfont: { size: narrow ? 12 : 13 }, ticksuffix: " " },
+      coloraxis: { colorscale: SEQUENTIAL, cmin: lo, cmax: hi, colorbar: { title: { text: narrow ? "log10" : "log10 ||∂L/∂h||" }, thickness: 12 } },
+      // the recurrent link through each chain, seen between its boxes
+      shapes: names.map((n) => ({ type: "line", xref: "x", yref: "y", x0: -0.5, x1: T - 0.5, y0: n, y1: n, layer: "below", line: { color: RECURRENT, width: 2 } })),
+      margin: { l: narrow ? 76 : 84, r: 12, t: 40, b: 40 },
+    };
+    this._chainState = null;
+    Plotly.react(el, traces, layout, plotConfig("compare-networks"));
+  }
+
+  /** (cells, T) grey levels of the chains' boxes; `reached[i]` (T,) booleans or null. */
+  _stepGrid(reached, computed = null) {
+    const T = this.reference.T;
+    return this.cells.map((c, i) =>
+      Array.from({ length: T }, (_, t) => {
+        if (reached[i]?.[t] && c.grad && (c.grad[t] == null || !Number.isFinite(c.grad[t]))) return 2;
+        return computed == null || computed[t] ? 1 : 0;
+      }),
+    );
+  }
+
+  /** (cells, T) log10 gradient sizes where BPTT has reached (all of them for null), else null. */
+  _gradientGrid(reached) {
+    const [lo] = this.range;
+    return this.cells.map((c) =>
+      Array.from({ length: this.reference.T }, (_, t) => {
+        const g = c.grad?.[t];
+        if (g == null || !Number.isFinite(g) || (reached && !reached[t])) return null;
+        return g > 0 ? Math.max(Math.log10(g), lo) : lo; // 0 (cut by truncation) at the bottom
+      }),
+    );
   }
 
   /** Layer 1's (forward) hidden states of each cell as a unit x position heatmap, side by
@@ -175,11 +264,13 @@ export class CompareView {
 
   /** @param {number} fraction 0..1 of the shared timeline */
   update(fraction) {
+    this._fraction = fraction;
     const m = this.reference;
     if (!m) return;
     const f = Number.isFinite(fraction) ? Math.max(0, Math.min(1, fraction)) : 1;
     const e = m.event(Math.round(f * (m.length - 1)));
     const position = e.kind === "summary" ? null : e.position;
+    this._updateNetworks(Math.round(f * (m.length - 1)));
     if (position === this._position) return;
     this._position = position;
     if (this.statesContainer && this.statesContainer.data) {
@@ -200,6 +291,21 @@ export class CompareView {
         [n + 1, { x: this.cells.map(() => position), y: at.map(drawable) }],
       ]),
     );
+  }
+
+  /** The chains at timeline cursor c: boxes filled up to the forward pass's position, and
+   * coloured back to BPTT's. */
+  _updateNetworks(c) {
+    const el = this.networksContainer;
+    const m = this.reference;
+    if (!el || !el.data) return;
+    const ts = Array.from({ length: m.T }, (_, t) => t);
+    const computed = ts.map((t) => m.forwardDone(0, 0, t, c));
+    const reached = ts.map((t) => m.backwardDone(0, 0, t, c));
+    const key = `${computed.filter(Boolean).length}/${reached.filter(Boolean).length}`;
+    if (key === this._chainState) return;
+    this._chainState = key;
+    Plotly.restyle(el, { z: [this._stepGrid(this.cells.map(() => reached), computed), this._gradientGrid(reached)] }, [0, 1]);
   }
 
   _traces() {

@@ -3,7 +3,7 @@
 
 export const DIVERGING = [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]];
 const SIGMOID = [[0, "#f7fcf5"], [0.5, "#74c476"], [1, "#00441b"]];
-const SEQUENTIAL = [[0, "#440154"], [0.25, "#3b528b"], [0.5, "#21918c"], [0.75, "#5ec962"], [1, "#fde725"]];
+export const SEQUENTIAL = [[0, "#440154"], [0.25, "#3b528b"], [0.5, "#21918c"], [0.75, "#5ec962"], [1, "#fde725"]];
 const OVERFLOW = "#6b6f76";
 // no "Share chart" button: it would upload the data to Plotly Cloud
 const PLOT_CONFIG = { responsive: true, displaylogo: false, showSendToCloud: false };

@@ -8,14 +8,13 @@
 
 import { notFinite } from "../trace_model.js";
 import { InputEditor } from "./input_editor.js";
+import { DIVERGING, SEQUENTIAL } from "./states.js";
 
 const WINDOW = 60; // most positions drawn at once
 const COLUMN_PX = 14; // narrower screens show fewer positions, at least this wide each
 const PALETTE_SIZE = 64; // colours are picked from this many steps of each scale
 const COLOR = { pending: "#d5dae3", pendingNode: "#eef0f4", overflow: "#b3261e", recurrent: "#e07b00",
   feed: "#8a94a6", ink: "#1b2230", changed: "#d6336c", grid: "#5b6577", label: "#1b2230", muted: "#5b6577" };
-const DIVERGING = [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]];
-const SEQUENTIAL = [[0, "#440154"], [0.25, "#3b528b"], [0.5, "#21918c"], [0.75, "#5ec962"], [1, "#fde725"]];
 const WIDE = { l: 118, r: 14, t: 6, b: 26, row: 46 };
 const NARROW = { l: 78, r: 8, t: 6, b: 26, row: 38 };
 const OVERVIEW_ROW_PX = 4;
