@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import mimetypes
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,25 @@ TYPES = {
     ".html": "text/html",
     ".json": "application/json",
 }
+
+
+# a static import or re-export of a relative module: import {a} from "./x.js"; import "./y.js"
+IMPORT = re.compile(r'^\s*(?:import|export)\s[^;"\']*?["\'](\.{1,2}/[^"\']+\.js)["\']', re.M)
+
+
+def module_graph(root: Path, entry: str) -> list[str]:
+    """`entry` and every module it imports, directly or not, as paths relative to `root`,
+    breadth first: the page preloads them all, so no import waits for the one above it."""
+    root = root.resolve()
+    order, seen = [entry], {entry}
+    for name in order:  # grows while it is walked
+        source = (root / name).read_text(encoding="utf-8")
+        for spec in IMPORT.findall(source):
+            child = (root / name).parent.joinpath(spec).resolve().relative_to(root).as_posix()
+            if child not in seen:
+                seen.add(child)
+                order.append(child)
+    return order
 
 
 @dataclass(frozen=True)

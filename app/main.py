@@ -18,7 +18,7 @@ from app.api import api_router
 from app.api.compute import ComputePool
 from app.api.errors import install_error_handlers
 from app.api.limits import BodySizeLimit
-from app.assets import Assets
+from app.assets import Assets, module_graph
 from app.headers import SecurityHeaders
 from app.origin import OriginGuard
 from app.ratelimit import RateLimit
@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     templates = Jinja2Templates(directory=ROOT / "templates")
     static = Assets(ROOT / "static")
+    # every module the page's main.js reaches, preloaded from the <head> (read once here)
+    page_modules = module_graph(ROOT / "static", "js/main.js")
     # the page asks for PLOTLY_URL: other bytes are another URL, so it may be cached for good
     plotly_file = Assets(
         PLOTLY_JS, cache_control="public, max-age=31536000, immutable", prefix=PLOTLY_PREFIX
@@ -122,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request) -> HTMLResponse:
-        context = {"version": __version__, "plotly_url": PLOTLY_URL}
+        context = {"version": __version__, "plotly_url": PLOTLY_URL, "modules": page_modules}
         return templates.TemplateResponse(request, "index.html", context)
 
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)

@@ -53,3 +53,41 @@ def test_small_files_are_not_compressed(client, tmp_path):
     big.write_text("x;" * MIN_GZIP_BYTES)
     assert _load(small).gzipped is None
     assert gzip.decompress(_load(big).gzipped) == big.read_bytes()
+
+
+def test_the_page_preloads_every_module_it_imports(client):
+    import re
+
+    from app.main import ROOT
+
+    html = client.get("/").text
+    preloaded = re.findall(r'<link rel="modulepreload" href="/static/(js/[^"]+)">', html)
+    assert len(preloaded) == len(set(preloaded))
+    every = {p.relative_to(ROOT / "static").as_posix() for p in (ROOT / "static/js").rglob("*.js")}
+    # the docs page's module and the classic long-task recorder are not main.js's imports
+    assert set(preloaded) == every - {"js/docs.js", "js/longtasks.js"}
+    assert preloaded[0] == "js/main.js"
+    # Plotly is fetched when idle, not preloaded: a preload compiled it during the first picture
+    assert 'rel="prefetch"' in html and 'rel="preload"' not in html
+
+
+def test_module_graph_follows_every_form_of_static_import(tmp_path):
+    from app.assets import module_graph
+
+    files = {
+        "js/main.js": 'import { a } from "./a.js";\nimport "./side.js";\n'
+        'export { b } from "./b.js";\nimport {\n  c,\n  d,\n} from "./views/c.js";\n'
+        '/** @param {import("./typed.js").T} t a type, not an import */\n',
+        "js/a.js": 'import { c } from "./views/c.js";\n',  # seen twice, listed once
+        "js/side.js": "",
+        "js/b.js": "",
+        "js/views/c.js": 'import { e } from "../e.js";\n',
+        "js/e.js": "",
+        "js/typed.js": "",
+        "js/unused.js": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    graph = module_graph(tmp_path, "js/main.js")
+    assert graph == ["js/main.js", "js/a.js", "js/side.js", "js/b.js", "js/views/c.js", "js/e.js"]

@@ -204,9 +204,11 @@ def test_compare_mode(page):
         return page.evaluate(
             """() => { const d = document.getElementById('compare-networks');
                 const r = window.unroll.compare.results, cells = ['rnn_tanh', 'lstm', 'gru'];
+                const axis = d.layout.coloraxis;
                 return {names: d.data[0].y, steps: d.data[0].z, grads: d.data[1].z,
-                        axis: d.data[1].coloraxis, range: [d.layout.coloraxis.cmin, d.layout.coloraxis.cmax],
-                        dh: cells.map((c) => r[c].after.trace.grad_hidden[0][0].map((row) => Array.from(row)))}; }"""
+                        axis: d.data[1].coloraxis, range: [axis.cmin, axis.cmax],
+                        dh: cells.map((c) => r[c].after.trace.grad_hidden[0][0]
+                            .map((row) => Array.from(row)))}; }"""
         )
 
     early = chains("forward", 2)

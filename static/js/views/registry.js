@@ -17,16 +17,16 @@ export const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 let plotly = null;
 /**
- * Plotly.js, run on first use: the page preloads its bytes, but evaluating 4.8 MB of script
- * holds the main thread for most of a second, so it waits until a view needs it (after the
- * first picture, which is a canvas).
+ * Plotly.js, run on first use (after the first picture, which is a canvas): evaluating
+ * 4.8 MB of script holds the main thread. The page only prefetches its bytes: a preload
+ * compiled them on the second core while the modules and the first trace needed it.
  */
 export function whenPlotly() {
   if (!plotly) {
     plotly = new Promise((resolve, reject) => {
       if (window.Plotly) return resolve(window.Plotly);
       const script = document.createElement("script");
-      script.src = document.querySelector("link[rel=preload][as=script]").href;
+      script.src = document.querySelector("link[rel=prefetch][as=script]").href;
       // resolved a task later: the views waiting for it would otherwise draw inside the
       // task that evaluated the bundle, one long task instead of two short ones
       script.addEventListener("load", () => setTimeout(() => resolve(window.Plotly), 0));
