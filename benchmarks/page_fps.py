@@ -6,6 +6,7 @@ Run from the repo root (needs Debian's chromium and the playwright package):
                                   [--root DIR] [--no-train] [--json out.json]
     python benchmarks/page_fps.py --bytes   # one configure answer: JSON against binary
     python benchmarks/page_fps.py --unattached [--configs ...]  # load with no DevTools client
+    python benchmarks/page_fps.py --first-picture 16 [--configs ...] [--root DIR]
 
 For each configuration it starts nothing but a fresh browser context against one
 `unroll serve` (started from --root, default this checkout, so an older checkout can be
@@ -29,6 +30,10 @@ measured the same way), opens the page at 1280x800 and measures:
 Plotly.js is evaluated (~0.5 s more on a cold load than a user's browser spends), so this
 mode starts Chromium itself on the page, a fresh profile each time, and attaches only
 after --wait seconds to read what the page recorded (its longest tasks, whether it drew).
+
+--first-picture N: only the first picture, N loads per configuration, each in a fresh
+context (empty HTTP cache, no compiled code) of one warmed browser: a first visit from a
+browser already running. Prints min, median and max.
 
 A measurement, not a test: it prints a table and exits 0. The machine is shared: the load
 average is printed with the results.
@@ -101,6 +106,21 @@ class Bytes:
         response = event["response"]
         data = response["payloadData"]
         self.total += len(base64.b64decode(data)) if response["opcode"] == 2 else len(data.encode())
+
+
+def first_pictures(browser, url: str, query: str, loads: int) -> list[float]:
+    """ms from navigation to the first-picture mark, a fresh context per load."""
+    out = []
+    for _ in range(loads):
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.goto(url + query)
+        page.wait_for_function(FIRST_PICTURE, timeout=600_000, polling=20)
+        out.append(
+            page.evaluate("() => performance.getEntriesByName('first-picture')[0].startTime")
+        )
+        context.close()
+    return out
 
 
 def measure(browser, url: str, query: str, seconds: float, train: bool, train_seconds: float):
@@ -358,7 +378,30 @@ def main() -> int:
     parser.add_argument("--unattached", action="store_true", help="load with no DevTools client")
     parser.add_argument("--wait", type=float, default=8.0, help="--unattached: s before reading")
     parser.add_argument("--runs", type=int, default=3, help="--unattached: loads per config")
+    parser.add_argument("--first-picture", type=int, default=0, help="only N first pictures")
     args = parser.parse_args()
+    if args.first_picture:
+        from playwright.sync_api import sync_playwright
+
+        with tempfile.TemporaryDirectory() as data, sync_playwright() as p:
+            server, url = serve(args.root, data)
+            try:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                warm(browser, url)
+                for name in args.configs.split(","):
+                    ms = sorted(first_pictures(browser, url, CONFIGS[name], args.first_picture))
+                    median = (ms[(len(ms) - 1) // 2] + ms[len(ms) // 2]) / 2
+                    print(
+                        f"{name:8} first picture min {ms[0]:.0f} median {median:.0f} "
+                        f"max {ms[-1]:.0f} ms over {len(ms)} loads",
+                        flush=True,
+                    )
+                browser.close()
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        return 0
     if args.unattached:
         with tempfile.TemporaryDirectory() as data:
             server, url = serve(args.root, data)
