@@ -243,7 +243,9 @@ class App {
   /** The fixed colour scale on or off: gradient colours comparable across runs (log10 from -12 to 2). */
   applyScale() {
     const range = this.state.fixedScale ? FIXED_GRADIENT_RANGE : null;
-    this.views.get("unrolled").setFixedScale(range);
+    for (const name of ["unrolled", "states"]) this.views.get(name).setFixedScale(range);
+    this.trainingView.setFixedScale(range);
+    this.compareView.setFixedScale(range);
     this.horizon.fixedRange = range;
     if (this.horizon.answer) this.horizon.show(this.horizon.answer);
   }

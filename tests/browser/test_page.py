@@ -98,6 +98,14 @@ def test_train_then_share_into_a_fresh_page(page, new_page):
     page.wait_for_function("() => document.getElementById('loss-curve').data?.[0].x.length >= 30")
     steps = page.evaluate("() => Array.from(document.getElementById('loss-curve').data[0].x)")
     assert steps == list(range(1, 31))
+    # the gradient profile over training, coloured by its own range until the scale is fixed
+    heat = "document.getElementById('profile-heatmap').data[0]"
+    page.wait_for_function(f"() => {heat}?.z.length > 0")
+    assert page.evaluate(f"() => {heat}.zauto") is True
+    page.get_by_label("Fixed colour scale").check()
+    page.wait_for_function(f"() => {heat}.zauto === false")
+    assert page.evaluate(f"() => [{heat}.zmin, {heat}.zmax]") == [-12, 2]
+    page.get_by_label("Fixed colour scale").uncheck()
     page.wait_for_function("() => new URL(location.href).searchParams.get('model')", timeout=20_000)
     assert re.search(r"model=[0-9a-f]{64}", page.url)
     page.wait_for_function("() => window.unroll.request && window.unroll.request.model_id")
@@ -224,6 +232,28 @@ def test_compare_mode(page):
     for drawn, want in zip(late["grads"], logs, strict=True):
         assert drawn[:5] == [None] * 5
         assert drawn[5:] == pytest.approx(want[5:], rel=1e-9)
+
+    # the fixed colour scale puts every gradient colour on one range: the chains, the
+    # states view's gradient heatmap, the unrolled view (checked in the lesson's walk)
+    page.locator("#states").scroll_into_view_if_needed()  # a view gets its model near the screen
+    page.locator("#state-kind").select_option("grad")
+    page.wait_for_function("() => document.getElementById('states').data?.[0]?.zmin != null")
+    own = page.evaluate("() => document.getElementById('states').data[0].zmin")
+    page.get_by_label("Fixed colour scale").check()
+    page.wait_for_function(
+        "() => document.getElementById('compare-networks').layout.coloraxis.cmin === -12"
+    )
+    scales = page.evaluate(
+        """() => [document.getElementById('compare-networks').layout.coloraxis,
+                  document.getElementById('states').data[0]].map((s) => [s.cmin ?? s.zmin,
+                                                                        s.cmax ?? s.zmax])"""
+    )
+    assert scales == [[-12, 2], [-12, 2]] and own != -12
+    page.get_by_label("Fixed colour scale").uncheck()
+    page.wait_for_function(
+        f"() => document.getElementById('compare-networks').layout.coloraxis.cmin === {lo}"
+    )
+    assert page.evaluate("() => document.getElementById('states').data[0].zmin") == own
 
     # the numbers drawn are the server's: the LSTM trained again through the API
     body = page.evaluate(

@@ -87,6 +87,7 @@ export class CompareView {
     this.cells = []; // [{key, name, color, model, grad: (T,) | null, jac: (T,) | null, before}]
     this.trained = null; // steps, once the three are trained
     this._position = undefined;
+    this.fixedRange = null; // log10 range of the chains' colours, the same for every run
   }
 
   /** Untrained: @param {{rnn_tanh: TraceModel, lstm: TraceModel, gru: TraceModel}} models */
@@ -123,7 +124,7 @@ export class CompareView {
     const narrow = isNarrow(el);
     const T = this.reference.T;
     const names = this.cells.map((c) => c.name);
-    this.range = gradientRange(this.cells);
+    this.range = this.fixedRange ?? gradientRange(this.cells);
     const hover = this.cells.map((c) =>
       Array.from({ length: T }, (_, t) => {
         const g = c.grad?.[t];
@@ -291,6 +292,14 @@ export class CompareView {
         [n + 1, { x: this.cells.map(() => position), y: at.map(drawable) }],
       ]),
     );
+  }
+
+  /** The chains' colours over a fixed [lo, hi] range of log10 sizes (null: the three's own). */
+  setFixedScale(range) {
+    this.fixedRange = range;
+    if (!this.reference || !this.networksContainer?.data) return;
+    this._drawNetworks();
+    if (this._fraction !== undefined) this.update(this._fraction);
   }
 
   /** The chains at timeline cursor c: boxes filled up to the forward pass's position, and

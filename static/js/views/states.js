@@ -38,8 +38,9 @@ function kindsFor(model) {
  * One (l, d) slice as a heatmap grid: z (H rows of T, Float32Array: Plotly takes them as they
  * are) with NaN for overflow, the overflow mask (only if any), and the colour range.
  * @param {Float32Array[]} rows (T, H) rows of one layer-direction
+ * @param {[number, number] | null} fixed log10 range of the gradients' colours, or their own
  */
-function buildGrid(kind, rows, H) {
+function buildGrid(kind, rows, H, fixed = null) {
   const T = rows.length;
   const z = Array.from({ length: H }, () => new Float32Array(T));
   const log = kind.scale === "log";
@@ -72,7 +73,7 @@ function buildGrid(kind, rows, H) {
   } else {
     const hi = Number.isFinite(highest) ? highest : 0;
     const lo = Number.isFinite(lowest) ? Math.max(lowest, hi - 12) : hi - 1;
-    range = [lo < hi ? lo : hi - 1, hi];
+    range = fixed ?? [lo < hi ? lo : hi - 1, hi];
     for (const row of z) for (let t = 0; t < T; t++) if (row[t] === -Infinity) row[t] = range[0];
   }
   let overflow = null;
@@ -94,6 +95,7 @@ export class StatesView {
     this.filledKey = ""; // positions on screen; unchanged means only the cursor line moves
     this.cursorLineX = null;
     this.cursor = 0;
+    this.fixedRange = null; // log10 range of gradient colours, the same for every run
     kindSelect.addEventListener("change", () => this._select());
     layerSelect.addEventListener("change", () => this._select());
   }
@@ -168,6 +170,12 @@ export class StatesView {
     if (layers.some((o) => o.value === layer)) this.layerSelect.value = layer;
   }
 
+  /** Gradient colours over a fixed [lo, hi] range of log10 sizes (null: each run's own). */
+  setFixedScale(range) {
+    this.fixedRange = range;
+    if (this.grid) this._select();
+  }
+
   _selection() {
     const kind = this.kinds.find((k) => k.value === this.kindSelect.value) || this.kinds[0];
     const [l, d] = (this.layerSelect.value || "0,0").split(",").map(Number);
@@ -178,7 +186,7 @@ export class StatesView {
   _select() {
     if (!this.model) return;
     const { kind, l, d } = this._selection();
-    this.grid = buildGrid(kind, kind.source[l][d], this.model.H);
+    this.grid = buildGrid(kind, kind.source[l][d], this.model.H, this.fixedRange);
     const [lo, hi] = this._filled(this.cursor);
     this.cursorLineX = this._cursorX();
     this.filledKey = `${lo}:${hi}:${this.cursorLineX}`;

@@ -43,6 +43,7 @@ export class TrainingView {
     this.running = false;
     this.started = false; // a run has started: show() and showHistory() leave its charts alone
     this.lossBuffer = emptyLoss(); // loss points for the chart when it is near the screen
+    this.fixedRange = null; // log10 range of the profile's colours, the same for every run
     this.near = { loss: false, heatmap: false }; // until the observer says otherwise
     // a chart to clear before it grows again: loss {axes} (axes shown: a run has data), heatmap
     this.reset = { loss: null, heatmap: false };
@@ -271,6 +272,17 @@ export class TrainingView {
     Plotly.react(this.lossEl, traces, layout, plotConfig("loss"));
   }
 
+  /** The profile's colours over a fixed [lo, hi] range of log10 sizes (null: its own). */
+  setFixedScale(range) {
+    this.fixedRange = range;
+    if (this.heatmapEl.data?.length) Plotly.restyle(this.heatmapEl, this._scale(), [0]);
+  }
+
+  _scale() {
+    const r = this.fixedRange;
+    return r ? { zauto: false, zmin: r[0], zmax: r[1] } : { zauto: true };
+  }
+
   /** @param {{rows: (number|null)[][], steps: number[]} | null} first the first rows, if any */
   _drawHeatmap(first) {
     const T = first ? first.rows[0].length : 0;
@@ -282,6 +294,7 @@ export class TrainingView {
             y: first.steps,
             z: first.rows,
             colorscale: "Viridis",
+            ...this._scale(),
             colorbar: { title: { text: "log10 ||∂L/∂h_t||", side: "right" }, thickness: 12 },
             hovertemplate: "step %{y}, t=%{x}<br>log10 ||∂L/∂h|| = %{z:.2f}<extra></extra>",
           },
