@@ -206,7 +206,7 @@ def test_compare_mode(page):
         cursor = page.evaluate(f"() => window.unroll.model.stepOf('{phase}', 0, {t})")
         page.evaluate(f"() => window.unroll.player.seek({cursor})")
         page.wait_for_function(
-            f"() => window.unroll.compareView._chainState && window.unroll.compareView._fraction"
+            f"() => window.unroll.compareView._chainState && window.unroll.compareView._shown"
             f" === {cursor} / (window.unroll.model.length - 1)"
         )
         return page.evaluate(

@@ -58,6 +58,9 @@ const profile = (model) => model.gradHiddenNorms()?.[0][0] ?? null;
 const STEP_COLORS = [[0, "#eef0f4"], [0.5, "#c3c9d2"], [1, DANGER]];
 const RECURRENT = "#e07b00"; // the recurrent arrows' colour in the unrolled view
 const DECADES = 30; // the chains' colour scale spans at most this many powers of ten
+// playback moves the cursor every frame; the three plots (~10-50 ms a step at T=1000)
+// follow it at most ten times a second, and not while off the screen
+const MIN_INTERVAL_MS = 100;
 
 /** [lo, hi] of log10 of the finite positive gradients of all three: one scale for all. */
 function gradientRange(cells) {
@@ -88,6 +91,20 @@ export class CompareView {
     this.trained = null; // steps, once the three are trained
     this._position = undefined;
     this.fixedRange = null; // log10 range of the chains' colours, the same for every run
+    this._applied = -Infinity; // when the plots last followed the timeline
+    this._timer = null; // their next turn, while playback outpaces them
+    this._moves = 0; // position moves asked for: a task drawing an older one is skipped
+    this.visible = true; // near the screen: off it, the timeline is followed on return
+    if (typeof IntersectionObserver !== "undefined") {
+      const section = container.closest("section") ?? container;
+      new IntersectionObserver(
+        (entries) => {
+          this.visible = entries.some((e) => e.isIntersecting);
+          if (this.visible) this.update(this._fraction);
+        },
+        { rootMargin: "200px" },
+      ).observe(section);
+    }
   }
 
   /** Untrained: @param {{rnn_tanh: TraceModel, lstm: TraceModel, gru: TraceModel}} models */
@@ -111,7 +128,7 @@ export class CompareView {
     Plotly.react(this.container, this._traces(), this._layout(), plotConfig("compare"));
     this._drawStates();
     this._drawNetworks();
-    if (this._fraction !== undefined) this.update(this._fraction); // where the timeline already is
+    this._apply(this._fraction); // where the timeline already is
   }
 
   /** The three networks unrolled (layer 1, forward direction), a row of T cells each: a
@@ -266,14 +283,35 @@ export class CompareView {
   /** @param {number} fraction 0..1 of the shared timeline */
   update(fraction) {
     this._fraction = fraction;
+    if (!this.reference || !this.visible || this._timer) return;
+    const wait = this._applied + MIN_INTERVAL_MS - performance.now();
+    if (wait <= 0) return this._apply(fraction);
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      if (this.visible) this._apply(this._fraction);
+    }, wait);
+  }
+
+  /** Every plot at a fraction of the shared timeline, now. */
+  _apply(fraction) {
     const m = this.reference;
-    if (!m) return;
+    if (!m || fraction === undefined) return;
+    this._applied = performance.now();
+    this._shown = fraction;
     const f = Number.isFinite(fraction) ? Math.max(0, Math.min(1, fraction)) : 1;
     const e = m.event(Math.round(f * (m.length - 1)));
     const position = e.kind === "summary" ? null : e.position;
     this._updateNetworks(Math.round(f * (m.length - 1)));
     if (position === this._position) return;
     this._position = position;
+    // each plot in a task of its own (~20-30 ms each at T=1000), the newest position only
+    const run = ++this._moves;
+    setTimeout(() => run === this._moves && this._moveStatesLine(position), 0);
+    setTimeout(() => run === this._moves && this._moveMarker(position), 0);
+  }
+
+  /** The shared position's dotted line on the states heatmaps. */
+  _moveStatesLine(position) {
     if (this.statesContainer && this.statesContainer.data) {
       const moved = {};
       this.cells.forEach((_, i) => {
@@ -283,6 +321,10 @@ export class CompareView {
       });
       Plotly.relayout(this.statesContainer, moved);
     }
+  }
+
+  /** The shared position's line and markers on the gradient profiles. */
+  _moveMarker(position) {
     const at = this.cells.map((c) => (position == null || !c.grad ? null : c.grad[position]));
     const n = 2 * this.cells.length + 2; // after the lines, the specials and the legend key
     quickRestyle(
@@ -299,7 +341,7 @@ export class CompareView {
     this.fixedRange = range;
     if (!this.reference || !this.networksContainer?.data) return;
     this._drawNetworks();
-    if (this._fraction !== undefined) this.update(this._fraction);
+    this._apply(this._fraction);
   }
 
   /** The chains at timeline cursor c: boxes filled up to the forward pass's position, and
