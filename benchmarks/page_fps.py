@@ -7,6 +7,7 @@ Run from the repo root (needs Debian's chromium and the playwright package):
     python benchmarks/page_fps.py --bytes   # one configure answer: JSON against binary
     python benchmarks/page_fps.py --unattached [--configs ...]  # load with no DevTools client
     python benchmarks/page_fps.py --first-picture 16 [--configs ...] [--root DIR]
+    python benchmarks/page_fps.py --compare-playback [--configs t1000] [--seconds 3]
 
 For each configuration it starts nothing but a fresh browser context against one
 `unroll serve` (started from --root, default this checkout, so an older checkout can be
@@ -34,6 +35,9 @@ after --wait seconds to read what the page recorded (its longest tasks, whether 
 --first-picture N: only the first picture, N loads per configuration, each in a fresh
 context (empty HTTP cache, no compiled code) of one warmed browser: a first visit from a
 browser already running. Prints min, median and max.
+
+--compare-playback: playback with Compare open and in view (its three networks loaded):
+frames per second, timeline steps, tasks over 50 ms and the longest.
 
 A measurement, not a test: it prints a table and exits 0. The machine is shared: the load
 average is printed with the results.
@@ -106,6 +110,40 @@ class Bytes:
         response = event["response"]
         data = response["payloadData"]
         self.total += len(base64.b64decode(data)) if response["opcode"] == 2 else len(data.encode())
+
+
+COMPARE_PLAY = """async (seconds) => {
+  const tasks = [];
+  new PerformanceObserver((l) => { for (const e of l.getEntries()) tasks.push(e.duration); })
+    .observe({ type: "longtask" });
+  window.unroll.player.seek(0);
+  let frames = 0, on = true;
+  const count = () => { frames++; if (on) requestAnimationFrame(count); };
+  requestAnimationFrame(count);
+  const start = window.unroll.state.cursor;
+  document.getElementById("play").click();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  on = false;
+  document.getElementById("play").click();
+  return { fps: frames / seconds, steps: window.unroll.state.cursor - start,
+           long_tasks: tasks.length, longest_ms: Math.max(0, ...tasks) };
+}"""
+
+
+def compare_playback(browser, url: str, query: str, seconds: float) -> dict:
+    """Playback with the Compare section open and on the screen."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(url + query + "&dash=1&compare=1")
+    page.wait_for_function(
+        "() => document.getElementById('compare').data?.length > 3", timeout=600_000
+    )
+    time.sleep(1.5)  # the rest of the load (other views, Plotly's first drawings)
+    page.locator("#compare-section").scroll_into_view_if_needed()
+    time.sleep(0.5)
+    out = page.evaluate(COMPARE_PLAY, seconds)
+    context.close()
+    return out
 
 
 def first_pictures(browser, url: str, query: str, loads: int) -> list[float]:
@@ -379,7 +417,27 @@ def main() -> int:
     parser.add_argument("--wait", type=float, default=8.0, help="--unattached: s before reading")
     parser.add_argument("--runs", type=int, default=3, help="--unattached: loads per config")
     parser.add_argument("--first-picture", type=int, default=0, help="only N first pictures")
+    parser.add_argument("--compare-playback", action="store_true", help="playback, Compare open")
     args = parser.parse_args()
+    if args.compare_playback:
+        from playwright.sync_api import sync_playwright
+
+        with tempfile.TemporaryDirectory() as data, sync_playwright() as p:
+            server, url = serve(args.root, data)
+            try:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                for name in args.configs.split(","):
+                    r = compare_playback(browser, url, CONFIGS[name], args.seconds)
+                    print(
+                        f"{name:8} compare open: {r['fps']:.1f} fps, {r['steps']} steps, "
+                        f"{r['long_tasks']} tasks over 50 ms, longest {r['longest_ms']:.0f} ms"
+                    )
+                browser.close()
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        return 0
     if args.first_picture:
         from playwright.sync_api import sync_playwright
 
