@@ -226,11 +226,21 @@ def test_trajectory_projects_on_the_runs_principal_components(page):
             const faded = box.querySelectorAll('polyline.earlier-probe').length;
             const probePoints = [...box.querySelectorAll('circle.state')].map(
                 (c) => [Number(c.dataset.pc1), Number(c.dataset.pc2)]);
+            // after training the page traces another input in the probes' axes: it stays
+            // in the frame however far its states lie from the probes'
+            view.setModel({...model, trace: {...trace, hidden: [[trace.hidden[0][0].map(
+                (row) => row.map((v) => 3 * v))]]}});
+            const circles = [...box.querySelectorAll('circle.state')];
+            const inFrame = circles.every((c) => {
+                const [x, y] = [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))];
+                const within = (v, lo, hi) => v >= lo - 1e-9 && v <= hi + 1e-9;
+                return within(x, 36, 420 - 36) && within(y, 36, 320 - 36); });
             const overflowed = new m.TrajectoryView(document.createElement('div'));
             overflowed.setModel({...model, trace: {...trace, hidden: [[trace.hidden[0][0].map(
                 (row) => row.map(() => null))]]}});
             return {hidden: trace.hidden[0][0], all, early, explained,
-                    caption, faded, probePoints, overflow: overflowed.caption.textContent};
+                    caption, faded, probePoints, overflow: overflowed.caption.textContent,
+                    inFrame, drawn: circles.length};
         }""",
         body,
     )
@@ -253,6 +263,7 @@ def test_trajectory_projects_on_the_runs_principal_components(page):
         sign = np.sign(np.dot(probe[:, k], expected[:, k]))
         assert np.allclose(probe[:, k], sign * expected[:, k], atol=1e-9)
     assert got["faded"] == 1
+    assert got["inFrame"] and got["drawn"] == 30
     assert got["overflow"].startswith("Every hidden state overflowed")
     shot(page, "trajectory")
 

@@ -156,7 +156,8 @@ export class TrajectoryView {
   }
 
   _scales() {
-    const all = (this.probes ? this.probes.flatMap((p) => p.points) : this.points).filter(Boolean);
+    // the probes' paths and the trace shown (after training, often another input): all in frame
+    const all = [...(this.probes ? this.probes.flatMap((p) => p.points) : []), ...this.points].filter(Boolean);
     const xs = all.map((p) => p[0]);
     const ys = all.map((p) => p[1]);
     const span = (v) => {
