@@ -214,6 +214,7 @@ def test_compare_mode(page):
                 const r = window.unroll.compare.results, cells = ['rnn_tanh', 'lstm', 'gru'];
                 const axis = d.layout.coloraxis;
                 return {names: d.data[0].y, steps: d.data[0].z, grads: d.data[1].z,
+                        width: d._fullLayout._size.w,
                         axis: d.data[1].coloraxis, range: [axis.cmin, axis.cmax],
                         dh: cells.map((c) => r[c].after.trace.grad_hidden[0][0]
                             .map((row) => Array.from(row)))}; }"""
@@ -229,6 +230,7 @@ def test_compare_mode(page):
     lo, hi = late["range"]
     assert lo <= min(map(min, logs)) and max(map(max, logs)) <= hi  # nothing clipped
     assert late["steps"] == [[1] * 8] * 3
+    assert late["width"] == early["width"]  # the colour bar stays: the steps do not move
     for drawn, want in zip(late["grads"], logs, strict=True):
         assert drawn[:5] == [None] * 5
         assert drawn[5:] == pytest.approx(want[5:], rel=1e-9)

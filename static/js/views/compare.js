@@ -155,6 +155,9 @@ export class CompareView {
     const traces = [
       { ...common, name: "steps", z: this._stepGrid(this.cells.map(() => null)), colorscale: STEP_COLORS, zmin: 0, zmax: 2, showscale: false, text: hover, hovertemplate: "%{text}<extra></extra>" },
       { ...common, name: "gradient", z: this._gradientGrid(null), coloraxis: "coloraxis", text: hover, hovertemplate: "%{text}<extra></extra>" },
+      // out of the axes' range: keeps the colour bar (and so the plot's width) while no step
+      // has a gradient yet, which would otherwise hide it in the forward pass
+      { type: "scatter", name: "scale", x: [null, null], y: [null, null], mode: "markers", marker: { color: this.range, coloraxis: "coloraxis" }, hoverinfo: "skip", showlegend: false },
     ];
     const [lo, hi] = this.range;
     const title = narrow ? "The three unrolled: gradient reaching each step" : "The three networks unrolled (layer 1): each step's colour is the gradient BPTT brings it, on one scale";
