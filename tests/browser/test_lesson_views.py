@@ -359,15 +359,37 @@ def test_lesson_panel_walks_chapters_and_shows_an_outcome(page):
             await panel.tryIt();
             const heights = [...box.querySelectorAll('button')].map(
                 (b) => b.getBoundingClientRect().height);
-            return {opened, title, items: [...box.querySelectorAll('.lesson-results li')].map(
-                        (li) => li.textContent),
-                    verdict: box.querySelector('.lesson-verdict').dataset.ok,
-                    tryLabel: tryButton.textContent, heights};
+            const items = () => [...box.querySelectorAll('.lesson-results li')].map(
+                (li) => li.textContent);
+            const got = {opened: [...opened], title, items: items(),
+                         verdict: box.querySelector('.lesson-verdict').dataset.ok,
+                         tryLabel: tryButton.textContent, heights};
+            // each run lists the numbers its chapter's checks read, not a fixed set
+            panel.show('bptt');
+            const grads = Array.from({length: 20}, (_, t) => 0.01 * (t + 1));
+            panel.setOutcome({ok: true, failures: [], results: {
+                full: {grad_hidden_norms: grads, jacobian_product_first: 1e-3},
+                truncated: {grad_hidden_norms: grads.map((g, t) => (t < 14 ? 0 : g))}}});
+            got.bptt = items();
+            panel.show('unrolled');
+            panel.setOutcome({ok: true, failures: [], results: {
+                before: {hidden: [[0.1], [0.2], [0.3], [0.4]]},
+                after: {hidden: [[0.1], [0.2], [0.35], [0.45]]}}});
+            got.unrolled = items();
+            return got;
         }"""
     )
     assert got["opened"] == ["vanishing", "gates"]
     assert got["title"].startswith("7. How the LSTM and GRU")
     assert got["items"] == ["tanh RNN: held-out loss 0.170", "LSTM: held-out loss 0.160"]
+    assert got["bptt"] == [
+        "full BPTT: gradient reaching each step: 0.0100 at T1 ... 0.200 at T20",
+        "BPTT(5): gradient reaching each step: exactly 0 at T1-T14; 0.150 at T15 ... 0.200 at T20",
+    ]
+    assert got["unrolled"] == [
+        "as sampled: the hidden states before the edit",
+        "X3 set to 1.5: hidden state changed at T3, T4; exactly the same at T1, T2",
+    ]
     assert got["verdict"] == "false"
     assert min(got["heights"]) >= 40  # tap targets
     shot(page, "lesson-panel")

@@ -18,7 +18,62 @@ const METRIC_LABELS = {
   window_mean: "window mean",
   gap_loss: "loss inside the gap",
   jacobian_product_first: "Jacobian product at the first position",
+  grad_step_norms: "each step's share of dL/dW_hh",
+  grad_hidden_norms: "gradient reaching each step",
+  horizon_direct: "network's error per future day",
+  horizon_naive: "naive forecast's error per day",
 };
+
+/** Positions as the lesson names them: T1 is position 0. */
+const steps = (ts) => ts.map((t) => `T${t + 1}`).join(", ");
+
+/** Values by position in a line: each one for a few, else runs of exact zeros and the ends
+ * of each nonzero stretch ("exactly 0 at T1-T14; 3.10e-4 at T15 ... 0.521 at T20"). */
+function byPosition(values) {
+  if (values.length <= 6) return values.map((v, t) => `T${t + 1} ${shortNumber(v)}`).join(", ");
+  const parts = [];
+  for (let a = 0; a < values.length; ) {
+    const zero = values[a] === 0;
+    let b = a;
+    while (b + 1 < values.length && (values[b + 1] === 0) === zero) b++;
+    const span = a === b ? `T${a + 1}` : `T${a + 1}-T${b + 1}`;
+    if (zero) parts.push(`exactly 0 at ${span}`);
+    else if (a === b) parts.push(`${shortNumber(values[a])} at ${span}`);
+    else parts.push(`${shortNumber(values[a])} at T${a + 1} ... ${shortNumber(values[b])} at T${b + 1}`);
+    a = b + 1;
+  }
+  return parts.join("; ");
+}
+
+/** What the chapter's checks read of one run, in words: the numbers behind the verdict. */
+function checkedOf(runId, checks, results) {
+  const mine = (path) => path.startsWith(`${runId}.`);
+  const out = [];
+  const say = (path) => {
+    const key = path.split(".")[1];
+    const v = results[runId][key];
+    const label = METRIC_LABELS[key] ?? key;
+    if (typeof v === "number") out.push(`${label} ${shortNumber(v)}`);
+    else if (Array.isArray(v) && key.startsWith("horizon")) out.push(`${label} ${v.map(shortNumber).join(", ")}`);
+    else if (Array.isArray(v)) out.push(`${label}: ${byPosition(v)}`);
+  };
+  for (const check of checks) {
+    if (check.metric && mine(check.metric)) say(check.metric);
+    if (check.positions && mine(check.positions)) say(check.positions);
+    for (const path of check.ratio ?? []) if (mine(path)) say(path);
+    if (check.changed && mine(check.changed[1])) {
+      const [before, after] = check.changed.map((p) => results[p.split(".")[0]]?.[p.split(".")[1]]);
+      if (!before || !after) continue;
+      const moved = before.map((row, t) => Array.from(row).some((v, u) => v !== after[t][u]));
+      const ts = moved.map((_, t) => t);
+      out.push(`hidden state changed at ${steps(ts.filter((t) => moved[t])) || "no step"}; ` +
+        `exactly the same at ${steps(ts.filter((t) => !moved[t])) || "no step"}`);
+    } else if (check.changed && mine(check.changed[0])) {
+      out.push("the hidden states before the edit");
+    }
+  }
+  return [...new Set(out)];
+}
 
 function shortNumber(v) {
   if (v == null || !Number.isFinite(v)) return "overflow";
@@ -83,10 +138,8 @@ export class LessonPanel {
     const rows = runs
       .filter((r) => outcome.results[r.id])
       .map((r) => {
-        const metrics = Object.entries(outcome.results[r.id])
-          .filter(([k, v]) => k in METRIC_LABELS && typeof v === "number")
-          .map(([k, v]) => `${METRIC_LABELS[k]} ${shortNumber(v)}`);
-        return el("li", { textContent: `${r.label}: ${metrics.join(", ") || "done"}`, dataset: { run: r.id } });
+        const checked = checkedOf(r.id, this.chapter.experiment.expect, outcome.results);
+        return el("li", { textContent: `${r.label}: ${checked.join(", ") || "done"}`, dataset: { run: r.id } });
       });
     const verdict = outcome.ok
       ? "As the chapter says."
