@@ -132,7 +132,7 @@ export class LessonController {
     });
     this.lastOutcome = { chapter: c.id, ...outcome }; // the numbers behind the verdict shown
     if (trained && this.panel.chapter === c) {
-      say(`Done: the outcome is below; the network on the page is now the trained ${runs.at(-1).label}.`);
+      say(`Done: the outcome is below; the network on the page is now the last run's, trained (${runs.at(-1).label}).`);
       this.onTrained(trained.settings, trained.modelId);
     }
     return outcome;

@@ -267,8 +267,10 @@ export class GradientView {
     // the reason starts with the label and says the rate in words: the label line has them
     const reason = (v.reason || "").replace(/^(vanishing|exploding|stable|overflowed|none):\s*/i, "");
     const start = v.surviving_to_start == null ? "" : `${formatNumber(v.surviving_to_start, 2)} of the last position's gradient reaches step 0${v.truncated ? " (truncated BPTT)" : ""}`;
-    const parts = [start, reason, ...(v.notes || []).map((n) => `Note: ${n}`)].filter(Boolean);
-    return { kind, label: `${label}${where}${rate}`, parts };
+    // each part is a sentence of its own: capitalised
+    const parts = [start, reason, ...(v.notes || []).map((n) => `Note: ${n}`)].filter(Boolean).map((p) => p[0].toUpperCase() + p.slice(1));
+    const cut = v.truncated ? ", and cut by truncated BPTT" : "";
+    return { kind, label: `${label}${where}${rate}${cut}`, parts };
   }
 
   _showVerdict(visible) {
