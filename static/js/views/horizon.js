@@ -155,7 +155,9 @@ export class HorizonView {
         zmin,
         zmax,
         colorscale: "Viridis",
-        colorbar: { title: { text: "log₁₀", side: "top" }, x: 0.4, len: 0.9, thickness: 10 },
+        colorbar: this._narrow()
+          ? { title: { text: "log₁₀", side: "top" }, x: 1.01, xanchor: "left", y: 0.79, yanchor: "middle", len: 0.4, thickness: 10 }
+          : { title: { text: "log₁₀", side: "top" }, x: 0.4, len: 0.9, thickness: 10 },
         hovertemplate: "loss at τ=%{x} → h at t=%{y}<br>log₁₀ ||part|| = %{z:.2f}<extra></extra>",
         xaxis: "x",
         yaxis: "y",
@@ -195,19 +197,27 @@ export class HorizonView {
     ];
   }
 
+  /** A phone: the heatmap above the line plot, not beside it (side by side they overlapped). */
+  _narrow() {
+    return this.container.clientWidth < 600;
+  }
+
   _layout() {
     const a = this.answer;
+    const narrow = this._narrow();
+    // the plot's height is its container's: a taller layout spilled over the summary below
+    this.container.style.height = narrow ? "640px" : "380px";
+    const [heat, line] = narrow ? [{ x: [0, 1], y: [0.6, 1] }, { x: [0, 1], y: [0, 0.38] }] : [{ x: [0, 0.36], y: [0, 1] }, { x: [0.56, 1], y: [0, 1] }];
     return {
-      margin: { l: 50, r: 10, t: 56, b: 45 },
-      height: 340,
+      margin: { l: 50, r: narrow ? 56 : 10, t: narrow ? 76 : 56, b: 45 },
       showlegend: true,
       legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", font: { size: 11 } },
       title: { text: `Where the gradient comes from: layer ${a.layer + 1}${a.direction ? " ←" : ""}`, font: { size: 14 }, x: 0.01, y: 0.98, yanchor: "top" },
-      xaxis: { domain: [0, 0.36], title: { text: "loss position τ" }, zeroline: false },
-      yaxis: { title: { text: "state position t" }, autorange: "reversed", zeroline: false },
-      xaxis2: { domain: [0.56, 1], title: { text: "state position t" }, anchor: "y2", zeroline: false },
-      yaxis2: { type: "log", title: { text: "||part of ∂L/∂h_t||" }, anchor: "x2", exponentformat: "power", zeroline: false },
-      yaxis3: { overlaying: "y2", range: [0, 1], visible: false },
+      xaxis: { domain: heat.x, title: { text: "loss position τ" }, zeroline: false },
+      yaxis: { domain: heat.y, title: { text: "state position t" }, autorange: "reversed", zeroline: false },
+      xaxis2: { domain: line.x, title: { text: "state position t" }, anchor: "y2", zeroline: false },
+      yaxis2: { domain: line.y, type: "log", title: { text: "||part of ∂L/∂h_t||" }, anchor: "x2", exponentformat: "power", zeroline: false },
+      yaxis3: { domain: line.y, overlaying: "y2", range: [0, 1], visible: false },
     };
   }
 
