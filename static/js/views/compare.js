@@ -274,7 +274,7 @@ export class CompareView {
       this.lossContainer,
       traces,
       {
-        ...baseLayout(`Training loss, ${steps} steps each from the same seed (log scale)`),
+        ...baseLayout(isNarrow(this.lossContainer) ? `Training loss, ${steps} steps each (log)` : `Training loss, ${steps} steps each from the same seed (log scale)`),
         xaxis: { title: { text: "training step" }, zeroline: false },
         yaxis: logAxis("loss (log scale)", logRange(values)),
         ...legendPlace(this.lossContainer),
@@ -455,7 +455,7 @@ export class CompareView {
     const label = this.reference.D === 2 ? "layer 1, forward direction" : "layer 1";
     const when = this.trained ? `after ${this.trained} training steps (dotted: before), ` : "";
     return {
-      ...baseLayout(`Gradient reaching each position, ${when}${label} (log scale)`),
+      ...baseLayout(isNarrow(this.container) ? "Gradient reaching each position (log)" : `Gradient reaching each position, ${when}${label} (log scale)`),
       xaxis: { title: { text: "position t" }, range: [-0.5, this.reference.T - 0.5], zeroline: false },
       yaxis: logAxis("size (log scale)", logRange(values)),
       yaxis2: OVERLAY_AXIS,

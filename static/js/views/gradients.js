@@ -45,7 +45,8 @@ export function baseLayout(title) {
 
 /** A centred grey hint over the plot area. */
 export function hint(text, visible = true) {
-  return { text, visible, xref: "paper", yref: "paper", x: 0.5, y: 0.55, showarrow: false, font: { color: MUTED, size: 13 } };
+  // on a white ground: on a phone the plot area is narrow and the hint meets the axis labels
+  return { text, visible, xref: "paper", yref: "paper", x: 0.5, y: 0.55, showarrow: false, font: { color: MUTED, size: 13 }, bgcolor: "rgba(255, 255, 255, 0.9)" };
 }
 
 /** A number for people: 2 to 3 significant digits, exponent form when tiny or huge. */

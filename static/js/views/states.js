@@ -251,7 +251,8 @@ export class StatesView {
   _layout(kind, l, d) {
     // true during the run and after it: a title must not go stale when the run ends
     const phrase = kind.scale === "log" ? "each column once BPTT reaches it" : "each column once the run reaches it";
-    let title = `${kind.label}, ${this.model.label(l, d)}: ${phrase}`;
+    // a phone has room for what is shown, not how it fills in
+    let title = this.container.clientWidth < 600 ? `${kind.label}, ${this.model.label(l, d)}` : `${kind.label}, ${this.model.label(l, d)}: ${phrase}`;
     if (this.grid.hasOverflow) title += " · grey = overflow";
     return {
       title: { text: title, x: 0.01, xanchor: "left", font: { size: 13 } },
