@@ -100,6 +100,7 @@ export class LessonController {
     const runs = c.experiment.runs;
     let n = 0;
     let trained = null; // the last training run's {settings, modelId}: the page shows it after
+    let before = null; // the previous training run's label: its loss curve stays on the chart
     const outcome = await runExperiment(this.lesson, c, defaults(), {
       postJSON: (path, body) => {
         if (!label) say(`Run ${n + 1} of ${runs.length}: ${runs[n].label}…`);
@@ -110,7 +111,8 @@ export class LessonController {
         say(`Run ${n + 1} of ${runs.length}: training ${label}…`);
         return api.trainStream(body, (frame) => {
           if (frame.type === "train_config") {
-            this.trainingView?.start(frame);
+            this.trainingView?.start(frame, { keep: before, name: runs[n].label });
+            before = runs[n].label;
             this.onProbe(null); // a new run: its snapshots start a new path
           }
           else if (frame.type === "progress") {

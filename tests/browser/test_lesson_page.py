@@ -77,6 +77,15 @@ def try_this(page, chapter):
         f for check in chapter["experiment"]["expect"] for f in failures(outcome["results"], check)
     ]
     assert not wrong, f"{chapter['id']}: {wrong}"
+    trained = [r for r in chapter["experiment"]["runs"] if r["action"] == "train"]
+    if len(trained) > 1:  # the runs' loss curves side by side on the training chart
+        page.locator("#loss-curve").scroll_into_view_if_needed()
+        names = [f"{r['label']}: training loss" for r in trained]
+        page.wait_for_function(
+            "(names) => names.every((n) => document.getElementById('loss-curve').data"
+            "?.some((t) => t.name === n && t.x.length > 0))",
+            arg=names,
+        )
 
 
 def click_node(page):

@@ -12,6 +12,8 @@
 // follow another loss (a click on the heatmap does it); `update(cursor)` marks the position
 // BPTT has reached. `fixedRange` [lo, hi] in log10 units fixes the colour scale across runs.
 
+import { whenPlotly } from "./registry.js";
+
 const PLOT_CONFIG = { responsive: true, displaylogo: false, showSendToCloud: false, displayModeBar: false };
 const MUTED = "#868e96";
 const LINE = "#2f6fde";
@@ -72,6 +74,7 @@ export class HorizonView {
     const request = ++this._request;
     try {
       const answer = await this.load({ layer, direction, position });
+      await whenPlotly(); // a node clicked in the page's first second comes before Plotly.js
       if (request === this._request) this.show(answer);
     } catch (err) {
       if (request !== this._request) return;

@@ -26,7 +26,8 @@ export function whenPlotly() {
     plotly = new Promise((resolve, reject) => {
       if (window.Plotly) return resolve(window.Plotly);
       const script = document.createElement("script");
-      script.src = document.querySelector("link[rel=prefetch][as=script]").href;
+      // the page names the bundle it prefetched; a page without that link takes the plain URL
+      script.src = document.querySelector("link[rel=prefetch][as=script]")?.href ?? "/vendor/plotly.min.js";
       // resolved a task later: the views waiting for it would otherwise draw inside the
       // task that evaluated the bundle, one long task instead of two short ones
       script.addEventListener("load", () => setTimeout(() => resolve(window.Plotly), 0));

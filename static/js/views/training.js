@@ -43,6 +43,9 @@ export class TrainingView {
     this.running = false;
     this.started = false; // a run has started: show() and showHistory() leave its charts alone
     this.lossBuffer = emptyLoss(); // loss points for the chart when it is near the screen
+    this.curve = { steps: [], losses: [] }; // the current run's loss points, all of them
+    this.earlier = []; // [{name, steps, losses}] runs kept on the chart beside the current
+    this.runName = null;
     this.fixedRange = null; // log10 range of the profile's colours, the same for every run
     this.near = { loss: false, heatmap: false }; // until the observer says otherwise
     // a chart to clear before it grows again: loss {axes} (axes shown: a run has data), heatmap
@@ -83,7 +86,15 @@ export class TrainingView {
     if (this.near.heatmap) this.heatmapTask ??= nextTask().then(() => this._extendHeatmap());
   }
 
-  start(frame) {
+  /**
+   * A run starts. `keep` (a name) keeps the run before it on the chart, dashed grey under
+   * that name, as a lesson's experiment compares its runs; without it the chart is cleared.
+   * `name` names this run's curve.
+   */
+  start(frame, { keep = null, name = null } = {}) {
+    this.earlier = keep && this.curve?.steps.length ? [...this.earlier, { name: keep, ...this.curve }] : [];
+    this.curve = { steps: [], losses: [] }; // every loss point of this run, for `keep`
+    this.runName = name;
     this.steps = frame.steps;
     this.step = 0;
     this.loss = null;
@@ -174,6 +185,8 @@ export class TrainingView {
     for (const [step, loss] of frames.flatMap(everyLoss)) {
       buffer.steps.push(step);
       buffer.losses.push(drawable(loss));
+      this.curve.steps.push(step);
+      this.curve.losses.push(drawable(loss));
       if (loss == null) buffer.overflow.push(step);
     }
     const rows = frames.map((f) => (f.grad_profile?.[0]?.[0] || []).map((v) => (drawable(v) == null ? null : Math.log10(v))));
@@ -235,7 +248,7 @@ export class TrainingView {
   _drawLoss(axes) {
     const traces = [
       {
-        name: "training loss (one batch)",
+        name: this.runName ? `${this.runName}: training loss` : "training loss (one batch)",
         x: [],
         y: [],
         mode: "lines",
@@ -260,6 +273,15 @@ export class TrainingView {
         marker: { symbol: "x", color: DANGER, size: 8 },
         hovertemplate: "step %{x}: loss not finite<extra></extra>",
       },
+      // earlier runs kept for comparison, after the three traces that grow
+      ...this.earlier.map((run) => ({
+        name: `${run.name}: training loss`,
+        x: run.steps,
+        y: run.losses,
+        mode: "lines",
+        line: { color: "#868e96", width: 1.5, dash: "dot" },
+        hovertemplate: `${run.name}, step %{x}<br>loss %{y:.3g}<extra></extra>`,
+      })),
     ];
     const layout = {
       ...baseLayout("Loss"),
