@@ -371,7 +371,8 @@ class App {
     if (!this.model) return;
     this.state.cursor = cursor;
     this.views.update(cursor, this.player.playing);
-    if (this.state.compare) this.compareView.update(cursor / Math.max(1, this.model.length - 1));
+    // always: a closed or off-screen Compare only records it, and opens where the timeline is
+    this.compareView.update(cursor / Math.max(1, this.model.length - 1));
     this.player.describe(this.model, cursor);
   }
 

@@ -106,6 +106,7 @@ def test_train_then_share_into_a_fresh_page(page, new_page):
     page.wait_for_function(f"() => {heat}.zauto === false")
     assert page.evaluate(f"() => [{heat}.zmin, {heat}.zmax]") == [-12, 2]
     page.get_by_label("Fixed colour scale").uncheck()
+    page.wait_for_function(f"() => {heat}.zauto === true")  # its own range again
     page.wait_for_function("() => new URL(location.href).searchParams.get('model')", timeout=20_000)
     assert re.search(r"model=[0-9a-f]{64}", page.url)
     page.wait_for_function("() => window.unroll.request && window.unroll.request.model_id")
@@ -163,6 +164,12 @@ def test_compare_mode(page):
         timeout=5_000,
     )
     assert "compare=1" in page.url
+    # opened at the timeline's start, the chains show just that: position 0 computed
+    page.wait_for_function("() => window.unroll.compareView._chainState")
+    assert (
+        page.evaluate("() => document.getElementById('compare-networks').data[0].z")
+        == [[1, 0, 0, 0, 0, 0, 0, 0]] * 3
+    )
 
     # one click trains all three with the training settings, from the same seed
     page.get_by_role("button", name="Train all three").click()

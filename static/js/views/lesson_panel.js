@@ -30,7 +30,7 @@ const steps = (ts) => ts.map((t) => `T${t + 1}`).join(", ");
 /** Values by position in a line: each one for a few, else runs of exact zeros and the ends
  * of each nonzero stretch ("exactly 0 at T1-T14; 3.10e-4 at T15 ... 0.521 at T20"). */
 function byPosition(values) {
-  if (values.length <= 6) return values.map((v, t) => `T${t + 1} ${shortNumber(v)}`).join(", ");
+  if (values.length <= 6) return values.map((v, t) => `T${t + 1} ${v === 0 ? "exactly 0" : shortNumber(v)}`).join(", ");
   const parts = [];
   for (let a = 0; a < values.length; ) {
     const zero = values[a] === 0;
