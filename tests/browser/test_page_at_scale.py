@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import httpx
+import numpy as np
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -69,6 +70,45 @@ def test_binary_frames_decode_to_the_json_values_non_finite_included(page):
             assert b == pytest.approx(a, rel=1e-12), t
     assert any(v is None for v in result["json"])
     assert result["normOfOverflow"] is None  # flagged as overflow in the page's model
+
+
+def test_float16_colours_decode_exactly_with_or_without_float16_arrays(page):
+    open_page(page)
+    result = page.evaluate(
+        """async () => {
+          const { widenHalf } = await import("/static/js/transport.js");
+          const { Session } = await import("/static/js/api.js");
+          const { TraceModel } = await import("/static/js/trace_model.js");
+          const bits = Uint16Array.from({ length: 65536 }, (_, i) => i);
+          const body = { config: { cell: "lstm", input_size: 1, hidden_size: 4 },
+                         init: { scheme: "pytorch", scale: 1, seed: 2 },
+                         inputs: [[0.5], [-1.0], [2.0]], targets: [[0.0], [1.0], [0.5]] };
+          const run = async (options) => {
+            const session = new Session();
+            const answer = await session.send({ type: "configure", ...body, ...options });
+            session.socket.close();
+            return answer.find((f) => f.type === "trace").trace;
+          };
+          const json = await run({});
+          const binary = await run({ encoding: "binary" });
+          const forget = new TraceModel(binary).trace.gates.forget[0][0];
+          return {
+            table: Array.from(widenHalf(bits)),
+            native: typeof Float16Array === "undefined"
+              ? null : Array.from(new Float16Array(bits.buffer)),
+            kind: binary.gates.forget.data.constructor.name,
+            json: json.gates.forget[0][0],
+            binary: Array.from(forget, (row) => Array.from(row)),
+          };
+        }"""
+    )
+    want = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float64)
+    for got in (result["table"], result["native"]):
+        got = np.array([np.nan if v is None else v for v in got], dtype=np.float64)
+        assert np.array_equal(got, want, equal_nan=True)  # every pattern, inf and NaN too
+    assert result["kind"] == "Float16Array"  # this Chromium has them: the view, no copy
+    # the forget gate's values, to float16's precision (what only colours a picture)
+    assert np.allclose(result["binary"], result["json"], rtol=1e-3, atol=1e-4)
 
 
 def test_the_page_steps_through_the_published_timeline(page):
