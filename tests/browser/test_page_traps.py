@@ -91,6 +91,22 @@ def test_the_gradient_verdict_is_the_traces_final_one_and_keys_work(page):
     )
 
 
+def test_a_gradient_cut_by_truncation_is_drawn_as_none_not_as_little(page):
+    # the adding problem's one loss at t=11, BPTT(4): positions 0..6 get exactly nothing
+    open_page(page, "/?task=adding&len=12&cell=rnn_tanh&h=4&seed=1&trunc=4")
+    page.keyboard.press("End")
+    got = page.evaluate(
+        """() => { const v = window.unroll.views.get('unrolled');
+            return {states: Array.from(v.stats.bwd[1]),
+                    norms: window.unroll.model.gradHiddenNorms()[0][0],
+                    legend: document.querySelector('.unrolled-legend').textContent}; }"""
+    )
+    assert [n == 0 for n in got["norms"]] == [True] * 7 + [False] * 5
+    assert got["states"][:7] == [-2] * 7  # the "exactly 0" colour, not the scale's darkest
+    assert all(s >= 0 for s in got["states"][7:])
+    assert "exactly 0 (cut by truncated BPTT)" in got["legend"]
+
+
 def test_the_bidirectional_last_mode_note_is_shown(page):
     open_page(page, "/?task=adding&len=8&cell=gru&h=4&bi=1&layers=2&seed=1")
     # each direction's chain named with its own matrix, not one "shared" for both

@@ -54,8 +54,10 @@ function legendPlace(container) {
 /** Layer 1's (forward) gradient profile (T,) of a TraceModel, or null without targets. */
 const profile = (model) => model.gradHiddenNorms()?.[0][0] ?? null;
 
-// the chains' grey boxes: 0 not computed yet, 1 state computed, 2 gradient not finite
-const STEP_COLORS = [[0, "#eef0f4"], [0.5, "#c3c9d2"], [1, DANGER]];
+// the chains' boxes under the gradient colours: 0 not computed yet, 1 state computed,
+// 2 gradient not finite, 3 gradient exactly 0 (cut by truncation: none, not a little)
+const STEP_COLORS = [[0, "#e2e6ea"], [1 / 3, "#b8bfc9"], [2 / 3, DANGER], [1, "#ffffff"]];
+const CHAIN_GROUND = "#f1f3f5"; // a ground the white "exactly 0" boxes stand out on
 const RECURRENT = "#e07b00"; // the recurrent arrows' colour in the unrolled view
 const DECADES = 30; // the chains' colour scale spans at most this many powers of ten
 // playback moves the cursor every frame; the three plots (~10-50 ms a step at T=1000)
@@ -153,7 +155,7 @@ export class CompareView {
     const column = Math.max(1, el.clientWidth - (narrow ? 140 : 180)) / T;
     const common = { type: "heatmap", x: Array.from({ length: T }, (_, t) => t), y: names, xgap: column >= 6 ? Math.round(column / 3) : 0, ygap: 18, hoverongaps: false };
     const traces = [
-      { ...common, name: "steps", z: this._stepGrid(this.cells.map(() => null)), colorscale: STEP_COLORS, zmin: 0, zmax: 2, showscale: false, text: hover, hovertemplate: "%{text}<extra></extra>" },
+      { ...common, name: "steps", z: this._stepGrid(this.cells.map(() => null)), colorscale: STEP_COLORS, zmin: 0, zmax: 3, showscale: false, text: hover, hovertemplate: "%{text}<extra></extra>" },
       { ...common, name: "gradient", z: this._gradientGrid(null), coloraxis: "coloraxis", text: hover, hovertemplate: "%{text}<extra></extra>" },
       // out of the axes' range: keeps the colour bar (and so the plot's width) while no step
       // has a gradient yet, which would otherwise hide it in the forward pass
@@ -169,17 +171,21 @@ export class CompareView {
       // the recurrent link through each chain, seen between its boxes
       shapes: names.map((n) => ({ type: "line", xref: "x", yref: "y", x0: -0.5, x1: T - 0.5, y0: n, y1: n, layer: "below", line: { color: RECURRENT, width: 2 } })),
       margin: { l: narrow ? 76 : 84, r: 12, t: 40, b: 40 },
+      plot_bgcolor: CHAIN_GROUND,
     };
     this._chainState = null;
     Plotly.react(el, traces, layout, plotConfig("compare-networks"));
   }
 
-  /** (cells, T) grey levels of the chains' boxes; `reached[i]` (T,) booleans or null. */
+  /** (cells, T) levels of the chains' boxes (STEP_COLORS); `reached[i]` (T,) booleans, or
+   * null for all of them. */
   _stepGrid(reached, computed = null) {
     const T = this.reference.T;
     return this.cells.map((c, i) =>
       Array.from({ length: T }, (_, t) => {
-        if (reached[i]?.[t] && c.grad && (c.grad[t] == null || !Number.isFinite(c.grad[t]))) return 2;
+        const hit = reached[i] == null || reached[i][t]; // null: the whole run, as `_gradientGrid`
+        if (hit && c.grad && (c.grad[t] == null || !Number.isFinite(c.grad[t]))) return 2;
+        if (hit && c.grad?.[t] === 0) return 3;
         return computed == null || computed[t] ? 1 : 0;
       }),
     );
@@ -191,8 +197,8 @@ export class CompareView {
     return this.cells.map((c) =>
       Array.from({ length: this.reference.T }, (_, t) => {
         const g = c.grad?.[t];
-        if (g == null || !Number.isFinite(g) || (reached && !reached[t])) return null;
-        return g > 0 ? Math.max(Math.log10(g), lo) : lo; // 0 (cut by truncation) at the bottom
+        if (g == null || !Number.isFinite(g) || g === 0 || (reached && !reached[t])) return null;
+        return Math.max(Math.log10(g), lo);
       }),
     );
   }

@@ -13,7 +13,8 @@ import { DIVERGING, SEQUENTIAL } from "./states.js";
 const WINDOW = 60; // most positions drawn at once
 const COLUMN_PX = 14; // narrower screens show fewer positions, at least this wide each
 const PALETTE_SIZE = 64; // colours are picked from this many steps of each scale
-const COLOR = { pending: "#d5dae3", pendingNode: "#eef0f4", overflow: "#b3261e", recurrent: "#e07b00",
+const ZERO = -2; // a node's state when its gradient is exactly 0 (cut by truncated BPTT)
+const COLOR = { pending: "#d5dae3", pendingNode: "#eef0f4", overflow: "#b3261e", recurrent: "#e07b00", zero: "#ffffff", zeroArrow: "#c3c9d2",
   feed: "#8a94a6", ink: "#1b2230", changed: "#d6336c", grid: "#5b6577", label: "#1b2230", muted: "#5b6577" };
 const WIDE = { l: 118, r: 14, t: 6, b: 26, row: 46 };
 const NARROW = { l: 78, r: 8, t: 6, b: 26, row: 38 };
@@ -96,6 +97,7 @@ function summarize(model, fixedRange = null) {
   const diverging = (v, scale) => (v == null ? -1 : paletteIndex(0.5 + v / scale / 2));
   const sequential = (g) => {
     const e = log10(g);
+    if (g === 0) return ZERO; // none at all is not "a little": its own colour, not the scale's end
     return e == null ? -1 : paletteIndex((Math.max(e, gmin) - gmin) / (gmax - gmin));
   };
   // per row (0 = inputs, then each layer-direction, then outputs) and position: palette index, -1 overflow
@@ -281,7 +283,7 @@ export class UnrolledView {
     };
     const into = (r, t) => {
       const state = nodeState(r, t);
-      if (grad) return state == null ? COLOR.pending : state === -1 ? COLOR.overflow : state === "output" ? COLOR.feed : colors[state];
+      if (grad) return state == null ? COLOR.pending : state === -1 ? COLOR.overflow : state === ZERO ? COLOR.zeroArrow : state === "output" ? COLOR.feed : colors[state];
       return state == null ? COLOR.pending : null;
     };
     for (let t = this.start; t < end; t++) {
@@ -344,7 +346,7 @@ export class UnrolledView {
           ctx.lineWidth = 1;
           continue;
         }
-        ctx.fillStyle = state == null ? COLOR.pendingNode : state === "output" ? "#ffffff" : colors[state];
+        ctx.fillStyle = state == null ? COLOR.pendingNode : state === "output" ? "#ffffff" : state === ZERO ? COLOR.zero : colors[state];
         ctx.beginPath();
         ctx.arc(x, y, state == null ? radius * 0.65 : radius, 0, 2 * Math.PI);
         ctx.fill();
@@ -443,13 +445,15 @@ export class UnrolledView {
         const t0 = Math.floor((px * T) / width);
         const t1 = Math.max(t0 + 1, Math.floor(((px + 1) * T) / width));
         // a bucket shows its strongest value: a gradient that survives anywhere in it shows
-        let best = -2;
-        let overflow = false;
+        let best = null; // palette index; states: the farthest from the middle
+        let [overflow, zero] = [false, false];
         for (let t = t0; t < t1; t++) {
-          if (row[t] === -1) overflow = true;
-          else if (mode === "gradient" ? row[t] > best : Math.abs(row[t] - PALETTE_SIZE / 2) > Math.abs(best - PALETTE_SIZE / 2)) best = row[t];
+          const v = row[t];
+          if (v === -1) overflow = true;
+          else if (v === ZERO) zero = true;
+          else if (best === null || (mode === "gradient" ? v > best : Math.abs(v - PALETTE_SIZE / 2) > Math.abs(best - PALETTE_SIZE / 2))) best = v;
         }
-        const color = overflow ? rgb(COLOR.overflow) : pal[Math.max(0, best)];
+        const color = overflow ? rgb(COLOR.overflow) : best !== null ? pal[best] : zero ? rgb(COLOR.zero) : pal[0];
         const at = (r * width + px) * 4;
         image.data.set([...color, 255], at);
       }
@@ -477,7 +481,8 @@ export class UnrolledView {
       : `${done ? "Forward pass done (no targets, so no gradients)" : "Forward pass"}: colour = mean of ${narrow ? "h" : "each hidden state"}`;
     if (end - this.start < model.T) title += ` · positions ${this.start}–${end - 1} of ${model.T}`;
     if (this.titleEl.textContent !== title) this.titleEl.textContent = title;
-    const key = `${mode}|${this.changed.size > 0}|${model.D}`;
+    const zeros = mode === "gradient" && stats.bwd.some((row) => row.includes(ZERO));
+    const key = `${mode}|${this.changed.size > 0}|${model.D}|${zeros}`;
     if (key === this.legendKey) return;
     this.legendKey = key;
     const [stops, lo, hi, what] = mode === "gradient"
@@ -491,6 +496,7 @@ export class UnrolledView {
         ? "W<sub>hh</sub> forward (→ rows) and W<sub>hh</sub> reverse (← rows): each direction's own recurrent matrix per layer, the same at every step"
         : "W<sub>hh</sub>: one recurrent matrix per layer, the same at every step") : ""}
       ${item("swatch pending", mode === "gradient" ? "gradient not arrived yet" : "not computed yet")}
+      ${zeros ? item("swatch zero", "exactly 0 (cut by truncated BPTT)") : ""}
       ${item("ring", "this step, every layer at once")}
       ${this.changed.size ? item("ring changed", "changed by your input edit") : ""}`;
   }
