@@ -216,7 +216,8 @@ export class HorizonView {
       showlegend: true,
       legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", font: { size: 11 } },
       title: { text: `Where the gradient comes from: layer ${a.layer + 1}${a.direction ? " ←" : ""}`, font: { size: 14 }, x: 0.01, y: 0.98, yanchor: "top" },
-      xaxis: { domain: heat.x, title: { text: "loss position τ" }, zeroline: false },
+      // few loss positions (the adding problem has one): ticks at them, not at halves between
+      xaxis: { domain: heat.x, title: { text: "loss position τ" }, zeroline: false, ...(a.sources.length <= 8 ? { tickvals: a.sources } : {}) },
       yaxis: { domain: heat.y, title: { text: "state position t" }, autorange: "reversed", zeroline: false },
       xaxis2: { domain: line.x, title: { text: "state position t" }, anchor: "y2", zeroline: false },
       yaxis2: { domain: line.y, type: "log", title: { text: "||part of ∂L/∂h_t||" }, anchor: "x2", exponentformat: "power", zeroline: false },
