@@ -95,6 +95,10 @@ def test_a_gradient_cut_by_truncation_is_drawn_as_none_not_as_little(page):
     # the adding problem's one loss at t=11, BPTT(4): positions 0..6 get exactly nothing
     open_page(page, "/?task=adding&len=12&cell=rnn_tanh&h=4&seed=1&trunc=4")
     page.keyboard.press("End")
+    # the view gets the model with gradients in a task of its own, after the page's model
+    page.wait_for_function(
+        "() => document.querySelector('.unrolled-legend').textContent.includes('exactly 0')"
+    )
     got = page.evaluate(
         """() => { const v = window.unroll.views.get('unrolled');
             return {states: Array.from(v.stats.bwd[1]),
