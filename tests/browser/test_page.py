@@ -116,7 +116,8 @@ def test_train_then_share_into_a_fresh_page(page, new_page):
 
     fresh = new_page(stranger=True)
     fresh.goto(as_stranger(page.url))
-    fresh.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
+    # the request is the page's once the whole answer is in, a frame or two after the model
+    fresh.wait_for_function("() => window.unroll?.model && window.unroll.request", timeout=20_000)
     assert fresh.evaluate("() => localStorage.length") == 0  # nothing of the first page's
     assert fresh.evaluate("() => window.unroll.model.trace.loss") == loss
     assert fresh.evaluate("() => window.unroll.request.model_id") == page.evaluate(
