@@ -212,9 +212,12 @@ export class HorizonView {
     this.container.style.height = narrow ? "640px" : "380px";
     const [heat, line] = narrow ? [{ x: [0, 1], y: [0.6, 1] }, { x: [0, 1], y: [0, 0.38] }] : [{ x: [0, 0.36], y: [0, 1] }, { x: [0.56, 1], y: [0, 1] }];
     return {
-      margin: { l: 50, r: narrow ? 56 : 10, t: narrow ? 76 : 56, b: 45 },
+      margin: { l: 50, r: narrow ? 56 : 10, t: narrow ? 40 : 56, b: narrow ? 120 : 45 },
       showlegend: true,
-      legend: { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", font: { size: 11 } },
+      // stacked, the legend goes under the line plot it belongs to
+      legend: narrow
+        ? { orientation: "h", x: 0, xanchor: "left", y: -0.15, yanchor: "top", font: { size: 11 } }
+        : { orientation: "h", x: 1, xanchor: "right", y: 1.02, yanchor: "bottom", font: { size: 11 } },
       title: { text: `Where the gradient comes from: layer ${a.layer + 1}${a.direction ? " ←" : ""}`, font: { size: 14 }, x: 0.01, y: 0.98, yanchor: "top" },
       // few loss positions (the adding problem has one): ticks at them, not at halves between
       xaxis: { domain: heat.x, title: { text: "loss position τ" }, zeroline: false, ...(a.sources.length <= 8 ? { tickvals: a.sources } : {}) },
