@@ -168,8 +168,8 @@ async def horizon(request: Request, body: HorizonRequest) -> JSONBytesResponse:
     `direct` model (trained with `horizon` >= steps: all values at once), with a
     `recursive` one (trained one step ahead with teacher forcing, then fed its own
     predictions), and with the baselines. Answers the mean squared error at each step, in
-    the task's normalised units, and the first window's forecasts to draw (with dates and
-    raw values for a real series)."""
+    the task's normalised units over `size` held-out windows, and the first window's
+    forecasts to draw (with dates and raw values for a real series)."""
     settings = request.app.state.settings
     task = build_task(body.task, settings)
     if task.forecast is None:
@@ -193,6 +193,6 @@ async def horizon(request: Request, body: HorizonRequest) -> JSONBytesResponse:
     except ValueError as exc:
         raise from_value_error(exc) from None
     # params carry the normalisation (scale, shift) that turns forecasts back into prices
-    head = {"task": task.name, "steps": body.steps, "labels": BASELINES}
+    head = {"task": task.name, "steps": body.steps, "size": body.size, "labels": BASELINES}
     extra = {"forecast": task.forecast, "params": task.spec.params}
     return JSONBytesResponse({**head, **extra, **answer})

@@ -82,6 +82,7 @@ def test_horizon_errors_direct_and_recursive(client):
 def test_horizon_example_on_real_prices_has_dates(client):
     body = {"task": {"name": "stocks", "length": 20}, "steps": 5, "size": 10}
     answer = client.post("/api/v1/forecast/horizon", json=body).json()
+    assert answer["size"] == 10  # the windows its errors average over, for the page to say
     assert answer["forecast"] == "change" and answer["params"]["scale"] > 0
     example = answer["example"]
     assert len(example["dates"]) == 25 and example["dates"][0] >= "2011-01-01"

@@ -198,6 +198,8 @@ def test_forecast_view_shows_the_apis_losses_and_verdict(page):
         "() => document.querySelectorAll('#sv-host .sv-plot')[1].data.map((t) => t.name)"
     )
     assert names == ["network, recursive", "tomorrow = today", "window mean"]
+    titles = page.locator("#sv-host .sv-chart-title").all_inner_texts()
+    assert any("on 200 held-out windows" in t for t in titles), titles  # the API's default
 
     # one click away: the regular model that sees only today's value, trained and scored
     page.locator("#sv-host").get_by_role("button", name="sees only today's value").click()

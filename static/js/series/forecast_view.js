@@ -257,7 +257,7 @@ export class ForecastView {
       this.heldOutEl,
       el("div", { className: "sv-actions" }, [this.memorylessButton, this.companionButton, this.stopButton, steps]),
       this.statusEl,
-      el("h3", { className: "sv-chart-title", textContent: "Error at each future step, on held-out data" }),
+      (this.horizonTitle = el("h3", { className: "sv-chart-title", textContent: "Error at each future step, on held-out data" })),
       this.horizonEl,
       explain,
     ]);
@@ -359,7 +359,9 @@ export class ForecastView {
   }
 
   _drawHorizon() {
-    const { errors, steps } = this.horizon;
+    const { errors, steps, size } = this.horizon;
+    // its own sample of windows: step 1's 'tomorrow = today' is not the table's number
+    this.horizonTitle.textContent = `Error at each future step, on ${size} held-out windows (a sample of its own, so step 1 differs from the table by chance)`;
     const x = Array.from({ length: steps }, (_, j) => j + 1);
     const traces = ["direct", "recursive", "naive", "window_mean"]
       .filter((key) => errors[key])
