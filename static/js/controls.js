@@ -54,7 +54,7 @@ export class Controls {
         // a spinner click is a change: wait until the clicking stops, then send one configure
         const later = () => {
           clearTimeout(this.timers[key]);
-          this.timers[key] = setTimeout(() => this.read(key), NUMBER_DEBOUNCE_MS);
+          this.timers[key] = setTimeout(() => ((this.timers[key] = null), this.read(key)), NUMBER_DEBOUNCE_MS);
         };
         el.addEventListener("input", later);
         el.addEventListener("change", later);
@@ -105,6 +105,7 @@ export class Controls {
       value = Number(el.value);
       const ok = Number.isFinite(value) && value >= kind.min && value <= kind.max && (kind.type === "number" || Number.isInteger(value));
       el.setCustomValidity(ok ? "" : `between ${kind.min} and ${kind.max}`);
+      this._fieldError(el, ok ? "" : `Must be ${kind.type === "int" ? "a whole number " : ""}from ${kind.min} to ${kind.max}: still using ${this.state[key]}.`);
       if (!ok) {
         el.reportValidity();
         return;
@@ -116,6 +117,30 @@ export class Controls {
     if (key === "task") this.showTaskFields();
     this.describe();
     this.onChange(key, old);
+  }
+
+  /** A refused value's reason beside its field, until a value is taken (the browser's
+   * own bubble fades in a few seconds and the field would go on showing what is not used). */
+  _fieldError(el, text) {
+    const label = el.closest("label") ?? el.parentElement;
+    let note = label.querySelector(".field-error");
+    if (!text) return note?.remove();
+    if (!note) {
+      note = Object.assign(document.createElement("span"), { className: "field-error", role: "alert" });
+      label.append(note);
+    }
+    note.textContent = text;
+  }
+
+  /** Read every number still waiting out its debounce now: a click on Train or Run uses
+   * what was typed, not the value before it. */
+  flush() {
+    for (const [key, timer] of Object.entries(this.timers)) {
+      if (!timer) continue;
+      clearTimeout(timer);
+      this.timers[key] = null;
+      this.read(key);
+    }
   }
 
   showTaskFields() {

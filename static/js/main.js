@@ -134,6 +134,8 @@ class App {
     });
     this.player.setSpeed(this.state.speed);
     this.controls.bindSpeed($("speed"));
+    // before any button acts (capture phase): a number typed a moment ago is taken first
+    document.addEventListener("click", (e) => e.target.closest?.("button") && this.controls.flush(), true);
     this.bindButtons();
   }
 

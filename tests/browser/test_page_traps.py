@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import SHOTS, as_stranger
 
@@ -109,6 +110,37 @@ def test_a_gradient_cut_by_truncation_is_drawn_as_none_not_as_little(page):
     assert got["states"][:7] == [-2] * 7  # the "exactly 0" colour, not the scale's darkest
     assert all(s >= 0 for s in got["states"][7:])
     assert "exactly 0 (cut by truncated BPTT)" in got["legend"]
+
+
+def test_a_number_typed_just_before_a_click_is_the_one_used_and_a_refused_one_says_so(page):
+    open_page(page, SMALL + "&steps=30&batch=8")
+    page.locator("#steps").fill("7")  # no Tab, no pause: Train is clicked inside the debounce
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_function(
+        "() => document.getElementById('train-status').textContent.startsWith('Done')",
+        timeout=30_000,
+    )
+    assert page.evaluate("() => window.unroll.state.steps") == 7
+    page.locator("#loss-curve").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.getElementById('loss-curve').data?.[0].x.length > 0")
+    assert page.evaluate("() => Array.from(document.getElementById('loss-curve').data[0].x)") == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+    ]
+    # a value over the cap stays in the field, so the field says it is not the one used
+    page.locator("#hiddenSize").fill("100000")
+    page.locator("#hiddenSize").press("Enter")
+    note = page.locator("#hiddenSize").locator("xpath=ancestor::label").locator(".field-error")
+    expect(note).to_contain_text("from 1 to")
+    expect(note).to_contain_text("still using 6")
+    page.locator("#hiddenSize").fill("5")
+    page.locator("#hiddenSize").press("Enter")
+    expect(note).to_have_count(0)
 
 
 def test_the_bidirectional_last_mode_note_is_shown(page):
