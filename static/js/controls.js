@@ -19,9 +19,15 @@ const HIDEABLE = {
   export: "Export",
 };
 
-// the API's parameter names in the task descriptions, as the page's controls call them
-const PARAM_WORDS = { horizon: "values to forecast", length: "sequence length", symbols: "symbols", delay: "delay", lag: "lag" };
-const plainWords = (text) => text.replace(/`([^`]*)`/g, (_, name) => PARAM_WORDS[name] || name);
+// the API's parameter names in the task descriptions: the setting's current value where the
+// page has it ("the next 1 values"), else plain words (a name read as prose did not parse)
+const STATE_OF_PARAM = { horizon: "horizon", length: "length", symbols: "symbols", delay: "delay", lag: "lag", gap: "gap", test_fraction: "testFraction", normalisation: "normalisation" };
+const PARAM_WORDS = { split: "the split date", series: "series", dates: "dates", sequences: "sequences", labels: "labels" };
+const plainWords = (text, state) =>
+  text.replace(/`([^`]*)`/g, (_, name) => {
+    const value = STATE_OF_PARAM[name] ? state[STATE_OF_PARAM[name]] : null;
+    return value != null && value !== "" ? String(value) : PARAM_WORDS[name] || name.replace(/_/g, " ");
+  });
 
 // the settings whose range the server's caps (GET /api/v1/limits) decide
 const LIMITS = {
@@ -166,7 +172,7 @@ export class Controls {
     const cell = this.root.getElementById("cell-description");
     const task = this.root.getElementById("task-description");
     if (cell) cell.textContent = this.descriptions.cells[this.state.cell] || "";
-    if (task) task.textContent = plainWords(this.descriptions.tasks[this.state.task] || "");
+    if (task) task.textContent = plainWords(this.descriptions.tasks[this.state.task] || "", this.state);
   }
 
   /**

@@ -185,7 +185,9 @@ def test_edits_travel_in_the_link_exports_and_undo(page, new_page):
     hint = page.locator("form.input-editor .input-editor-hint").first.inner_text()
     assert "is now" not in hint
     page.wait_for_function("() => document.getElementById('task-description').textContent")
-    assert "`" not in page.locator("#task-description").inner_text()
+    description = page.locator("#task-description").inner_text()
+    assert "`" not in description
+    assert "forecasts the next 1 values" in description  # the setting's value, not its name
     original = loss(page)
     edit(page, {"type": "edit_input", "position": 3, "feature": 0, "value": 2.5})
     after_input = loss(page)
