@@ -161,6 +161,28 @@ def numpy_pca(rows):
     return x @ vt[:2].T, s**2 / np.sum(s**2)
 
 
+def test_the_spectrum_title_says_where_the_radius_lies(page):
+    open_blank(page)
+    titles = page.evaluate(
+        """async () => {
+            const { SpectrumView } = await import('/static/js/views/spectrum.js');
+            const view = new SpectrumView(document.createElement('div'), {});
+            view.model = { label: () => 'layer 1' };
+            const block = (r) => ({ layer: 0, direction: 0, gate: 'hidden', spectral_radius: r,
+                                    spectral_norm: r });
+            // orthogonal weights: 1 up to rounding, on the circle, not inside it
+            const radii = [0.5, 1 - 1e-15, 1 + 1e-15, 1.5];
+            return radii.map((r) => view._title(block(r), r > 1 ? 2 : 0));
+        }"""
+    )
+    assert [t.split("<br>")[0] for t in titles] == [
+        "Spectral radius 0.5 (inside the unit circle)",
+        "Spectral radius 1 (on the unit circle)",
+        "Spectral radius 1 (on the unit circle)",
+        "Spectral radius 1.5 (above 1: 2 eigenvalues outside the circle)",
+    ]
+
+
 def test_symmetric_eigen_matches_numpy_also_with_repeated_and_zero_eigenvalues(page):
     rng = np.random.default_rng(5)
     q = np.linalg.qr(rng.standard_normal((6, 6)))[0]

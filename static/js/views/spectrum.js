@@ -116,7 +116,9 @@ export class SpectrumView {
   _title(block, outsideCount) {
     const radius = block.spectral_radius;
     let text = `Spectral radius ${formatNumber(radius)}`;
+    // within 1e-9 of 1 (orthogonal or identity weights) it is on the circle, not inside it
     if (radius > 1 + 1e-9) text += ` (above 1: ${outsideCount} eigenvalue${outsideCount === 1 ? "" : "s"} outside the circle)`;
+    else if (radius >= 1 - 1e-9) text += " (on the unit circle)";
     else text += " (inside the unit circle)";
     return `${text}<br><span style="font-size:11px;color:${MUTED}">${this.blockLabel(block)} · largest singular value ${formatNumber(block.spectral_norm)}</span>`;
   }
