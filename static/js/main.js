@@ -67,6 +67,7 @@ class App {
     // inside one step, where its gradient comes from, the states' path (issue 14)
     this.inspector = this.views.add("cell_inspector", new CellInspector($("cell-inspector"), {
       load: (w) => api.postJSON("/inspect", inspectBody(this.request, w.layer, w.direction, w.position)),
+      cursor: () => this.state.cursor,
     }), { element: $("cell-inspector"), plotly: false });
     this.horizon = this.views.add("horizon", new HorizonView($("horizon-plot"), {
       load: (w) => api.postJSON("/horizon", horizonBody(this.request, w.layer, w.direction, w.position)),

@@ -57,6 +57,21 @@ def test_load_play_and_step(page):
     assert_clean(page)
 
 
+def test_a_step_opened_after_a_run_shows_its_gradients_at_once(page):
+    open_page(page)
+    page.get_by_role("button", name="Run to the end").click()
+    page.wait_for_function("() => document.getElementById('phase').textContent.startsWith('Done')")
+    x, y = page.evaluate(
+        "() => { const v = window.unroll.views.get('unrolled'); return [v._x(7), v._y(1)]; }"
+    )
+    page.locator("#unrolled canvas.unrolled-main").click(position={"x": x, "y": y})
+    inspector = page.locator("#cell-inspector")
+    expect(inspector).to_contain_text("position t = 7", timeout=10_000)
+    # BPTT is done: the backward half is there without touching the timeline again
+    expect(inspector.locator("table.backward")).to_be_visible()
+    assert "Play the backward pass" not in inspector.inner_text()
+
+
 def test_keyboard(page):
     open_page(page)
     page.locator("body").click(position={"x": 5, "y": 5})

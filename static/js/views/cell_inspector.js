@@ -82,9 +82,10 @@ export class CellInspector {
    * @param {{load?: (where: {layer: number, direction: number, position: number}) => Promise<object>,
    *   maxUnits?: number}} [options]
    */
-  constructor(container, { load = null, maxUnits = 8 } = {}) {
+  constructor(container, { load = null, maxUnits = 8, cursor = null } = {}) {
     this.container = container;
     this.load = load;
+    this.cursor = cursor; // () => the timeline's cursor now: a step opened after a Run shows its gradients at once
     this.maxUnits = maxUnits;
     this.model = null;
     this.where = null; // {layer, direction, position}
@@ -133,6 +134,8 @@ export class CellInspector {
     this.where = { layer: pieces.layer, direction: pieces.direction, position: pieces.position };
     const H = pieces.h.length;
     if (this.unit >= H) this.unit = 0;
+    const now = this.cursor?.();
+    this.showBackward = now == null ? this.showBackward : this._backwardAt(now);
     this._render();
   }
 
@@ -145,14 +148,17 @@ export class CellInspector {
   /** The backward half appears once BPTT has reached the step at this cursor. */
   update(cursor) {
     if (!this.pieces) return;
-    const { layer, direction, position } = this.where;
-    const back =
-      this.pieces.backward != null &&
-      (!this.model || this.model.backwardDone(layer, direction, position, cursor));
+    const back = this._backwardAt(cursor);
     if (back !== this.showBackward) {
       this.showBackward = back;
       this._render();
     }
+  }
+
+  /** True once BPTT has reached the open step at `cursor`. */
+  _backwardAt(cursor) {
+    const { layer, direction, position } = this.where;
+    return this.pieces.backward != null && (!this.model || this.model.backwardDone(layer, direction, position, cursor));
   }
 
   // ------------------------------------------------------------------ drawing
