@@ -84,6 +84,7 @@ def test_the_gradient_verdict_is_the_traces_final_one_and_keys_work(page):
     rate = format(float(format(verdict["rate"], ".3g")), "g")
     assert f"×{rate} per step" in text  # the measured rate
     assert "reaches step 0 (truncated BPTT)" in text
+    assert "(the dashed Jacobian product:" in text  # a loss at every position: which line
     assert "per step, and cut by truncated BPTT:" in text  # the label says both at once
     assert not re.search(r"\. [a-z]", text)  # every sentence of it starts with a capital
     assert "BPTT(4)" in text  # the reason, in words, from app/rnn/verdict.py

@@ -267,7 +267,10 @@ export class GradientView {
     const rate = v.rate != null ? `, ×${formatNumber(v.rate, 3)} per step` : "";
     // the reason starts with the label and says the rate in words: the label line has them
     const reason = (v.reason || "").replace(/^(vanishing|exploding|stable|overflowed|none):\s*/i, "");
-    const start = v.surviving_to_start == null ? "" : `${formatNumber(v.surviving_to_start, 2)} of the last position's gradient reaches step 0${v.truncated ? " (truncated BPTT)" : ""}`;
+    // the same digits as the server's reason, which names this number again; with a loss at
+    // every position the solid line also carries each later loss, so say which line it is
+    const which = v.source === "jacobian_product" && m.config.output_mode === "sequence" ? " (the dashed Jacobian product: the solid line also holds every later position's own loss)" : "";
+    const start = v.surviving_to_start == null ? "" : `${Number(v.surviving_to_start).toPrecision(3)} of the last position's gradient reaches step 0${v.truncated ? " (truncated BPTT)" : ""}${which}`;
     // each part is a sentence of its own: capitalised
     const parts = [start, reason, ...(v.notes || []).map((n) => `Note: ${n}`)].filter(Boolean).map((p) => p[0].toUpperCase() + p.slice(1));
     const cut = v.truncated ? ", and cut by truncated BPTT" : "";
