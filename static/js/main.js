@@ -273,7 +273,12 @@ class App {
     try {
       this.showTaskSections();
       // nothing typed yet: the series box asks for numbers; an error would be premature
-      if (this.state.task === "custom" && !this.state.customSeries.trim()) return;
+      if (this.state.task === "custom" && !this.state.customSeries.trim()) {
+        // say so: the network on the page is still the previous task's
+        this.notice("Your own series: give it numbers in the box 'Your own series' (paste, upload or draw). Until then the network shown is the previous task's.");
+        $("series-input-section").scrollIntoView({ block: "nearest" });
+        return;
+      }
       const sample = await taskSample(this.state);
       const body = await traceRequest(this.state, sample);
       if (run !== this.loadRun) return;

@@ -320,6 +320,8 @@ def test_a_classroom_link_hides_each_group_and_its_own_box(page):
     page.locator("#series-input-section").wait_for(state="visible")
     page.wait_for_timeout(500)  # the sample request would have failed by now
     assert page.locator("#error").is_hidden(), page.locator("#error-text").inner_text()
+    # but it says what to do, and that the picture is not of this task yet
+    expect(page.locator("#notice")).to_contain_text("give it numbers")
 
 
 def test_a_reconnected_session_is_configured_again(page):
