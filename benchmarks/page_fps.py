@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -402,6 +403,29 @@ def serve(root: Path, data: str):
         time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def browser_and_server(root: Path, warm_up: bool = True):
+    """(Chromium, url) of one `unroll serve` from `root` on a fresh data folder (after one
+    warm-up visit, so static files are compressed already); both stopped after."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as data:
+        server, url = serve(root, data)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                if warm_up:
+                    warm(browser, url)
+                yield browser, url
+                browser.close()
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default=",".join(CONFIGS))
@@ -420,44 +444,25 @@ def main() -> int:
     parser.add_argument("--compare-playback", action="store_true", help="playback, Compare open")
     args = parser.parse_args()
     if args.compare_playback:
-        from playwright.sync_api import sync_playwright
-
-        with tempfile.TemporaryDirectory() as data, sync_playwright() as p:
-            server, url = serve(args.root, data)
-            try:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                for name in args.configs.split(","):
-                    r = compare_playback(browser, url, CONFIGS[name], args.seconds)
-                    print(
-                        f"{name:8} compare open: {r['fps']:.1f} fps, {r['steps']} steps, "
-                        f"{r['long_tasks']} tasks over 50 ms, longest {r['longest_ms']:.0f} ms"
-                    )
-                browser.close()
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
+        with browser_and_server(args.root, warm_up=False) as (browser, url):
+            for name in args.configs.split(","):
+                r = compare_playback(browser, url, CONFIGS[name], args.seconds)
+                print(
+                    f"{name:8} compare open: {r['fps']:.1f} fps, {r['steps']} steps, "
+                    f"{r['long_tasks']} tasks over 50 ms, longest {r['longest_ms']:.0f} ms"
+                )
         print(f"load average {os.getloadavg()[0]:.1f}")
         return 0
     if args.first_picture:
-        from playwright.sync_api import sync_playwright
-
-        with tempfile.TemporaryDirectory() as data, sync_playwright() as p:
-            server, url = serve(args.root, data)
-            try:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                warm(browser, url)
-                for name in args.configs.split(","):
-                    ms = sorted(first_pictures(browser, url, CONFIGS[name], args.first_picture))
-                    median = (ms[(len(ms) - 1) // 2] + ms[len(ms) // 2]) / 2
-                    print(
-                        f"{name:8} first picture min {ms[0]:.0f} median {median:.0f} "
-                        f"max {ms[-1]:.0f} ms over {len(ms)} loads",
-                        flush=True,
-                    )
-                browser.close()
-            finally:
-                server.terminate()
-                server.wait(timeout=10)
+        with browser_and_server(args.root) as (browser, url):
+            for name in args.configs.split(","):
+                ms = sorted(first_pictures(browser, url, CONFIGS[name], args.first_picture))
+                median = (ms[(len(ms) - 1) // 2] + ms[len(ms) // 2]) / 2
+                print(
+                    f"{name:8} first picture min {ms[0]:.0f} median {median:.0f} "
+                    f"max {ms[-1]:.0f} ms over {len(ms)} loads",
+                    flush=True,
+                )
         print(f"load average {os.getloadavg()[0]:.1f}")
         return 0
     if args.unattached:
@@ -477,32 +482,13 @@ def main() -> int:
         session_bytes(args.configs.split(","))
         return 0
 
-    from playwright.sync_api import sync_playwright
-
     results = {}
-    with tempfile.TemporaryDirectory() as data:
-        server, url = serve(args.root, data)
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                warm(browser, url)
-                for name in args.configs.split(","):
-                    results[name] = measure(
-                        browser,
-                        url,
-                        CONFIGS[name],
-                        args.seconds,
-                        not args.no_train,
-                        args.train_seconds,
-                    )
-                    print(name, json.dumps(results[name]), flush=True)
-                browser.close()
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+    with browser_and_server(args.root) as (browser, url):
+        for name in args.configs.split(","):
+            results[name] = measure(
+                browser, url, CONFIGS[name], args.seconds, not args.no_train, args.train_seconds
+            )
+            print(name, json.dumps(results[name]), flush=True)
 
     print(f"\npage at every size, {args.root}, 1280x800, load average {os.getloadavg()[0]:.1f}")
     head = (

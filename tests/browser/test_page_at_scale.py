@@ -32,20 +32,33 @@ def open_page(page, query="/?task=sine&len=12&cell=lstm&h=6&seed=3"):
     page.wait_for_function("() => window.unroll && window.unroll.model", timeout=30_000)
 
 
+SMALL_LSTM = {
+    "config": {"cell": "lstm", "input_size": 1, "hidden_size": 4},
+    "init": {"scheme": "pytorch", "scale": 1, "seed": 2},
+    "inputs": [[0.5], [-1.0], [2.0]],
+    "targets": [[0.0], [1.0], [0.5]],
+}
+# JS: `body` configured over two sessions of its own, answered in JSON and in binary
+BOTH_WAYS = """
+  const { Session } = await import("/static/js/api.js");
+  const { TraceModel } = await import("/static/js/trace_model.js");
+  const run = async (options) => {
+    const session = new Session();
+    const answer = await session.send({ type: "configure", ...body, ...options });
+    session.socket.close();
+    return answer.find((f) => f.type === "trace").trace;
+  };
+  const json = await run({});
+  const binary = await run({ encoding: "binary" });
+"""
+
+
 def test_binary_frames_decode_to_the_json_values_non_finite_included(page):
     open_page(page)
     result = page.evaluate(
-        """async (body) => {
-          const { Session } = await import("/static/js/api.js");
-          const { TraceModel } = await import("/static/js/trace_model.js");
-          const run = async (options) => {
-            const session = new Session();
-            const answer = await session.send({ type: "configure", ...body, ...options });
-            session.socket.close();
-            return answer.find((f) => f.type === "trace").trace;
-          };
-          const json = await run({});
-          const binary = await run({ encoding: "binary" });
+        "async (body) => {"
+        + BOTH_WAYS
+        + """
           const hidden = binary.hidden;
           const rows = new TraceModel(binary).trace.hidden[0][0];
           return {
@@ -75,22 +88,11 @@ def test_binary_frames_decode_to_the_json_values_non_finite_included(page):
 def test_float16_colours_decode_exactly_with_or_without_float16_arrays(page):
     open_page(page)
     result = page.evaluate(
-        """async () => {
+        "async (body) => {"
+        + BOTH_WAYS
+        + """
           const { widenHalf } = await import("/static/js/transport.js");
-          const { Session } = await import("/static/js/api.js");
-          const { TraceModel } = await import("/static/js/trace_model.js");
           const bits = Uint16Array.from({ length: 65536 }, (_, i) => i);
-          const body = { config: { cell: "lstm", input_size: 1, hidden_size: 4 },
-                         init: { scheme: "pytorch", scale: 1, seed: 2 },
-                         inputs: [[0.5], [-1.0], [2.0]], targets: [[0.0], [1.0], [0.5]] };
-          const run = async (options) => {
-            const session = new Session();
-            const answer = await session.send({ type: "configure", ...body, ...options });
-            session.socket.close();
-            return answer.find((f) => f.type === "trace").trace;
-          };
-          const json = await run({});
-          const binary = await run({ encoding: "binary" });
           const forget = new TraceModel(binary).trace.gates.forget[0][0];
           return {
             table: Array.from(widenHalf(bits)),
@@ -100,7 +102,8 @@ def test_float16_colours_decode_exactly_with_or_without_float16_arrays(page):
             json: json.gates.forget[0][0],
             binary: Array.from(forget, (row) => Array.from(row)),
           };
-        }"""
+        }""",
+        SMALL_LSTM,
     )
     want = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float64)
     for got in (result["table"], result["native"]):

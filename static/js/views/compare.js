@@ -19,6 +19,7 @@ import {
   baseLayout,
   drawable,
   hint,
+  isNarrow,
   logAxis,
   logRange,
   plotConfig,
@@ -27,15 +28,13 @@ import {
   specialsTrace,
 } from "./gradients.js";
 import { DIVERGING, SEQUENTIAL } from "./states.js";
+import { RECURRENT } from "./unrolled.js";
 
 const CELLS = [
   { key: "rnn_tanh", name: "tanh RNN", color: "#d9480f" },
   { key: "lstm", name: "LSTM", color: "#2f6fde" },
   { key: "gru", name: "GRU", color: "#2b8a3e" },
 ];
-
-/** A plot this narrow puts its legend under it, and the states heatmaps one under another. */
-const isNarrow = (container) => container.clientWidth < 600;
 
 /** Plotly's axis suffix of the i-th subplot: "", "2", "3". */
 const axisSuffix = (i) => (i === 0 ? "" : String(i + 1));
@@ -58,7 +57,6 @@ const profile = (model) => model.gradHiddenNorms()?.[0][0] ?? null;
 // 2 gradient not finite, 3 gradient exactly 0 (cut by truncation: none, not a little)
 const STEP_COLORS = [[0, "#e2e6ea"], [1 / 3, "#b8bfc9"], [2 / 3, DANGER], [1, "#ffffff"]];
 const CHAIN_GROUND = "#f1f3f5"; // a ground the white "exactly 0" boxes stand out on
-const RECURRENT = "#e07b00"; // the recurrent arrows' colour in the unrolled view
 const DECADES = 30; // the chains' colour scale spans at most this many powers of ten
 // playback moves the cursor every frame; the three plots (~10-50 ms a step at T=1000)
 // follow it at most ten times a second, and not while off the screen
@@ -155,7 +153,7 @@ export class CompareView {
     const column = Math.max(1, el.clientWidth - (narrow ? 140 : 180)) / T;
     const common = { type: "heatmap", x: Array.from({ length: T }, (_, t) => t), y: names, xgap: column >= 6 ? Math.round(column / 3) : 0, ygap: 18, hoverongaps: false };
     const traces = [
-      { ...common, name: "steps", z: this._stepGrid(this.cells.map(() => null)), colorscale: STEP_COLORS, zmin: 0, zmax: 3, showscale: false, text: hover, hovertemplate: "%{text}<extra></extra>" },
+      { ...common, name: "steps", z: this._stepGrid(), colorscale: STEP_COLORS, zmin: 0, zmax: 3, showscale: false, text: hover, hovertemplate: "%{text}<extra></extra>" },
       { ...common, name: "gradient", z: this._gradientGrid(null), coloraxis: "coloraxis", text: hover, hovertemplate: "%{text}<extra></extra>" },
       // out of the axes' range: keeps the colour bar (and so the plot's width) while no step
       // has a gradient yet, which would otherwise hide it in the forward pass
@@ -177,13 +175,13 @@ export class CompareView {
     Plotly.react(el, traces, layout, plotConfig("compare-networks"));
   }
 
-  /** (cells, T) levels of the chains' boxes (STEP_COLORS); `reached[i]` (T,) booleans, or
-   * null for all of them. */
-  _stepGrid(reached, computed = null) {
+  /** (cells, T) levels of the chains' boxes (STEP_COLORS); `reached` and `computed` (T,)
+   * booleans, or null for every position, as `_gradientGrid` takes them. */
+  _stepGrid(reached = null, computed = null) {
     const T = this.reference.T;
-    return this.cells.map((c, i) =>
+    return this.cells.map((c) =>
       Array.from({ length: T }, (_, t) => {
-        const hit = reached[i] == null || reached[i][t]; // null: the whole run, as `_gradientGrid`
+        const hit = reached == null || reached[t];
         if (hit && c.grad && (c.grad[t] == null || !Number.isFinite(c.grad[t]))) return 2;
         if (hit && c.grad?.[t] === 0) return 3;
         return computed == null || computed[t] ? 1 : 0;
@@ -365,7 +363,7 @@ export class CompareView {
     const key = `${computed.filter(Boolean).length}/${reached.filter(Boolean).length}`;
     if (key === this._chainState) return;
     this._chainState = key;
-    Plotly.restyle(el, { z: [this._stepGrid(this.cells.map(() => reached), computed), this._gradientGrid(reached)] }, [0, 1]);
+    Plotly.restyle(el, { z: [this._stepGrid(reached, computed), this._gradientGrid(reached)] }, [0, 1]);
   }
 
   _traces() {

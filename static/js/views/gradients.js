@@ -34,6 +34,9 @@ export function quickRestyle(el, updates) {
   ).catch(() => {}); // a newer frame interrupted this one: nothing to do
 }
 
+/** A plot this narrow (a phone) stacks, shortens its title or puts its legend under it. */
+export const isNarrow = (container) => container.clientWidth < 600;
+
 /** Title at the top left, legend on the right: the layout every view starts from. */
 export function baseLayout(title) {
   return {

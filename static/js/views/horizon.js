@@ -12,6 +12,7 @@
 // follow another loss (a click on the heatmap does it); `update(cursor)` marks the position
 // BPTT has reached. `fixedRange` [lo, hi] in log10 units fixes the colour scale across runs.
 
+import { isNarrow } from "./gradients.js";
 import { whenPlotly } from "./registry.js";
 
 const PLOT_CONFIG = { responsive: true, displaylogo: false, showSendToCloud: false, displayModeBar: false };
@@ -158,7 +159,7 @@ export class HorizonView {
         zmin,
         zmax,
         colorscale: "Viridis",
-        colorbar: this._narrow()
+        colorbar: isNarrow(this.container)
           ? { title: { text: "log₁₀", side: "top" }, x: 1.01, xanchor: "left", y: 0.79, yanchor: "middle", len: 0.4, thickness: 10 }
           : { title: { text: "log₁₀", side: "top" }, x: 0.4, len: 0.9, thickness: 10 },
         hovertemplate: "loss at τ=%{x} → h at t=%{y}<br>log₁₀ ||part|| = %{z:.2f}<extra></extra>",
@@ -200,14 +201,10 @@ export class HorizonView {
     ];
   }
 
-  /** A phone: the heatmap above the line plot, not beside it (side by side they overlapped). */
-  _narrow() {
-    return this.container.clientWidth < 600;
-  }
-
   _layout() {
     const a = this.answer;
-    const narrow = this._narrow();
+    // a phone: the heatmap above the line plot, not beside it (side by side they overlapped)
+    const narrow = isNarrow(this.container);
     // the plot's height is its container's: a taller layout spilled over the summary below
     this.container.style.height = narrow ? "640px" : "380px";
     const [heat, line] = narrow ? [{ x: [0, 1], y: [0.6, 1] }, { x: [0, 1], y: [0, 0.38] }] : [{ x: [0, 0.36], y: [0, 1] }, { x: [0.56, 1], y: [0, 1] }];

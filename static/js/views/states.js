@@ -1,6 +1,8 @@
 // Unit-by-position heatmaps of one layer's hidden state, cell state, gates or gradient,
 // filling in as the steps run. Owns that plot and the two selects choosing what it shows.
 
+import { isNarrow } from "./gradients.js";
+
 export const DIVERGING = [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]];
 const SIGMOID = [[0, "#f7fcf5"], [0.5, "#74c476"], [1, "#00441b"]];
 export const SEQUENTIAL = [[0, "#440154"], [0.25, "#3b528b"], [0.5, "#21918c"], [0.75, "#5ec962"], [1, "#fde725"]];
@@ -252,7 +254,7 @@ export class StatesView {
     // true during the run and after it: a title must not go stale when the run ends
     const phrase = kind.scale === "log" ? "each column once BPTT reaches it" : "each column once the run reaches it";
     // a phone has room for what is shown, not how it fills in
-    let title = this.container.clientWidth < 600 ? `${kind.label}, ${this.model.label(l, d)}` : `${kind.label}, ${this.model.label(l, d)}: ${phrase}`;
+    let title = isNarrow(this.container) ? `${kind.label}, ${this.model.label(l, d)}` : `${kind.label}, ${this.model.label(l, d)}: ${phrase}`;
     if (this.grid.hasOverflow) title += " · grey = overflow";
     return {
       title: { text: title, x: 0.01, xanchor: "left", font: { size: 13 } },

@@ -87,12 +87,12 @@ export class TrainingView {
   }
 
   /**
-   * A run starts. `keep` (a name) keeps the run before it on the chart, dashed grey under
+   * A run starts. `keep` (a name) keeps the run before it on the chart, dotted grey under
    * that name, as a lesson's experiment compares its runs; without it the chart is cleared.
    * `name` names this run's curve.
    */
   start(frame, { keep = null, name = null } = {}) {
-    this.earlier = keep && this.curve?.steps.length ? [...this.earlier, { name: keep, ...this.curve }] : [];
+    this.earlier = keep && this.curve.steps.length ? [...this.earlier, { name: keep, ...this.curve }] : [];
     this.curve = { steps: [], losses: [] }; // every loss point of this run, for `keep`
     this.runName = name;
     this.steps = frame.steps;

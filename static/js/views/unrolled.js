@@ -14,7 +14,9 @@ const WINDOW = 60; // most positions drawn at once
 const COLUMN_PX = 14; // narrower screens show fewer positions, at least this wide each
 const PALETTE_SIZE = 64; // colours are picked from this many steps of each scale
 const ZERO = -2; // a node's state when its gradient is exactly 0 (cut by truncated BPTT)
-const COLOR = { pending: "#d5dae3", pendingNode: "#eef0f4", overflow: "#b3261e", recurrent: "#e07b00", zero: "#ffffff", zeroArrow: "#c3c9d2",
+/** The recurrent arrows' colour (W_hh), also Compare's chains' links. */
+export const RECURRENT = "#e07b00";
+const COLOR = { pending: "#d5dae3", pendingNode: "#eef0f4", overflow: "#b3261e", recurrent: RECURRENT, zero: "#ffffff", zeroArrow: "#c3c9d2",
   feed: "#8a94a6", ink: "#1b2230", changed: "#d6336c", grid: "#5b6577", label: "#1b2230", muted: "#5b6577" };
 const WIDE = { l: 118, r: 14, t: 6, b: 26, row: 46 };
 const NARROW = { l: 78, r: 8, t: 6, b: 26, row: 38 };
