@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import mimetypes
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,15 @@ IMPORT = re.compile(r'^\s*(?:import|export)\s[^;"\']*?["\'](\.{1,2}/[^"\']+\.js)
 
 def module_graph(root: Path, entry: str) -> list[str]:
     """`entry` and every module it imports, directly or not, as paths relative to `root`,
-    breadth first: the page preloads them all, so no import waits for the one above it."""
+    breadth first: the page preloads them all, so no import waits for the one above it.
+
+    Walked again only when one of its files changed: every app built (each test's) walked
+    ~45 files, 11 ms, 3 s of the suite.
+    """
     root = root.resolve()
+    cached = _GRAPHS.get((root, entry))
+    if cached is not None and cached[0] == _stamps(root, cached[1]):
+        return list(cached[1])
     order, seen = [entry], {entry}
     for name in order:  # grows while it is walked
         source = (root / name).read_text(encoding="utf-8")
@@ -41,7 +49,24 @@ def module_graph(root: Path, entry: str) -> list[str]:
             if child not in seen:
                 seen.add(child)
                 order.append(child)
+    _GRAPHS[(root, entry)] = (_stamps(root, order), tuple(order))
     return order
+
+
+_GRAPHS: dict[tuple[Path, str], tuple[tuple[tuple[int, int], ...], tuple[str, ...]]] = {}
+
+
+def _stamps(root: Path, names: tuple[str, ...] | list[str]) -> tuple[tuple[int, int], ...]:
+    """(mtime_ns, size) of each file: a module edited, added to or dropped from the graph
+    changes its importer's stamp."""
+    out = []
+    for name in names:
+        try:
+            stat = os.stat(root / name)
+        except OSError:
+            return ()
+        out.append((stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

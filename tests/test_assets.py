@@ -91,3 +91,9 @@ def test_module_graph_follows_every_form_of_static_import(tmp_path):
         (tmp_path / name).write_text(text)
     graph = module_graph(tmp_path, "js/main.js")
     assert graph == ["js/main.js", "js/a.js", "js/side.js", "js/b.js", "js/views/c.js", "js/e.js"]
+    # read from a cache while nothing changes, walked again when an importer does
+    assert module_graph(tmp_path, "js/main.js") == graph
+    (tmp_path / "js/e.js").write_text('import "./unused.js";\n')
+    assert module_graph(tmp_path, "js/main.js") == [*graph, "js/unused.js"]
+    (tmp_path / "js/e.js").write_text("")
+    assert module_graph(tmp_path, "js/main.js") == graph
