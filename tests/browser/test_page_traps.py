@@ -371,6 +371,35 @@ def test_a_phone_sees_the_same_page(new_page):
     page.keyboard.press("End")
     assert verdict_text(page)
     assert overflow(page) <= 1, f"page is {overflow(page)}px wider than the screen"
+    # a finger's targets: each node's cell, and the overview strip, at least 40 px a side
+    geo = page.evaluate(
+        "() => { const v = window.unroll.views.get('unrolled');"
+        " return {column: v.geo.column, row: v.geo.m.row, size: v.geo.size, start: v.start,"
+        " x: v._x(v.start + 1), y: v._y(2), overview: v.overview.getBoundingClientRect().height}; }"
+    )
+    assert geo["column"] >= 40 and geo["row"] >= 40 and geo["overview"] >= 40, geo
+    assert 3 <= geo["size"] < 12  # fewer positions at a time, the overview shows all 12
+    # a tap off the node's centre, still in its cell, opens that step (layer 1 reverse here)
+    at = {"x": geo["x"] + 0.4 * geo["column"], "y": geo["y"] - 0.4 * geo["row"]}
+    page.locator("#unrolled canvas.unrolled-main").click(position=at)
+    expect(page.locator("#cell-inspector")).to_contain_text(
+        f"position t = {geo['start'] + 1}", timeout=10_000
+    )
+    # its tables fit the screen (a column per gate), with BPTT's one too
+    expect(page.locator("#cell-inspector table.backward")).to_be_visible()
+    widths = page.evaluate(
+        "() => [...document.querySelectorAll('#cell-inspector .table-scroll')]"
+        ".map((box) => box.scrollWidth - box.clientWidth)"
+    )
+    assert len(widths) == 3 and max(widths) <= 1, widths
+    # legends under their plots, not beside them (which left a third of the width)
+    page.locator("#gradients").scroll_into_view_if_needed()
+    page.wait_for_function("() => document.getElementById('gradients').layout?.legend")
+    legend = page.evaluate(
+        "() => { const el = document.getElementById('gradients');"
+        " return [el.layout.legend.orientation, el.classList.contains('legend-below')]; }"
+    )
+    assert legend == ["h", True], legend
     page.locator("#settings-drawer").evaluate("(d) => (d.open = true)")
     assert overflow(page) <= 1, f"with settings open, {overflow(page)}px wider than the screen"
     save_shots(page, "traps-390x844")

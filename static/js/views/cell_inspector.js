@@ -70,6 +70,12 @@ function num(term, value) {
   });
 }
 
+/** A table in a box of its own width that scrolls sideways if the table is wider: the
+ * page and the text around it stay put. */
+function scroller(table) {
+  return el("div", { className: "table-scroll" }, [table]);
+}
+
 /** The /inspect request for one step of the page's trace request. */
 export function inspectBody(traceBody, layer, direction, position) {
   const { truncate, jacobians, ...rest } = traceBody; // the step is shown with full BPTT
@@ -199,34 +205,41 @@ export class CellInspector {
     return label;
   }
 
+  /** One column per gate (or h_t), its terms summed down to the pre-activation and the
+   * gate's value: four or five columns, which fit a phone's width. */
   _forwardTable(p, names) {
     const H = p.h.length;
-    const head = ["", "W_ih x_t", "W_hh h_{t-1}", "b_ih", "b_hh", "pre-activation", "", "value", "‖value‖"];
-    const rows = names.map((name, k) => {
+    const at = (values, k) => values[k * H + this.unit];
+    const rows = [
+      ["W_ih x_t", "w_input", (name, k) => at(p.w_input, k)],
+      ["W_hh h_{t-1}", "w_hidden", (name, k) => at(p.w_hidden, k)],
+      ["b_ih", "b_input", (name, k) => at(p.b_input, k)],
+      ["b_hh", "b_hidden", (name, k) => at(p.b_hidden, k)],
+      ["= pre-activation", "pre", (name) => p.pre[name][this.unit]],
+      ["value", "gate", (name) => (GATES[name] ? p.gates[name] : p.h)[this.unit]],
+      ["‖value‖", "norm", (name) => norm(GATES[name] ? p.gates[name] : p.h)],
+    ];
+    const head = names.map((name) => {
       const g = GATES[name];
       const act = g ? g.act : p.cell === "rnn_relu" ? "relu" : "tanh";
-      const value = g ? p.gates[name] : p.h;
-      return el("tr", {}, [
-        el("th", { scope: "row", textContent: g ? `${g.symbol} (${name})` : "h_t", title: g ? g.role : "" }),
-        num(`w_input:${name}`, p.w_input[k * H + this.unit]),
-        num(`w_hidden:${name}`, p.w_hidden[k * H + this.unit]),
-        num(`b_input:${name}`, p.b_input[k * H + this.unit]),
-        num(`b_hidden:${name}`, p.b_hidden[k * H + this.unit]),
-        num(`pre:${name}`, p.pre[name][this.unit]),
-        el("td", { className: "act", textContent: `→ ${act}` }),
-        num(`gate:${name}`, value[this.unit]),
-        num(`norm:${name}`, norm(value)),
-      ]);
+      return el("th", { scope: "col", textContent: g ? `${g.symbol} (${name}), ${act}` : `h_t, ${act}`, title: g ? g.role : "" });
     });
+    const body = rows.map(([label, term, value]) =>
+      el("tr", { className: term === "pre" ? "sum" : "" }, [
+        el("th", { scope: "row", textContent: label }),
+        ...names.map((name, k) => num(`${term}:${name}`, value(name, k))),
+      ]),
+    );
     const caption = el("caption", {
-      textContent: `Forward, unit ${this.unit}: each row's pre-activation is the sum of the four terms before it` +
+      textContent: `Forward, unit ${this.unit}: in each column the four terms add up to the pre-activation, ` +
+        "and the column's activation turns it into the value" +
         (p.cell === "gru" ? " (for n, the hidden side is scaled by r first)" : "") + ".",
     });
-    return el("table", { className: "terms forward" }, [
+    return scroller(el("table", { className: "terms forward" }, [
       caption,
-      el("thead", {}, [el("tr", {}, head.map((h) => el("th", { scope: "col", textContent: h })))]),
-      el("tbody", {}, rows),
-    ]);
+      el("thead", {}, [el("tr", {}, [el("th", { scope: "col", textContent: "" }), ...head])]),
+      el("tbody", {}, body),
+    ]));
   }
 
   _stateTable(p) {
@@ -244,11 +257,11 @@ export class CellInspector {
       num("jacobian_norm", p.jacobian_norm),
       el("td"),
     ]));
-    return el("table", { className: "terms states" }, [
+    return scroller(el("table", { className: "terms states" }, [
       el("caption", { textContent: "States (the shown unit, and the norm of the whole vector)" }),
       el("thead", {}, [el("tr", {}, ["", "value", "‖·‖"].map((h) => el("th", { scope: "col", textContent: h })))]),
       el("tbody", {}, body),
-    ]);
+    ]));
   }
 
   _backwardTable(p, names) {
@@ -272,14 +285,14 @@ export class CellInspector {
     const shareRows = names.map((name, k) => norm(b.dWhh_step[k * H + this.unit]));
     body.push(el("tr", {}, [
       el("th", { scope: "row", textContent: "this step's share of ∂L/∂W_hh", title: "∂L/∂pre ⊗ h_{t-1}: every step adds one such matrix; W_hh's gradient is their sum" }),
-      el("td", { className: "num", textContent: `row ${this.unit}: ${shareRows.map(formatNumber).join(" | ")}` }),
+      el("td", { className: "num share", textContent: `row ${this.unit}: ${shareRows.map(formatNumber).join(" | ")}` }),
       num("dWhh_step_norm", b.dWhh_step_norm),
     ]));
-    return el("table", { className: "terms backward" }, [
+    return scroller(el("table", { className: "terms backward" }, [
       el("caption", { textContent: "Backward (BPTT): the gradients flowing back through this step" }),
       el("thead", {}, [el("tr", {}, ["", `unit ${this.unit}`, "‖·‖"].map((h) => el("th", { scope: "col", textContent: h })))]),
       el("tbody", {}, body),
-    ]);
+    ]));
   }
 
   /** A schematic of the cell with the shown unit's values on its boxes. */

@@ -17,6 +17,7 @@ import {
   OVERLAY_AXIS,
   ZERO_Y,
   baseLayout,
+  legendPlace,
   drawable,
   hint,
   isNarrow,
@@ -38,17 +39,6 @@ const CELLS = [
 
 /** Plotly's axis suffix of the i-th subplot: "", "2", "3". */
 const axisSuffix = (i) => (i === 0 ? "" : String(i + 1));
-
-/** On a narrow screen the legend goes under the plot, which keeps the width. */
-function legendPlace(container) {
-  const narrow = isNarrow(container);
-  container.classList.toggle("legend-below", narrow); // taller, so the legend has room (app.css)
-  if (!narrow) return {};
-  return {
-    legend: { orientation: "h", x: 0, xanchor: "left", y: -0.22, yanchor: "top", font: { size: 11 } },
-    margin: { l: 60, r: 12, t: 32, b: 150 },
-  };
-}
 
 /** Layer 1's (forward) gradient profile (T,) of a TraceModel, or null without targets. */
 const profile = (model) => model.gradHiddenNorms()?.[0][0] ?? null;

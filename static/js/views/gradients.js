@@ -46,6 +46,20 @@ export function baseLayout(title) {
   };
 }
 
+/**
+ * Where a view's legend goes: on the right, or (a phone) under the plot, which then grows
+ * taller (`.plot.legend-below` in app.css): beside it, it left the plot a third of the width.
+ */
+export function legendPlace(container, hasLegend = true) {
+  const narrow = hasLegend && isNarrow(container);
+  container.classList.toggle("legend-below", narrow);
+  if (!narrow) return {};
+  return {
+    legend: { orientation: "h", x: 0, xanchor: "left", y: -0.22, yanchor: "top", font: { size: 11 } },
+    margin: { l: 60, r: 12, t: 32, b: 150 },
+  };
+}
+
 /** A centred grey hint over the plot area. */
 export function hint(text, visible = true) {
   // on a white ground: on a phone the plot area is narrow and the hint meets the axis labels
@@ -251,6 +265,7 @@ export class GradientView {
       yaxis2: OVERLAY_AXIS,
       showlegend: true,
       annotations: [hint(m.hasGradients ? "Gradients appear as BPTT runs" : "No targets: no gradients")],
+      ...legendPlace(this.container),
     };
   }
 

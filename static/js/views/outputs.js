@@ -2,7 +2,7 @@
 // targets and the predicted next values (a fan of future values when forecasting several);
 // classification shows the probability given to the right class; "last" mode, bars.
 
-import { COLORS, DANGER, MUTED, OVERFLOW_Y, baseLayout, formatNumber, plotConfig, quickRestyle } from "./gradients.js";
+import { COLORS, DANGER, MUTED, OVERFLOW_Y, baseLayout, formatNumber, isNarrow, legendPlace, plotConfig, quickRestyle } from "./gradients.js";
 
 const MARKERS_UP_TO = 150; // positions drawn with markers; longer sequences as plain lines
 
@@ -230,8 +230,10 @@ export class OutputView {
     const noLoss = tr.targets == null ? "No targets: no loss" : "No loss per step";
     return {
       ...baseLayout(this._title()),
+      ...legendPlace(this.container),
       xaxis: {
-        title: { text: this.shift ? "time step (each forecast drawn at the step it predicts)" : "position t" },
+        // a phone's width holds the short title only
+        title: { text: this.shift ? (isNarrow(this.container) ? "time step predicted" : "time step (each forecast drawn at the step it predicts)") : "position t" },
         anchor: "y2",
         range: [-0.5, xEnd + 0.5],
         zeroline: false,
@@ -304,6 +306,7 @@ export class OutputView {
     const values = [0, ...[tr.targets ?? []].flat(), ...tr.outputs];
     return {
       ...baseLayout(this._title()),
+      ...legendPlace(this.container),
       barmode: classification ? "overlay" : "group",
       bargap: this.labels.length < 3 ? 0.5 : 0.2,
       xaxis: { type: "category" },

@@ -7,7 +7,7 @@
 // out of sight keeps what arrives and draws it all when it scrolls near (a lesson's
 // training runs with the charts below the fold cost the page as much CPU as the server).
 
-import { COLORS, DANGER, OVERFLOW_Y, OVERLAY_AXIS, baseLayout, drawable, formatNumber, hint, plotConfig } from "./gradients.js";
+import { COLORS, DANGER, OVERFLOW_Y, OVERLAY_AXIS, baseLayout, drawable, formatNumber, hint, legendPlace, plotConfig } from "./gradients.js";
 import { nextTask } from "./registry.js";
 
 const CHART_INTERVAL_MS = 500; // the loss curve and profile heatmap grow at most twice a second
@@ -285,6 +285,7 @@ export class TrainingView {
     ];
     const layout = {
       ...baseLayout("Loss"),
+      ...legendPlace(this.lossEl, axes), // an empty chart stays short
       // no axes until there is something to measure
       xaxis: { title: { text: "training step" }, rangemode: "tozero", visible: axes },
       yaxis: { title: { text: "loss (log scale)" }, type: "log", exponentformat: "power", dtick: "D2", visible: axes },

@@ -12,6 +12,10 @@ import { DIVERGING, SEQUENTIAL } from "./states.js";
 
 const WINDOW = 60; // most positions drawn at once
 const COLUMN_PX = 14; // narrower screens show fewer positions, at least this wide each
+// on a phone (or any touch screen) a position's column is a finger's width, and a tap
+// anywhere in a node's cell picks it: 40 px tap targets, a few positions at a time
+const TOUCH_COLUMN_PX = 40;
+const TOUCH_OVERVIEW_PX = 40; // the overview strip is a tap target too (it seeks)
 const PALETTE_SIZE = 64; // colours are picked from this many steps of each scale
 const ZERO = -2; // a node's state when its gradient is exactly 0 (cut by truncated BPTT)
 /** The recurrent arrows' colour (W_hh), also Compare's chains' links. */
@@ -19,7 +23,7 @@ export const RECURRENT = "#e07b00";
 const COLOR = { pending: "#d5dae3", pendingNode: "#eef0f4", overflow: "#b3261e", recurrent: RECURRENT, zero: "#ffffff", zeroArrow: "#c3c9d2",
   feed: "#8a94a6", ink: "#1b2230", changed: "#d6336c", grid: "#5b6577", label: "#1b2230", muted: "#5b6577" };
 const WIDE = { l: 118, r: 14, t: 6, b: 26, row: 46 };
-const NARROW = { l: 78, r: 8, t: 6, b: 26, row: 38 };
+const NARROW = { l: 78, r: 8, t: 6, b: 26, row: 40 };
 const OVERVIEW_ROW_PX = 4;
 
 const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
@@ -195,14 +199,16 @@ export class UnrolledView {
     const model = this.model;
     const width = Math.max(200, this.container.clientWidth);
     const m = width < 640 ? NARROW : WIDE;
+    const touch = m === NARROW || (typeof matchMedia === "function" && matchMedia("(pointer: coarse)").matches);
     const rows = model.L * model.D + 2;
     const plotWidth = width - m.l - m.r;
-    const size = Math.max(8, Math.min(WINDOW, model.T, Math.floor(plotWidth / COLUMN_PX)));
+    const fit = Math.floor(plotWidth / (touch ? TOUCH_COLUMN_PX : COLUMN_PX));
+    const size = Math.max(touch ? 3 : 8, Math.min(WINDOW, model.T, fit));
     const column = plotWidth / size;
     const height = m.t + rows * m.row + m.b;
-    const overviewHeight = Math.max(12, model.L * model.D * OVERVIEW_ROW_PX) + 4;
+    const overviewHeight = Math.max(touch ? TOUCH_OVERVIEW_PX - 4 : 12, model.L * model.D * OVERVIEW_ROW_PX) + 4;
     const radius = Math.max(2.5, Math.min(10, column * 0.3, m.row * 0.2));
-    const geo = { width, height, m, rows, plotWidth, size: Math.min(size, model.T), column, radius, overviewHeight };
+    const geo = { width, height, m, rows, plotWidth, size: Math.min(size, model.T), column, radius, overviewHeight, touch };
     const dpr = window.devicePixelRatio || 1;
     for (const [canvas, h] of [[this.canvas, height], [this.overview, overviewHeight]]) {
       if (canvas.width !== Math.round(width * dpr) || canvas.height !== Math.round(h * dpr)) {
@@ -510,8 +516,9 @@ export class UnrolledView {
     const [x, y] = [event.clientX - box.left, event.clientY - box.top];
     const t = this.start + Math.floor((x - this.geo.m.l) / this.geo.column);
     const r = this.geo.rows - 1 - Math.floor((y - this.geo.m.t) / this.geo.m.row);
-    if (t < 0 || t >= this.model.T || r < 0 || r >= this.geo.rows) return null;
-    if (Math.hypot(x - this._x(t), y - this._y(r)) > this.geo.radius + 5) return null;
+    if (t < this.start || t >= Math.min(this.model.T, this.start + this.geo.size) || r < 0 || r >= this.geo.rows) return null;
+    // a mouse points at the node itself; a finger anywhere in its cell (column x row)
+    if (!this.geo.touch && Math.hypot(x - this._x(t), y - this._y(r)) > this.geo.radius + 5) return null;
     const last = this.model.config.output_mode !== "sequence";
     if (r === this.geo.rows - 1 && last && t !== this.model.T - 1) return null;
     return { r, t, x, y };
