@@ -114,6 +114,50 @@ def test_float16_colours_decode_exactly_with_or_without_float16_arrays(page):
     assert np.allclose(result["binary"], result["json"], rtol=1e-3, atol=1e-4)
 
 
+def test_row_norms_and_means_are_exact_on_every_path(page):
+    """TraceModel.norm and .mean: the fast pass over typed rows, and the careful one it
+    falls back to (huge, tiny, overflowed, JSON rows with null), against numpy."""
+    page.goto(page.base_url + "/healthz")  # a light page of the origin: the module imports
+    rows = {
+        "float32": ("f32", [0.5, -1.25, 3.0, 1e-3]),
+        "zeros": ("f32", [0.0, 0.0, 0.0]),
+        "tiny": ("f64", [1e-200, -3e-200]),  # squares vanish in a double
+        "huge": ("f64", [1e200, 2e200, -2e200]),  # squares overflow one
+        "nan": ("f32", [1.0, float("nan")]),
+        "inf": ("f32", [1.0, float("inf")]),
+        "json": ("list", [0.5, -1.25, 3.0]),
+        "json null": ("list", [0.5, None]),
+    }
+    got = page.evaluate(
+        """async (rows) => {
+            const { TraceModel } = await import("/static/js/trace_model.js");
+            const out = {};
+            for (const [name, [kind, values]] of Object.entries(rows)) {
+                const v = values.map((x) => (x === null && kind !== "list" ? NaN : x));
+                const typed = { f32: Float32Array, f64: Float64Array }[kind];
+                const row = typed ? typed.from(v) : v;
+                out[name] = [TraceModel.norm(row), TraceModel.mean(row)];
+            }
+            return out;
+        }""",
+        {
+            k: [kind, [("NaN" if isinstance(x, float) and math.isnan(x) else x) for x in v]]
+            for k, (kind, v) in rows.items()
+        },
+    )
+    for name, (kind, values) in rows.items():
+        norm, mean = got[name]
+        if any(x is None or not math.isfinite(x) for x in values):
+            assert norm is None and mean is None, name
+            continue
+        dtype = np.float32 if kind == "f32" else np.float64
+        x = np.array(values, dtype=dtype).astype(np.float64)
+        scale = np.max(np.abs(x))
+        want = 0.0 if scale == 0 else float(scale * np.linalg.norm(x / scale))
+        assert norm == pytest.approx(want, rel=1e-12, abs=0), name
+        assert mean == pytest.approx(float(np.mean(x)), rel=1e-12, abs=1e-300), name
+
+
 def test_the_page_steps_through_the_published_timeline(page):
     open_page(page, "/?task=sine&len=7&cell=gru&h=3&layers=2&bi=1&seed=1")
     timeline = page.evaluate(

@@ -96,6 +96,12 @@ export class ViewRegistry {
     for (const entry of this.entries) if (!only || only.includes(entry.name)) entry.stale = true;
     // every stale view in sight, also those an earlier, interrupted hand-over had not reached
     const order = this.entries.filter((e) => e.stale && e.visible);
+    // only a first picture is drawn inside the caller's task; a redraw (the gradients of a
+    // large trace: ~50 ms) gets a task of its own, apart from the frame's decoding
+    if (order[0]?.drawn) {
+      await nextTask();
+      if (run !== this.loading) return;
+    }
     for (const entry of order) {
       if (run !== this.loading) return;
       if (entry.plotly) await whenPlotly();
@@ -123,6 +129,7 @@ export class ViewRegistry {
    * move it to the cursor, unless the first view, whose picture should not wait. */
   async _apply(entry) {
     entry.stale = false;
+    entry.drawn = true;
     entry.view.setModel(this.model);
     if (entry !== this.entries[0]) await nextTask();
     if (!entry.stale) entry.view.update?.(this.cursor);

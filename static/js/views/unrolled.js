@@ -6,7 +6,7 @@
 // detail: one pixel column holds many positions) with the window marked; a click on it
 // seeks. Owns that drawing, its hover text and the small form that edits one input value.
 
-import { notFinite } from "../trace_model.js";
+import { TraceModel, notFinite } from "../trace_model.js";
 import { InputEditor } from "./input_editor.js";
 import { DIVERGING, SEQUENTIAL } from "./states.js";
 
@@ -53,38 +53,23 @@ const fmtVec = (v) => {
   const list = Array.from(v);
   return `[${list.slice(0, 6).map(fmt).join(", ")}${list.length > 6 ? ", …" : ""}]`;
 };
-function meanOf(v) {
-  if (v == null) return null;
-  if (typeof v === "number") return notFinite(v) ? null : v;
-  let s = 0;
-  for (const x of v) {
-    if (notFinite(x)) return null;
-    s += x;
-  }
-  return s / v.length;
-}
+const meanOf = TraceModel.mean;
 /** Euclidean norm that does not overflow for entries above 1e154; null if any entry is not finite. */
-function norm(v) {
-  if (v == null) return null;
-  let m = 0;
-  for (const x of v) {
-    if (notFinite(x)) return null;
-    m = Math.max(m, Math.abs(x));
-  }
-  if (m === 0) return 0;
-  let s = 0;
-  for (const x of v) s += (x / m) ** 2;
-  return m * Math.sqrt(s);
-}
+const norm = TraceModel.norm;
 const log10 = (n) => (n == null ? null : n > 0 ? Math.log10(n) : -Infinity);
 // capped so a colour range's width stays a finite number
 const maxAbs = (values) => Math.min(1e300, values.reduce((m, v) => (v != null && Number.isFinite(v) ? Math.max(m, Math.abs(v)) : m), 1e-12));
 
-/** Per-model numbers the drawing needs: node colours (palette indices), norms and ranges. */
-function summarize(model, fixedRange = null) {
+/**
+ * Per-model numbers the drawing needs: node colours (palette indices), norms and ranges.
+ * `previous` (the stats of the same forward pass, before its gradients came) lends its
+ * forward half: the gradient frame of a large trace then costs only its own numbers.
+ */
+function summarize(model, fixedRange = null, previous = null) {
   const { trace, config, L, D, T } = model;
-  const hMean = trace.hidden.map((layer) => layer.map((dir) => dir.map(meanOf)));
-  const outputs = config.output_mode !== "sequence" ? [trace.outputs] : trace.outputs;
+  const same = previous?.forward.hidden === trace.hidden && previous.forward.outputs === trace.outputs;
+  const forward = same ? previous.forward : summarizeForward(model);
+  const { hMean, hScale, fwd, outputsRows: outputs } = forward;
   const grad = model.gradHiddenNorms();
   const xGrad = trace.grad_inputs ? trace.grad_inputs.map(norm) : null;
   let [gmin, gmax] = [Infinity, -Infinity];
@@ -96,31 +81,37 @@ function summarize(model, fixedRange = null) {
   gmin = Math.max(gmin, gmax - 12);
   if (gmin >= gmax) gmin = gmax - 1;
   if (fixedRange) [gmin, gmax] = fixedRange;
-  const hScale = config.cell === "rnn_relu" ? maxAbs(hMean.flat(2)) : Math.min(1, maxAbs(hMean.flat(2)));
-  const xMean = trace.inputs.map(meanOf);
-  const yMean = outputs.map(meanOf);
-  const [xScale, yScale] = [maxAbs(xMean), maxAbs(yMean)];
-  const diverging = (v, scale) => (v == null ? -1 : paletteIndex(0.5 + v / scale / 2));
   const sequential = (g) => {
     const e = log10(g);
     if (g === 0) return ZERO; // none at all is not "a little": its own colour, not the scale's end
     return e == null ? -1 : paletteIndex((Math.max(e, gmin) - gmin) / (gmax - gmin));
   };
   // per row (0 = inputs, then each layer-direction, then outputs) and position: palette index, -1 overflow
-  const fwd = [xMean.map((v) => diverging(v, xScale))];
   const bwd = [xGrad ? xGrad.map(sequential) : new Array(T).fill(-1)];
   for (let l = 0; l < L; l++) {
-    for (let d = 0; d < D; d++) {
-      fwd.push(hMean[l][d].map((v) => diverging(v, hScale)));
-      bwd.push(grad ? grad[l][d].map(sequential) : new Array(T).fill(-1));
-    }
+    for (let d = 0; d < D; d++) bwd.push(grad ? grad[l][d].map(sequential) : new Array(T).fill(-1));
   }
+  bwd.push(fwd[fwd.length - 1]);
+  return { forward, hMean, grad, xGrad, outputs, gmin, gmax, hScale, fwd, bwd };
+}
+
+/** The forward half of `summarize`: state means and their colours, which gradients leave alone. */
+function summarizeForward(model) {
+  const { trace, config, L, D, T } = model;
+  const hMean = trace.hidden.map((layer) => layer.map((dir) => dir.map(meanOf)));
+  const outputs = config.output_mode !== "sequence" ? [trace.outputs] : trace.outputs;
+  const hScale = config.cell === "rnn_relu" ? maxAbs(hMean.flat(2)) : Math.min(1, maxAbs(hMean.flat(2)));
+  const xMean = trace.inputs.map(meanOf);
+  const yMean = outputs.map(meanOf);
+  const [xScale, yScale] = [maxAbs(xMean), maxAbs(yMean)];
+  const diverging = (v, scale) => (v == null ? -1 : paletteIndex(0.5 + v / scale / 2));
+  const fwd = [xMean.map((v) => diverging(v, xScale))];
+  for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) fwd.push(hMean[l][d].map((v) => diverging(v, hScale)));
   const yRow = new Array(T).fill(-1);
   if (config.output_mode !== "sequence") yRow[T - 1] = diverging(yMean[0], yScale);
   else yMean.forEach((v, t) => (yRow[t] = diverging(v, yScale)));
   fwd.push(yRow);
-  bwd.push(yRow);
-  return { hMean, grad, xGrad, outputs, gmin, gmax, hScale, fwd, bwd };
+  return { hidden: trace.hidden, outputs: trace.outputs, hMean, hScale, fwd, outputsRows: outputs };
 }
 
 export class UnrolledView {
@@ -163,13 +154,18 @@ export class UnrolledView {
       seek(e);
     });
     this.overview.addEventListener("pointermove", (e) => e.buttons && seek(e));
-    new ResizeObserver(() => this.draw()).observe(container);
+    // only a new width needs a new drawing: the height changes with our own canvas, and
+    // redrawing for it repeated the first picture's drawing in the next frame
+    new ResizeObserver(() => {
+      if (this.geo && Math.max(200, this.container.clientWidth) === this.geo.width) return;
+      this.draw();
+    }).observe(container);
   }
 
   setModel(model) {
     this.changed = this.model ? changedNodes(this.model, model) : new Set();
     this.model = model;
-    this.stats = summarize(model, this.fixedRange);
+    this.stats = summarize(model, this.fixedRange, this.stats);
     this.editor.setModel(model);
     this.cursor = Math.min(this.cursor, model.length - 1);
     this.overviewImage = null;
