@@ -62,6 +62,12 @@ def check_chapter(page, chapter):
 
 def try_this(page, chapter):
     """Run the chapter's experiment from its button: the outcome is reported as met."""
+    # every change of training's status line, timed: progress shows 4 to ~10 times a second
+    page.evaluate(
+        """() => { const el = document.getElementById('train-status'); window.__status = [];
+            new MutationObserver(() => window.__status.push([performance.now(), el.textContent]))
+              .observe(el, {childList: true, characterData: true, subtree: true}); }"""
+    )
     page.locator("#lesson-panel").get_by_role("button", name="Try this").click()
     verdict = page.locator(".lesson-verdict")
     # training on a busy 2-core machine: ~4 s alone for the slowest, more beside the suite
@@ -78,6 +84,10 @@ def try_this(page, chapter):
     ]
     assert not wrong, f"{chapter['id']}: {wrong}"
     trained = [r for r in chapter["experiment"]["runs"] if r["action"] == "train"]
+    steps = [t for t, text in page.evaluate("() => window.__status") if text.startswith("Step ")]
+    if trained and len(steps) > 1 and steps[-1] - steps[0] > 1000:  # runs long enough to tell
+        rate = (len(steps) - 1) / (steps[-1] - steps[0]) * 1000
+        assert 4 <= rate <= 12, f"{rate:.1f} status changes a second"  # 8 + the charts 2
     if len(trained) > 1:  # the runs' loss curves side by side on the training chart
         page.locator("#loss-curve").scroll_into_view_if_needed()
         names = [f"{r['label']}: training loss" for r in trained]

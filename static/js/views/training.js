@@ -11,6 +11,9 @@ import { COLORS, DANGER, OVERFLOW_Y, OVERLAY_AXIS, baseLayout, drawable, formatN
 import { nextTask } from "./registry.js";
 
 const CHART_INTERVAL_MS = 500; // the loss curve and profile heatmap grow at most twice a second
+// the status line changes at most 8 times a second (the goal is 4): each change is a frame
+// of style, layout and paint, and progress frames come ~20 times a second
+const STATUS_INTERVAL_MS = 125;
 
 /** Loss points not drawn yet: training's per step, eval's per probe, non-finite ones. */
 function emptyLoss() {
@@ -38,7 +41,8 @@ export class TrainingView {
     this.pendingRows = { rows: [], steps: [] }; // heatmap rows for the task after a flush
     this.heatmapTask = null; // that task, while it is due
     this.scheduled = 0; // the charts' next flush (a timer)
-    this.statusFrame = 0; // the status line's next update (an animation frame)
+    this.statusFrame = 0; // the status line's next update (a timer)
+    this.lastStatus = 0;
     this.lastChart = 0;
     this.running = false;
     this.started = false; // a run has started: show() and showHistory() leave its charts alone
@@ -119,10 +123,12 @@ export class TrainingView {
     this.pending.push(frame);
     [this.step, this.loss] = [frame.step, frame.loss];
     if (!this.statusFrame) {
-      this.statusFrame = requestAnimationFrame(() => {
+      const wait = Math.max(0, this.lastStatus + STATUS_INTERVAL_MS - performance.now());
+      this.statusFrame = setTimeout(() => {
         this.statusFrame = 0;
+        this.lastStatus = performance.now();
         this._showStep();
-      });
+      }, wait);
     }
     this._schedule();
   }
@@ -168,7 +174,7 @@ export class TrainingView {
 
   _flush() {
     if (this.scheduled) clearTimeout(this.scheduled);
-    if (this.statusFrame) cancelAnimationFrame(this.statusFrame); // the flush shows the step
+    if (this.statusFrame) clearTimeout(this.statusFrame); // the flush shows the step
     [this.scheduled, this.statusFrame] = [0, 0];
     this.lastChart = performance.now();
     const evals = this.pendingEval;
