@@ -164,11 +164,12 @@ def _one_step_norms(
         retry = pos[~converged]
         if len(retry):
             out[retry] = dense_norms(cell.jacobians(rec.at(retry), Whh)[:, 0])
-        # positions of one sequence are alike: if Lanczos mostly failed from warm starts,
-        # stop trying (from random ones, as in the first block, a GRU near init often does)
-        dense = warm is not None and len(retry) > len(pos) // 2
         found = vectors[converged & np.all(np.isfinite(vectors), axis=1)]
         lengths = np.linalg.norm(found, axis=1)
+        # positions of one sequence are alike: if Lanczos mostly failed from warm starts, or
+        # left none to warm-start from, stop trying (from random starts, as in the first
+        # block, a GRU near init often fails where warm starts then succeed)
+        dense = len(retry) > len(pos) // 2 and (warm is not None or not np.any(lengths > 0))
         if np.any(lengths > 0):
             warm = found[lengths > 0] / lengths[lengths > 0, None]
     return out
