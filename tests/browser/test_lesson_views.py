@@ -248,10 +248,17 @@ def test_trajectory_projects_on_the_runs_principal_components(page):
             const faded = box.querySelectorAll('polyline.earlier-probe').length;
             const probePoints = [...box.querySelectorAll('circle.state')].map(
                 (c) => [Number(c.dataset.pc1), Number(c.dataset.pc2)]);
-            // after training the page traces another input in the probes' axes: it stays
+            const probeCaption = box.querySelector('.trajectory-caption').textContent;
+            // after training the page traces another input: fitted on its own states, as a
+            // shared link's fresh page fits them, the probes' paths redrawn in its axes; all
             // in the frame however far its states lie from the probes'
-            view.setModel({...model, trace: {...trace, hidden: [[trace.hidden[0][0].map(
-                (row) => row.map((v) => 3 * v))]]}});
+            const after = trace.hidden[0][0].map(
+                (row) => row.map((v, i) => 3 * v + 0.1 * i * v * v));
+            view.setModel({...model, trace: {...trace, hidden: [[after]]}});
+            const afterPoints = [...box.querySelectorAll('circle.state')].map(
+                (c) => [Number(c.dataset.pc1), Number(c.dataset.pc2)]);
+            const afterCaption = box.querySelector('.trajectory-caption').textContent;
+            const fadedAfter = box.querySelectorAll('polyline.earlier-probe').length;
             const circles = [...box.querySelectorAll('circle.state')];
             const inFrame = circles.every((c) => {
                 const [x, y] = [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))];
@@ -262,7 +269,8 @@ def test_trajectory_projects_on_the_runs_principal_components(page):
                 (row) => row.map(() => null))]]}});
             return {hidden: trace.hidden[0][0], all, early, explained,
                     caption, faded, probePoints, overflow: overflowed.caption.textContent,
-                    inFrame, drawn: circles.length};
+                    inFrame, drawn: circles.length, after, afterPoints, probeCaption,
+                    afterCaption, fadedAfter};
         }""",
         body,
     )
@@ -285,6 +293,14 @@ def test_trajectory_projects_on_the_runs_principal_components(page):
         sign = np.sign(np.dot(probe[:, k], expected[:, k]))
         assert np.allclose(probe[:, k], sign * expected[:, k], atol=1e-9)
     assert got["faded"] == 1
+    assert "every training probe" in got["probeCaption"]
+    # the trace after training: its own principal components, the probes still drawn faded
+    own, _ = numpy_pca(got["after"])
+    after = np.array(got["afterPoints"])
+    for k in range(2):
+        sign = np.sign(np.dot(after[:, k], own[:, k]))
+        assert np.allclose(after[:, k], sign * own[:, k], atol=1e-9)
+    assert "this run" in got["afterCaption"] and got["fadedAfter"] == 1
     assert got["inFrame"] and got["drawn"] == 30
     assert got["overflow"].startswith("Every hidden state overflowed")
     shot(page, "trajectory")

@@ -138,7 +138,22 @@ def test_train_then_share_into_a_fresh_page(page, new_page):
     assert fresh.evaluate("() => window.unroll.request.model_id") == page.evaluate(
         "() => window.unroll.request.model_id"
     )
+    # the hidden state's path too: the same axes (fitted on the trained trace) on both pages
+    paths = []
+    for p in (page, fresh):
+        p.locator("#trajectory").scroll_into_view_if_needed()
+        # (training's own path, of a probe's input, may be drawn first: wait for the trace's)
+        p.wait_for_function(
+            "() => document.querySelector('#trajectory .trajectory-caption')"
+            "?.textContent.includes('this run')"
+        )
+        paths.append(p.evaluate(TRAJECTORY))
+    assert paths[0] == paths[1] and len(paths[0]) == 10
     assert_clean(fresh)
+
+
+TRAJECTORY = """() => [...document.querySelectorAll('#trajectory circle.state')].map(
+    (c) => [Number(c.dataset.pc1), Number(c.dataset.pc2)])"""
 
 
 def test_upload_weights(page, tmp_path):

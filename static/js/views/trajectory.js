@@ -1,11 +1,14 @@
 // The hidden state's path: one layer-direction's states h_1 .. h_T projected on the first
-// two principal components of the run (PCA fitted on this trace's states, or on every
-// training probe's states pooled), drawn as a path in SVG that grows with the cursor.
+// two principal components of the run (PCA fitted on this trace's states; while training,
+// on every training probe's states pooled), drawn as a path in SVG that grows with the
+// cursor.
 //
 // Wiring: `new TrajectoryView(container, {layerSelect?})`, then `setModel(model)` for
 // every new trace and `update(cursor)` on every cursor move. Over training,
 // `setProbes(models)` fits once on all probes, and `showProbe(i)` draws probe i with the
-// earlier ones faded, in the same axes. Needs only `model.trace.hidden` [l][d][t] -> H
+// earlier ones faded, in the same axes. A trace shown after training is fitted on its own
+// states, as a shared link's fresh page fits it, and the probes' paths are redrawn in its
+// axes: the teacher's picture and the link's are the same. Needs only `model.trace.hidden` [l][d][t] -> H
 // numbers, `model.T`, `model.L`, `model.D`, `model.forwardDone(l, d, t, c)`, `model.label(l, d)`.
 
 import { fitPCA } from "../pca.js";
@@ -42,7 +45,8 @@ export class TrajectoryView {
     this.direction = 0;
     this.pca = null; // {components, explained, project}
     this.points = []; // (T) [pc1, pc2] or null for an overflowed state
-    this.probes = null; // [{model, points}] when fitted over training
+    this.probes = null; // [{model, points}] of training's snapshots
+    this.fittedOnProbes = false; // the axes: every probe's states (while training) or the trace's
     this._drawnUpTo = undefined;
     this.container.classList.add("trajectory-view");
     this.svg = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", class: "trajectory" });
@@ -57,12 +61,12 @@ export class TrajectoryView {
     }
   }
 
-  /** A new trace: fit PCA on its states (unless fitted over probes) and redraw. */
+  /** A new trace: fit PCA on its states (training's probes, if any, follow into its axes) and redraw. */
   setModel(model) {
     this.model = model;
     if (this.layer >= model.L || this.direction >= model.D) [this.layer, this.direction] = [0, 0];
     this._fillSelect();
-    if (!this.probes) this._fit([model]);
+    this._fitModel();
     this._project();
     this._drawnUpTo = undefined;
     this._draw(model.length - 1);
@@ -72,7 +76,8 @@ export class TrajectoryView {
   setLayer(layer, direction) {
     [this.layer, this.direction] = [layer, direction];
     if (!this.model) return;
-    this._fit(this.probes ? this.probes.map((p) => p.model) : [this.model]);
+    if (this.fittedOnProbes) this._fit(this.probes.map((p) => p.model));
+    else this._fitModel();
     if (this.probes) for (const p of this.probes) p.points = this._pointsOf(p.model);
     this._project();
     this._drawnUpTo = undefined;
@@ -83,9 +88,11 @@ export class TrajectoryView {
   setProbes(models) {
     if (!models || !models.length) {
       this.probes = null;
+      this.fittedOnProbes = false;
       return;
     }
     this._fit(models);
+    this.fittedOnProbes = true;
     this.probes = models.map((model) => ({ model, points: this._pointsOf(model) }));
   }
 
@@ -121,6 +128,13 @@ export class TrajectoryView {
     } catch {
       this.pca = null; // every state overflowed: nothing to fit, nothing to draw
     }
+  }
+
+  /** Fit on the shown trace alone; the probes' paths, if any, are projected into its axes. */
+  _fitModel() {
+    this._fit([this.model]);
+    this.fittedOnProbes = false;
+    if (this.probes) for (const p of this.probes) p.points = this._pointsOf(p.model);
   }
 
   _pointsOf(model) {
@@ -216,8 +230,9 @@ export class TrajectoryView {
     const where = m.label(this.layer, this.direction);
     this.caption.textContent =
       `${where}: the hidden state at each position, projected on the two directions in which ` +
-      `the states of ${this.probes ? "every training probe" : "this run"} vary most ` +
+      `the states of ${this.fittedOnProbes ? "every training probe" : "this run"} vary most ` +
       `(${e1} and ${e2} of the variance). Dark is early, yellow is late.` +
+      (this.probes && this._probeIndex > 0 ? " Grey: the training probe's path at earlier snapshots." : "") +
       (overflowed ? ` ${overflowed} overflowed state(s) cannot be drawn.` : "");
   }
 
