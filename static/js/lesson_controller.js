@@ -16,12 +16,15 @@ export class LessonController {
    * @param {{root: HTMLElement, panelEl: HTMLElement, listEl: HTMLElement, state: object,
    *   apply: (chapter: object) => Promise<void>, onLeave: () => void,
    *   onProbe?: (frame: object) => void, onTrained?: (settings: object, modelId: string) => void,
+   *   onShown?: (run: object) => void,
    *   trainingView?: {start: Function, progress: Function, done: Function}}} options `apply`
    *   loads the page for the state already set from the chapter; `onProbe` gets a training
-   *   run's probe frames, `onTrained` the last run's settings and weights once it is over
+   *   run's probe frames, `onTrained` the last run's settings and weights once it is over,
+   *   `onShown` an experiment of traces only's last run ({settings, edit_input?}), for the
+   *   page to show it
    */
-  constructor({ root, panelEl, listEl, state, apply, onLeave, onProbe = () => {}, onTrained = () => {}, trainingView = null }) {
-    Object.assign(this, { root, panelEl, listEl, state, apply, onLeave, onProbe, onTrained, trainingView });
+  constructor({ root, panelEl, listEl, state, apply, onLeave, onProbe = () => {}, onTrained = () => {}, onShown = () => {}, trainingView = null }) {
+    Object.assign(this, { root, panelEl, listEl, state, apply, onLeave, onProbe, onTrained, onShown, trainingView });
     this.lesson = null;
     this.panel = null;
     this.progressEl = Object.assign(document.createElement("p"), { className: "hint lesson-progress", role: "status" });
@@ -136,6 +139,10 @@ export class LessonController {
     if (trained && this.panel.chapter === c) {
       say(`Done: the outcome is below; the network on the page is now the last run's, trained (${runs.at(-1).label}).`);
       this.onTrained(trained.settings, trained.modelId);
+    } else if (runs.every((r) => r.action === "trace") && this.panel.chapter === c) {
+      // the experiment's moment on the live network: its last run, as the text asks for it
+      say(`Done: the outcome is below; the page now shows the last run (${runs.at(-1).label}).`);
+      this.onShown(experimentRuns(c, defaults()).at(-1));
     }
     return outcome;
   }

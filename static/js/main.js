@@ -132,6 +132,7 @@ class App {
       onLeave: () => this.setLessonMode(false),
       onProbe: (frame) => this.lessonProbe(frame),
       onTrained: (settings, modelId) => this.lessonTrained(settings, modelId),
+      onShown: (run) => this.lessonShown(run),
     });
     this.player.setSpeed(this.state.speed);
     this.controls.bindSpeed($("speed"));
@@ -241,6 +242,25 @@ class App {
     this.syncUrl();
     await this.loadTrace();
     this.player.seek(Number.MAX_SAFE_INTEGER); // the whole run at once: its path, its gradients
+  }
+
+  /**
+   * A lesson experiment of traces only: the page shows its last run, its settings on the
+   * live network, its input edit made through the session (the nodes it changes ringed,
+   * the forward pass played to its end), or BPTT played to the end, as the chapter's text
+   * asks the student to.
+   */
+  async lessonShown(run) {
+    Object.assign(this.state, run.settings, { chapter: this.state.chapter, modelId: "", cursor: 0 });
+    this.controls.render();
+    this.syncUrl();
+    await this.loadTrace();
+    if (!this.model) return;
+    const e = run.edit_input;
+    if (!e) return this.player.seek(Number.MAX_SAFE_INTEGER);
+    await this.edit({ type: "edit_input", position: e.position, feature: e.feature, value: e.value });
+    // an edit is about the forward pass: its last step, the states coloured by their values
+    if (this.model) this.player.seek(this.model.outputStep(this.model.T - 1));
   }
 
   /** The fixed colour scale on or off: gradient colours comparable across runs (log10 from -12 to 2). */

@@ -84,6 +84,22 @@ def try_this(page, chapter):
     ]
     assert not wrong, f"{chapter['id']}: {wrong}"
     trained = [r for r in chapter["experiment"]["runs"] if r["action"] == "train"]
+    if not trained:  # the page then shows the last run: its settings, its edit, BPTT done
+        last = chapter["experiment"]["runs"][-1]
+        settings = {**chapter["settings"], **last["settings"]}
+        edit = last.get("edit_input") or {}
+        page.wait_for_function(
+            """([cell, truncate, edit]) => { const m = window.unroll.model;
+                return m && m.config.cell === cell && (m.trace.truncate ?? 0) === truncate
+                  && (!edit.position || m.trace.inputs[edit.position][edit.feature] === edit.value)
+                  && document.getElementById('phase').textContent
+                       .startsWith(edit.position ? 'Forward pass' : 'Done'); }""",
+            arg=[settings["cell"], settings["truncate"], edit],
+            timeout=20_000,
+        )
+        if edit:  # the nodes the edit changed are ringed, from its position on
+            changed = page.evaluate("() => [...window.unroll.views.get('unrolled').changed]")
+            assert f"0:{edit['position']}" in changed and len(changed) > 1, changed
     steps = [t for t, text in page.evaluate("() => window.__status") if text.startswith("Step ")]
     if trained and len(steps) > 1 and steps[-1] - steps[0] > 1000:  # runs long enough to tell
         rate = (len(steps) - 1) / (steps[-1] - steps[0]) * 1000

@@ -147,8 +147,9 @@ def test_a_number_typed_just_before_a_click_is_the_one_used_and_a_refused_one_sa
 def test_the_bidirectional_last_mode_note_is_shown(page):
     open_page(page, "/?task=adding&len=8&cell=gru&h=4&bi=1&layers=2&seed=1")
     # each direction's chain named with its own matrix, not one "shared" for both
-    legend = " ".join(page.locator("#unrolled").inner_text().split())  # <sub> breaks lines
-    assert "W hh forward (→ rows)" in legend and "W hh reverse (← rows)" in legend
+    legend = " ".join(page.locator("#unrolled").inner_text().split())
+    # W<sub>hh</sub> reads as one word: a bare <sub> in the legend's flex box stood apart
+    assert "Whh forward (→ rows)" in legend and "Whh reverse (← rows)" in legend
     assert "shared" not in legend
     page.keyboard.press("End")
     notes = page.evaluate("() => window.unroll.model.trace.verdict.notes")

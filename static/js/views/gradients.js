@@ -57,8 +57,12 @@ export function legendPlace(container, hasLegend = true) {
   return {
     legend: { orientation: "h", x: 0, xanchor: "left", y: -0.22, yanchor: "top", font: { size: 11 } },
     margin: { l: 60, r: 12, t: 32, b: 150 },
+    height: LEGEND_BELOW_PX, // said, not measured: the container grew in this same task
   };
 }
+
+/** A plot's height with its legend under it (`.plot.legend-below` in app.css). */
+const LEGEND_BELOW_PX = 480;
 
 /** A centred grey hint over the plot area. */
 export function hint(text, visible = true) {

@@ -493,7 +493,9 @@ export class UnrolledView {
       ? [SEQUENTIAL, stats.gmin, stats.gmax, "log10 ‖dL/dh‖"]
       : [DIVERGING, -stats.hScale, stats.hScale, "mean of h"];
     const gradient = stops.map(([s, c]) => `${c} ${s * 100}%`).join(", ");
-    const item = (cls, text) => `<span class="legend-item"><i class="${cls}"></i>${text}</span>`;
+    // the text in a span of its own: a legend item is a flex box, and a bare <sub> in it
+    // became an item of its own ("W  hh  :")
+    const item = (cls, text) => `<span class="legend-item"><i class="${cls}"></i><span>${text}</span></span>`;
     this.legendEl.innerHTML = `<span class="legend-item colorbar"><span>${what}</span> ${lo.toPrecision(2)}
         <i style="background: linear-gradient(to right, ${gradient})"></i> ${hi.toPrecision(2)}</span>
       ${mode === "forward" ? item("swatch recurrent", model.D === 2
