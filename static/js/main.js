@@ -627,6 +627,10 @@ class App {
     on("reset", () => this.player.seek(0));
     on("run", () => this.player.seek(Number.MAX_SAFE_INTEGER));
     on("share", () => this.share());
+    on("more-actions", () => {
+      const nav = $("more-actions").parentElement;
+      $("more-actions").setAttribute("aria-expanded", String(nav.classList.toggle("open")));
+    });
     on("export-json", () => this.exportJson());
     on("export-npz", () => this.exportNpz());
     on("export-weights", () => this.downloadWeights());

@@ -372,6 +372,14 @@ def test_a_phone_sees_the_same_page(new_page):
     page.keyboard.press("End")
     assert verdict_text(page)
     assert overflow(page) <= 1, f"page is {overflow(page)}px wider than the screen"
+    # the exports wait behind "Export…": the first screen is for the lesson and the network
+    export = page.get_by_role("button", name="Export JSON")
+    expect(export).to_be_hidden()
+    more = page.get_by_role("button", name="Export…")
+    more.click()
+    expect(export).to_be_visible()
+    assert more.get_attribute("aria-expanded") == "true"
+    assert min(more.bounding_box()["height"], export.bounding_box()["height"]) >= 40
     # a finger's targets: each node's cell, and the overview strip, at least 40 px a side
     geo = page.evaluate(
         "() => { const v = window.unroll.views.get('unrolled');"
