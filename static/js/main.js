@@ -627,6 +627,13 @@ class App {
     on("reset", () => this.player.seek(0));
     on("run", () => this.player.seek(Number.MAX_SAFE_INTEGER));
     on("share", () => this.share());
+    on("to-train", (e) => {
+      // the Train button lives with the settings, folded away on a phone: open them first
+      e.preventDefault();
+      $("settings-drawer").open = true;
+      $("train").scrollIntoView({ block: "center" });
+      $("train").focus({ preventScroll: true });
+    });
     on("more-actions", () => {
       const nav = $("more-actions").parentElement;
       $("more-actions").setAttribute("aria-expanded", String(nav.classList.toggle("open")));

@@ -380,6 +380,11 @@ def test_a_phone_sees_the_same_page(new_page):
     expect(export).to_be_visible()
     assert more.get_attribute("aria-expanded") == "true"
     assert min(more.bounding_box()["height"], export.bounding_box()["height"]) >= 40
+    # training's own section leads to the Train button, in the settings folded below
+    page.get_by_role("link", name="Settings and the Train button").click()
+    expect(page.locator("#train")).to_be_in_viewport()
+    assert page.evaluate("() => document.getElementById('settings-drawer').open") is True
+    page.locator("#settings-drawer").evaluate("(d) => (d.open = false)")
     # a finger's targets: each node's cell, and the overview strip, at least 40 px a side
     geo = page.evaluate(
         "() => { const v = window.unroll.views.get('unrolled');"
