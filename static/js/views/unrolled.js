@@ -538,6 +538,8 @@ export class UnrolledView {
 
   _click(event) {
     const node = this._nodeAt(event);
+    // a tap has no mouseleave: its hover text would stay over the labels below
+    if (this.geo?.touch || event.pointerType === "touch") this.tip.hidden = true;
     if (node && node.r === 0) this.editor.open(node.t);
     else if (node && this.onNode && node.r < this.geo.rows - 1) {
       const D = this.model.D;
