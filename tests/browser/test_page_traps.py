@@ -402,10 +402,13 @@ def test_a_phone_sees_the_same_page(new_page):
     # its tables fit the screen (a column per gate), with BPTT's one too
     expect(page.locator("#cell-inspector table.backward")).to_be_visible()
     widths = page.evaluate(
-        "() => [...document.querySelectorAll('#cell-inspector .table-scroll')]"
+        "() => [...document.querySelectorAll('#cell-inspector .table-scroll:not(.diagram-scroll)')]"
         ".map((box) => box.scrollWidth - box.clientWidth)"
     )
     assert len(widths) == 3 and max(widths) <= 1, widths
+    # the diagram keeps a legible size (its 11-unit labels at >= 9 px) and scrolls sideways
+    diagram = page.locator("#cell-inspector svg.cell-diagram").bounding_box()["width"]
+    assert 11 * diagram / 600 >= 9, diagram
     # legends under their plots, not beside them (which left a third of the width)
     page.locator("#gradients").scroll_into_view_if_needed()
     page.wait_for_function("() => document.getElementById('gradients').layout?.legend")

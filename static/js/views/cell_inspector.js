@@ -177,7 +177,7 @@ export class CellInspector {
     const title = el("h3", {
       textContent: `${this._cellName(p.cell)}, layer ${p.layer + 1}${dir}, position t = ${p.position}`,
     });
-    const parts = [title, this._equations(p), this._unitPicker(H), this._diagram(p, names)];
+    const parts = [title, this._equations(p), this._unitPicker(H), el("div", { className: "table-scroll diagram-scroll" }, [this._diagram(p, names)])];
     parts.push(this._forwardTable(p, names));
     parts.push(this._stateTable(p));
     if (this.showBackward && p.backward) parts.push(this._backwardTable(p, names));
