@@ -379,7 +379,8 @@ def test_a_phone_sees_the_same_page(new_page):
     more.click()
     expect(export).to_be_visible()
     assert more.get_attribute("aria-expanded") == "true"
-    assert min(more.bounding_box()["height"], export.bounding_box()["height"]) >= 40
+    height = "(b) => b.getBoundingClientRect().height"
+    assert min(more.evaluate(height), export.evaluate(height)) >= 40
     # training's own section leads to the Train button, in the settings folded below
     page.get_by_role("link", name="Settings and the Train button").click()
     expect(page.locator("#train")).to_be_in_viewport()
@@ -407,7 +408,9 @@ def test_a_phone_sees_the_same_page(new_page):
     )
     assert len(widths) == 3 and max(widths) <= 1, widths
     # the diagram keeps a legible size (its 11-unit labels at >= 9 px) and scrolls sideways
-    diagram = page.locator("#cell-inspector svg.cell-diagram").bounding_box()["width"]
+    diagram = page.locator("#cell-inspector svg.cell-diagram").evaluate(
+        "(svg) => svg.getBoundingClientRect().width"
+    )
     assert 11 * diagram / 600 >= 9, diagram
     # legends under their plots, not beside them (which left a third of the width)
     page.locator("#gradients").scroll_into_view_if_needed()
