@@ -98,12 +98,16 @@ def try_this(page, chapter):
             timeout=20_000,
         )
         if edit:  # the nodes the edit changed are ringed, from its position on
-            changed = page.evaluate("() => [...window.unroll.views.get('unrolled').changed]")
-            assert f"0:{edit['position']}" in changed and len(changed) > 1, changed
+            page.wait_for_function(
+                """(at) => { const changed = window.unroll.views.get('unrolled').changed;
+                    return changed.has(`0:${at}`) && changed.size > 1; }""",
+                arg=edit["position"],
+            )
     steps = [t for t, text in page.evaluate("() => window.__status") if text.startswith("Step ")]
     if trained and len(steps) > 1 and steps[-1] - steps[0] > 1000:  # runs long enough to tell
         rate = (len(steps) - 1) / (steps[-1] - steps[0]) * 1000
-        assert 4 <= rate <= 12, f"{rate:.1f} status changes a second"  # 8 + the charts 2
+        # 8 a second, the charts' 2 and each run's start and end: 8.5-10.4 seen; 35 unthrottled
+        assert 4 <= rate <= 15, f"{rate:.1f} status changes a second"
     if len(trained) > 1:  # the runs' loss curves side by side on the training chart
         page.locator("#loss-curve").scroll_into_view_if_needed()
         names = [f"{r['label']}: training loss" for r in trained]

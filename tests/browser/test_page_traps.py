@@ -400,18 +400,18 @@ def test_a_phone_sees_the_same_page(new_page):
     expect(page.locator("#cell-inspector")).to_contain_text(
         f"position t = {geo['start'] + 1}", timeout=10_000
     )
-    # its tables fit the screen (a column per gate), with BPTT's one too
-    expect(page.locator("#cell-inspector table.backward")).to_be_visible()
-    widths = page.evaluate(
-        "() => [...document.querySelectorAll('#cell-inspector .table-scroll:not(.diagram-scroll)')]"
-        ".map((box) => box.scrollWidth - box.clientWidth)"
+    # its tables fit the screen (a column per gate), with BPTT's one too, and the diagram
+    # keeps a legible size (its 11-unit labels at >= 9 px), scrolling sideways. Waited for:
+    # the inspector may draw once more as the cursor settles, replacing its elements
+    page.wait_for_function(
+        """() => { const box = document.getElementById('cell-inspector');
+            const tables = [...box.querySelectorAll('.table-scroll:not(.diagram-scroll)')];
+            const svg = box.querySelector('svg.cell-diagram');
+            return tables.length === 3 && box.querySelector('table.backward')
+              && tables.every((t) => t.scrollWidth - t.clientWidth <= 1 && t.clientWidth > 0)
+              && svg && 11 * svg.getBoundingClientRect().width / 600 >= 9; }""",
+        timeout=10_000,
     )
-    assert len(widths) == 3 and max(widths) <= 1, widths
-    # the diagram keeps a legible size (its 11-unit labels at >= 9 px) and scrolls sideways
-    diagram = page.locator("#cell-inspector svg.cell-diagram").evaluate(
-        "(svg) => svg.getBoundingClientRect().width"
-    )
-    assert 11 * diagram / 600 >= 9, diagram
     # legends under their plots, not beside them (which left a third of the width)
     page.locator("#gradients").scroll_into_view_if_needed()
     page.wait_for_function("() => document.getElementById('gradients').layout?.legend")
