@@ -66,7 +66,7 @@ const maxAbs = (values) => Math.min(1e300, values.reduce((m, v) => (v != null &&
  * forward half: the gradient frame of a large trace then costs only its own numbers.
  */
 function summarize(model, fixedRange = null, previous = null) {
-  const { trace, config, L, D, T } = model;
+  const { trace, L, D, T } = model;
   const same = previous?.forward.hidden === trace.hidden && previous.forward.outputs === trace.outputs;
   const forward = same ? previous.forward : summarizeForward(model);
   const { hMean, hScale, fwd, outputsRows: outputs } = forward;
