@@ -14,6 +14,7 @@ from app.api.encoding import JSONBytesResponse
 from app.api.errors import ApiError, from_value_error
 from app.api.inputs import TraceJob, is_heavy, request_config
 from app.api.inspect import ERRORS, StepRequest, resolve_step
+from app.api.limits import check_config_limits
 from app.api.running import CLIENT_CLOSED, ClientGone, run_for_client
 from app.rnn import ModelConfig
 from app.rnn.horizon import check_horizon, gradient_horizon, horizon_cost
@@ -36,7 +37,9 @@ async def horizon(request: Request, body: StepRequest) -> Response:
             422, "targets: the gradient horizon needs targets (a loss to split)", "targets"
         )
     if body.config_given:  # the cost caps, from sizes alone, before any weight is made
-        _check_caps(body, request_config(body))
+        config = request_config(body)
+        check_config_limits(config, request.app.state.settings)  # names the field over its cap
+        _check_caps(body, config)
     job = await resolve_step(request, body)
     config = job.config  # the stored model's when the body gives only model_id
     _check_caps(body, config)

@@ -65,10 +65,11 @@ def horizon_cost(config: ModelConfig, length: int, layer: int) -> HorizonCost:
     N = T if config.output_mode == "sequence" else 1
     S = 2 * H if config.cell == "lstm" else H
     elements = T * N * max(S, D * H, G * H, config.output_size)
-    macs = 0.0
-    for lyr in range(layer, config.num_layers):
-        inputs = config.input_size if lyr == 0 else D * H
-        macs += N * T * D * G * H * (H + inputs)
+    # layers layer..L-1, each N*T*D*G*H*(H + its input size): in closed form, not a loop
+    # over layers, since this runs before the caps on a request's own num_layers
+    layers = max(0, config.num_layers - layer)
+    inputs = layers * D * H + (config.input_size - D * H if layer == 0 and layers else 0)
+    macs = float(N * T * D * G * H) * (layers * H + inputs)
     return HorizonCost(N, elements, macs)
 
 

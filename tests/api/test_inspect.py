@@ -78,3 +78,8 @@ def test_horizon_refuses_over_its_cap_before_any_work(client):
     assert "loss positions" in r.json()["detail"]
     r = client.post("/api/v1/horizon", json={**BODY, "targets": None})
     assert r.status_code == 422 and r.json()["field"] == "targets"
+    # a billion layers: refused from sizes alone, at once (its cost summed layer by layer
+    # before the caps hung the server; the fuzzer found it)
+    huge = {**body, "config": {**body["config"], "num_layers": 10**9}, "inputs": [[0.0]] * 3}
+    r = client.post("/api/v1/horizon", json={**huge, "targets": [[0.0]] * 3})
+    assert r.status_code == 422 and r.json()["field"] == "config.num_layers", r.text

@@ -123,3 +123,14 @@ def test_bad_arguments_name_their_field(field, kwargs):
         gradient_horizon(config, params, x, y, **where)
     with pytest.raises(ValueError, match="^targets: "):
         gradient_horizon(config, params, x, None, 0, 0, 0)
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2])
+@pytest.mark.parametrize(("cell", "bidirectional"), [("lstm", True), ("gru", False)])
+def test_cost_in_closed_form_is_the_sum_over_layers(cell, bidirectional, layer):
+    config = ModelConfig(
+        cell=cell, input_size=3, hidden_size=5, num_layers=3, bidirectional=bidirectional
+    )
+    T, D, G, H = 7, config.num_directions, config.gate_multiple, 5
+    want = sum(T * T * D * G * H * (H + (3 if lyr == 0 else D * H)) for lyr in range(layer, 3))
+    assert horizon_cost(config, T, layer).macs == want
