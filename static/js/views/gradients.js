@@ -46,6 +46,9 @@ export function baseLayout(title) {
   };
 }
 
+/** A plot's height with its legend under it (`.plot.legend-below` in app.css). */
+const LEGEND_BELOW_PX = 480;
+
 /**
  * Where a view's legend goes: on the right, or (a phone) under the plot, which then grows
  * taller (`.plot.legend-below` in app.css): beside it, it left the plot a third of the width.
@@ -61,8 +64,6 @@ export function legendPlace(container, hasLegend = true) {
   };
 }
 
-/** A plot's height with its legend under it (`.plot.legend-below` in app.css). */
-const LEGEND_BELOW_PX = 480;
 
 /** A centred grey hint over the plot area. */
 export function hint(text, visible = true) {
