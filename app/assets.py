@@ -1,10 +1,13 @@
 """Static files as the page loads them: read and gzipped once (in a worker thread), then
-served from memory with an ETag (304 when it matches) and Cache-Control."""
+served from memory with an ETag (304 when it matches) and Cache-Control. A URL naming the
+file's version (`?v=`, from `Assets.version`) is cached for good: its bytes never change."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
+import json
 import mimetypes
 import os
 import re
@@ -18,6 +21,7 @@ from fastapi.responses import Response
 from app.api.errors import ApiError
 
 MIN_GZIP_BYTES = 1024  # smaller files gain nothing from compression
+FOREVER = "public, max-age=31536000, immutable"
 TYPES = {
     ".js": "text/javascript",
     ".css": "text/css",
@@ -90,6 +94,10 @@ def _load(path: Path, prefix: bytes = b"") -> _Asset:
     return _Asset((stat.st_mtime_ns, stat.st_size), etag, media_type, raw, gzipped)
 
 
+def _version(asset: _Asset) -> str:
+    return asset.etag.strip('"')[:12]
+
+
 class Assets:
     """The files under `directory` (or one file), each cached until it changes on disk."""
 
@@ -105,16 +113,33 @@ class Assets:
             raise ApiError(404, f"path: no file {name!r}", "path")
         return path
 
+    def _cached(self, path: Path) -> _Asset | None:
+        stat = path.stat()
+        asset = self._cache.get(path)
+        fresh = asset is not None and asset.stamp == (stat.st_mtime_ns, stat.st_size)
+        return asset if fresh else None
+
+    def version(self, name: str) -> str:
+        """A hash of `name`'s bytes as they are now: the page asks for `url(name)`, which
+        names them. Blocking (it may read the file): call it from a worker thread."""
+        path = self._path(name)
+        asset = self._cached(path)
+        if asset is None:
+            asset = self._cache[path] = _load(path, self.prefix)
+        return _version(asset)
+
     async def response(self, request: Request, name: str = "") -> Response:
         """The file `name`: gzipped if the client takes it, 304 if its ETag matches."""
         path = self._path(name) if name else self.directory
-        stat = path.stat()
-        asset = self._cache.get(path)
-        if asset is None or asset.stamp != (stat.st_mtime_ns, stat.st_size):
+        asset = self._cached(path)
+        if asset is None:
             asset = self._cache[path] = await anyio.to_thread.run_sync(_load, path, self.prefix)
+        # a URL naming these very bytes never changes; any other (none, or an old
+        # version's) is asked again each time, and answered with the bytes there are now
+        named = request.query_params.get("v") == _version(asset)
         headers = {
             "ETag": asset.etag,
-            "Cache-Control": self.cache_control,
+            "Cache-Control": FOREVER if named else self.cache_control,
             "Vary": "Accept-Encoding",
         }
         if asset.etag in request.headers.get("if-none-match", ""):
@@ -123,3 +148,12 @@ class Assets:
             headers["Content-Encoding"] = "gzip"
             return Response(asset.gzipped, media_type=asset.media_type, headers=headers)
         return Response(asset.raw, media_type=asset.media_type, headers=headers)
+
+
+def import_map(urls: dict[str, str]) -> tuple[str, str]:
+    """An import map sending each module's plain URL to its versioned one, as the text of
+    its inline script, and that text's CSP source ('sha256-...'): the page's modules
+    import "./x.js" and get the bytes the versioned URL names, from the browser's cache."""
+    text = json.dumps({"imports": urls}, separators=(",", ":"), sort_keys=True)
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    return text, f"'sha256-{digest}'"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Only the app's own scripts run; Plotly sets inline styles, so styles allow them.
+SCRIPT_SRC = "script-src 'self'; "
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; "
-    "script-src 'self'; "
+    f"{SCRIPT_SRC}"
     "style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; "
     "font-src 'self' data:; "
@@ -17,6 +18,13 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; "
     "frame-ancestors 'none'"
 )
+
+
+def policy_allowing(*sources: str) -> str:
+    """CONTENT_SECURITY_POLICY with `sources` (e.g. an inline script's 'sha256-...') added
+    to script-src: for the one answer that carries that script."""
+    return CONTENT_SECURITY_POLICY.replace(SCRIPT_SRC, f"script-src 'self' {' '.join(sources)}; ")
+
 
 HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 
+from app.assets import FOREVER
+
 PLOTLY = "/vendor/plotly.min.js"
 
 
@@ -61,7 +63,7 @@ def test_the_page_preloads_every_module_it_imports(client):
     from app.main import ROOT
 
     html = client.get("/").text
-    preloaded = re.findall(r'<link rel="modulepreload" href="/static/(js/[^"]+)">', html)
+    preloaded = re.findall(r'<link rel="modulepreload" href="/static/(js/[^"?]+)\?v=\w+">', html)
     assert len(preloaded) == len(set(preloaded))
     every = {p.relative_to(ROOT / "static").as_posix() for p in (ROOT / "static/js").rglob("*.js")}
     # the docs page's module and the classic long-task recorder are not main.js's imports
@@ -69,6 +71,57 @@ def test_the_page_preloads_every_module_it_imports(client):
     assert preloaded[0] == "js/main.js"
     # Plotly is fetched when idle, not preloaded: a preload compiled it during the first picture
     assert 'rel="prefetch"' in html and 'rel="preload"' not in html
+
+
+def _page_urls(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
+
+
+def test_the_page_names_each_files_bytes_and_those_urls_are_cached_for_good(client):
+    import base64
+    import hashlib
+    import json
+    import re
+
+    r = client.get("/")
+    from app.main import PAGE_FILES
+
+    urls = set(_page_urls(r.text))
+    assert {f"/static/{name}" for name in PAGE_FILES} < {u.partition("?")[0] for u in urls}
+    for url in urls:
+        path, _, version = url.partition("?v=")
+        assert version, url
+        named = client.get(url)
+        assert named.status_code == 200 and named.headers["cache-control"] == FOREVER, url
+        # the same file by its plain URL, or an old version's, is asked again each time
+        plain = client.get(path)
+        assert plain.headers["cache-control"] == "no-cache" and plain.content == named.content
+        assert client.get(f"{path}?v=0{version}").headers["cache-control"] == "no-cache"
+    # the import map sends each module's plain URL (what "./x.js" resolves to) to its version
+    (text,) = re.findall(r'<script type="importmap">(.*?)</script>', r.text)
+    imports = json.loads(text)["imports"]
+    modules = [u for u in urls if u.endswith(".js") or ".js?" in u]
+    assert {imports[u.partition("?")[0]] for u in modules if "longtasks" not in u} == {
+        u for u in modules if "longtasks" not in u
+    }
+    # and runs under the page's CSP by its hash, which only this answer allows
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    policy = r.headers["content-security-policy"]
+    assert f"script-src 'self' 'sha256-{digest}';" in policy
+    assert "script-src 'self';" in client.get("/docs").headers["content-security-policy"]
+
+
+def test_a_changed_file_gets_a_new_version(tmp_path):
+    from app.assets import Assets
+
+    (tmp_path / "a.js").write_text("export const a = 1;\n")
+    assets = Assets(tmp_path)
+    first = assets.version("a.js")
+    assert assets.version("a.js") == first
+    (tmp_path / "a.js").write_text("export const a = 22;\n")
+    assert assets.version("a.js") != first
 
 
 def test_module_graph_follows_every_form_of_static_import(tmp_path):

@@ -31,10 +31,17 @@ def test_security_headers_and_offline_docs():
 
 
 def test_page_has_no_inline_scripts_or_handlers():
+    import json
     import re
 
-    html = TestClient(create_app()).get("/").text
-    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), "inline <script> found"
+    page = TestClient(create_app()).get("/")
+    html = page.text
+    inline = re.findall(r"<script(?![^>]*\bsrc=)([^>]*)>(.*?)</script>", html, re.S)
+    # only the import map, which is data (JSON), allowed by its hash and not 'unsafe-inline'
+    assert [attrs for attrs, _ in inline] == [' type="importmap"'], "inline <script> found"
+    assert set(json.loads(inline[0][1])) == {"imports"}
+    script_src = page.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    assert "unsafe-inline" not in script_src and "sha256-" in script_src
     assert not re.search(r"\son[a-z]+\s*=", html), "inline event handler found"
     assert "cdn" not in html.lower()
 

@@ -171,6 +171,13 @@ def test_a_first_visit_opens_chapter_one_and_the_way_out(page):
     page.goto(page.base_url + "/")
     page.wait_for_function("() => window.unroll && window.unroll.model", timeout=20_000)
     expect(page.locator("#lesson")).to_be_hidden()
+    # a visit again takes every module and style sheet from the cache, asking the server nothing
+    fetched = page.evaluate(
+        """() => performance.getEntriesByType('resource')
+            .filter((e) => /\\/static\\/(js|css)\\//.test(e.name))
+            .map((e) => [e.name, e.transferSize])"""
+    )
+    assert len(fetched) > 40 and [f for f in fetched if f[1] != 0] == [], fetched
     assert_clean(page)
 
 
