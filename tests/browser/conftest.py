@@ -6,6 +6,7 @@ missing the tests skip, unless UNROLL_REQUIRE_BROWSER=1 (as CI sets): then they 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -119,6 +120,13 @@ def profile(playwright, tmp_path_factory):
 
 
 STORED = "cookies,local_storage,indexeddb,service_workers,cache_storage,file_systems"
+# page.wait_for_function's default: a timer, not every animation frame ("raf" makes an idle
+# page draw 60 frames a second while a test waits: ~5% of a core)
+WAIT_POLL_MS = 20
+
+
+def _polling(wait, expression, *, polling=WAIT_POLL_MS, **kwargs):
+    return wait(expression, polling=polling, **kwargs)
 
 
 def _forget(context, origin: str) -> None:
@@ -162,6 +170,7 @@ def new_page(server, profile, server_url):
         base = origins[1] if stranger else origins[0]
         page = profile.new_page()
         page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_function = functools.partial(_polling, page.wait_for_function)
         # the page must work offline: any request off this machine fails the test. Requests
         # are watched, not intercepted: routing each one through playwright slowed every load.
         outside: list[str] = []
