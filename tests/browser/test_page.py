@@ -115,7 +115,8 @@ def test_train_then_share_into_a_fresh_page(page, new_page):
     assert steps == list(range(1, 31))
     # the gradient profile over training, coloured by its own range until the scale is fixed
     heat = "document.getElementById('profile-heatmap').data[0]"
-    page.wait_for_function(f"() => {heat}?.z.length > 0")
+    # its last row is the run's last step: a finished run's rows are drawn at once
+    page.wait_for_function(f"() => {heat}?.y.at(-1) === 30", timeout=2_000)
     assert page.evaluate(f"() => {heat}.zauto") is True
     page.get_by_label("Fixed colour scale").check()
     page.wait_for_function(f"() => {heat}.zauto === false")

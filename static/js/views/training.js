@@ -10,7 +10,10 @@
 import { COLORS, DANGER, OVERFLOW_Y, OVERLAY_AXIS, baseLayout, drawable, formatNumber, hint, legendPlace, plotConfig } from "./gradients.js";
 import { nextTask } from "./registry.js";
 
-const CHART_INTERVAL_MS = 500; // the loss curve and profile heatmap grow at most twice a second
+const CHART_INTERVAL_MS = 500; // the loss curve grows at most twice a second
+// the profile heatmap once a second while a run goes on: each extension re-renders the whole
+// heatmap (~2.5x the loss curve's work), and its rows are what changes slowest to the eye
+const HEATMAP_INTERVAL_MS = 1000;
 // the status line changes at most 8 times a second (the goal is 4): each change is a frame
 // of style, layout and paint, and progress frames come ~20 times a second
 const STATUS_INTERVAL_MS = 125;
@@ -40,6 +43,8 @@ export class TrainingView {
     this.pendingEval = []; // probe frames whose eval loss is not drawn yet
     this.pendingRows = { rows: [], steps: [] }; // heatmap rows for the task after a flush
     this.heatmapTask = null; // that task, while it is due
+    this.heatmapTimer = 0; // or the timer before it, while the heatmap waits its interval
+    this.lastHeatmap = 0;
     this.scheduled = 0; // the charts' next flush (a timer)
     this.statusFrame = 0; // the status line's next update (a timer)
     this.lastStatus = 0;
@@ -87,7 +92,19 @@ export class TrainingView {
   /** Draw what waits for the charts on or near the screen; the others wait until they are. */
   _drawNear() {
     if (this.near.loss) this._drawLossBuffer();
-    if (this.near.heatmap) this.heatmapTask ??= nextTask().then(() => this._extendHeatmap());
+    if (!this.near.heatmap || this.heatmapTask) return;
+    // a finished or stopped run's last rows at once; a running one's at the heatmap's pace
+    const wait = this.running ? this.lastHeatmap + HEATMAP_INTERVAL_MS - performance.now() : 0;
+    if (wait <= 0) {
+      clearTimeout(this.heatmapTimer);
+      this.heatmapTimer = 0;
+      this.heatmapTask = nextTask().then(() => this._extendHeatmap());
+    } else {
+      this.heatmapTimer ||= setTimeout(() => {
+        this.heatmapTimer = 0;
+        this._drawNear();
+      }, wait);
+    }
   }
 
   /**
@@ -147,8 +164,8 @@ export class TrainingView {
   }
 
   done(frame) {
+    this.running = false; // first: the flush then draws the heatmap's last rows at once
     this._flush();
-    this.running = false;
     const took = frame.wall_time_s != null ? `${frame.wall_time_s.toFixed(1)} s` : "";
     const evalText =
       frame.eval_loss != null
@@ -165,8 +182,8 @@ export class TrainingView {
 
   stopped() {
     if (!this.running) return;
-    this._flush();
     this.running = false;
+    this._flush();
     this._status(`Stopped at step ${this.step} of ${this.steps}`);
   }
 
@@ -225,6 +242,7 @@ export class TrainingView {
   _extendHeatmap() {
     this.heatmapTask = null;
     if (!this.near.heatmap) return; // scrolled away meanwhile: the rows wait
+    this.lastHeatmap = performance.now();
     const { rows, steps } = this.pendingRows;
     if (this.reset.heatmap) {
       this.reset.heatmap = false;
