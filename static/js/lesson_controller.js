@@ -10,6 +10,7 @@ import { LessonPanel } from "./views/lesson_panel.js";
 import { whenPlotly } from "./views/registry.js";
 
 const KEPT = ["speed", "hide", "fixedScale"]; // the visitor's own settings a chapter leaves alone
+const SAY_INTERVAL_MS = 125; // the experiment's progress line, as training's status line
 
 export class LessonController {
   /**
@@ -98,7 +99,22 @@ export class LessonController {
   /** The chapter's experiment through the API, its training progress shown as it comes. */
   async tryIt(c) {
     await whenPlotly(); // the training chart draws the runs' loss curves
-    const say = (text) => (this.progressEl.textContent = text);
+    // a run's progress changes the line at most every SAY_INTERVAL_MS (frames come ~20 a
+    // second, each change a frame of style, layout and paint); any other message at once
+    let [sayTimer, lastSay, pending] = [0, 0, null];
+    const say = (text) => {
+      clearTimeout(sayTimer);
+      [sayTimer, pending, lastSay] = [0, null, performance.now()];
+      this.progressEl.textContent = text;
+    };
+    const sayProgress = (text) => {
+      pending = text;
+      const wait = Math.max(0, lastSay + SAY_INTERVAL_MS - performance.now());
+      sayTimer ||= setTimeout(() => {
+        sayTimer = 0;
+        if (pending != null) say(pending);
+      }, wait);
+    };
     let label = "";
     const runs = c.experiment.runs;
     let n = 0;
@@ -120,7 +136,7 @@ export class LessonController {
           }
           else if (frame.type === "progress") {
             this.trainingView?.progress(frame);
-            say(`Run ${n + 1} of ${runs.length}: training ${label}, step ${frame.step} of ${body.steps}, loss ${Number(frame.loss).toPrecision(3)}`);
+            sayProgress(`Run ${n + 1} of ${runs.length}: training ${label}, step ${frame.step} of ${body.steps}, loss ${Number(frame.loss).toPrecision(3)}`);
           } else if (frame.type === "probe") this.onProbe(frame);
           else if (frame.type === "done") {
             this.trainingView?.done(frame);

@@ -63,10 +63,14 @@ def check_chapter(page, chapter):
 def try_this(page, chapter):
     """Run the chapter's experiment from its button: the outcome is reported as met."""
     # every change of training's status line, timed: progress shows 4 to ~10 times a second
+    # and so does the experiment's own progress line in the lesson panel
     page.evaluate(
-        """() => { const el = document.getElementById('train-status'); window.__status = [];
-            new MutationObserver(() => window.__status.push([performance.now(), el.textContent]))
-              .observe(el, {childList: true, characterData: true, subtree: true}); }"""
+        """() => { const watched = [['__status', document.getElementById('train-status')],
+                                    ['__said', document.querySelector('.lesson-progress')]];
+            for (const [key, el] of watched) {
+              window[key] = [];
+              new MutationObserver(() => window[key].push([performance.now(), el.textContent]))
+                .observe(el, {childList: true, characterData: true, subtree: true}); } }"""
     )
     page.locator("#lesson-panel").get_by_role("button", name="Try this").click()
     verdict = page.locator(".lesson-verdict")
@@ -113,6 +117,10 @@ def try_this(page, chapter):
         rate = (len(steps) - 1) / (steps[-1] - steps[0]) * 1000
         # 8 a second, the charts' 2 and each run's start and end: 8.5-10.4 seen; 35 unthrottled
         assert 4 <= rate <= 15, f"{rate:.1f} status changes a second"
+    said = [t for t, text in page.evaluate("() => window.__said") if ", step " in text]
+    if trained and len(said) > 1 and said[-1] - said[0] > 1000:
+        rate = (len(said) - 1) / (said[-1] - said[0]) * 1000
+        assert 2 <= rate <= 9, f"{rate:.1f} lesson progress changes a second"  # 34 unthrottled
     if len(trained) > 1:  # the runs' loss curves side by side on the training chart
         page.locator("#loss-curve").scroll_into_view_if_needed()
         names = [f"{r['label']}: training loss" for r in trained]
