@@ -105,7 +105,8 @@ export class CompareController {
     if (run !== this.run) return;
     if (frame.type === "progress") {
       result.losses.push(...everyLoss(frame));
-      this.progress.start(`Training the ${CELL_NAMES[cell]}: step ${frame.step} of ${steps}…`);
+      // the line's text only: start() would restart its clock at every frame
+      this.progress.stageSoon(`Training the ${CELL_NAMES[cell]}: step ${frame.step} of ${steps}…`);
     } else if (frame.type === "probe") {
       const model = new TraceModel(frame.trace);
       if (frame.step === 0) result.before = model;

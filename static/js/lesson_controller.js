@@ -4,13 +4,13 @@
 // `apply(state)` and asked for nothing else.
 
 import * as api from "./api.js";
+import { throttledText } from "./dom.js";
 import { chapterState, experimentRuns, findChapter, loadLesson, runExperiment } from "./lesson.js";
 import { defaults } from "./state.js";
 import { LessonPanel } from "./views/lesson_panel.js";
 import { whenPlotly } from "./views/registry.js";
 
 const KEPT = ["speed", "hide", "fixedScale"]; // the visitor's own settings a chapter leaves alone
-const SAY_INTERVAL_MS = 125; // the experiment's progress line, as training's status line
 
 export class LessonController {
   /**
@@ -99,22 +99,8 @@ export class LessonController {
   /** The chapter's experiment through the API, its training progress shown as it comes. */
   async tryIt(c) {
     await whenPlotly(); // the training chart draws the runs' loss curves
-    // a run's progress changes the line at most every SAY_INTERVAL_MS (frames come ~20 a
-    // second, each change a frame of style, layout and paint); any other message at once
-    let [sayTimer, lastSay, pending] = [0, 0, null];
-    const say = (text) => {
-      clearTimeout(sayTimer);
-      [sayTimer, pending, lastSay] = [0, null, performance.now()];
-      this.progressEl.textContent = text;
-    };
-    const sayProgress = (text) => {
-      pending = text;
-      const wait = Math.max(0, lastSay + SAY_INTERVAL_MS - performance.now());
-      sayTimer ||= setTimeout(() => {
-        sayTimer = 0;
-        if (pending != null) say(pending);
-      }, wait);
-    };
+    // a run's progress at most 8 times a second, any other message at once
+    const { now: say, soon: sayProgress } = throttledText(this.progressEl);
     let label = "";
     const runs = c.experiment.runs;
     let n = 0;

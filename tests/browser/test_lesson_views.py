@@ -431,3 +431,38 @@ def test_lesson_panel_walks_chapters_and_shows_an_outcome(page):
     assert got["verdict"] == "false"
     assert min(got["heights"]) >= 40  # tap targets
     shot(page, "lesson-panel")
+
+
+def test_a_status_line_follows_a_stream_at_most_8_times_a_second(page):
+    """dom.js's throttledText, as the lesson panel, the series views and Compare use it:
+    progress frames at 50 a second change the line ~8 times a second, the newest shown;
+    a message given `now` is shown at once and drops a progress text still waiting."""
+    open_blank(page)
+    out = page.evaluate(
+        """async () => {
+            const { throttledText } = await import('/static/js/dom.js');
+            const el = document.getElementById('under-test');
+            const changes = [];
+            new MutationObserver(() => changes.push([performance.now(), el.textContent]))
+              .observe(el, { childList: true, characterData: true, subtree: true });
+            const pause = (ms) => new Promise((ok) => setTimeout(ok, ms));
+            const line = throttledText(el);
+            line.now('start');
+            for (let i = 1; i <= 60; i++) { line.soon(`step ${i}`); await pause(20); }
+            await pause(200);
+            const newest = el.textContent;
+            line.soon('late');
+            line.now('done');
+            await pause(200);
+            const final = el.textContent;
+            line.soon('dropped');
+            line.stop();
+            await pause(200);
+            return { changes, newest, final, stopped: el.textContent };
+        }"""
+    )
+    steps = [t for t, text in out["changes"] if text.startswith("step")]
+    assert out["newest"] == "step 60" and out["final"] == out["stopped"] == "done"
+    gaps = [b - a for a, b in zip(steps, steps[1:], strict=False)]
+    assert min(gaps) >= 110, gaps  # 125 ms apart, give or take a timer's jitter
+    assert 4 <= len(steps) <= 12, len(steps)  # 60 frames over ~1.2 s: 50 unthrottled

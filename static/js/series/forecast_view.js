@@ -11,7 +11,7 @@
 import { trainModel } from "./client.js";
 import { forecastVerdict, formatLoss, rawExample } from "./forecast_units.js";
 import { chartLayout, react } from "./plot.js";
-import { el } from "../dom.js";
+import { el, throttledText } from "../dom.js";
 
 const LINES = {
   truth: { name: "what happened", color: "#1b2230", dash: "solid", width: 2.5 },
@@ -147,7 +147,7 @@ export class ForecastView {
         this.client,
         body,
         (frame) => {
-          if (frame.type === "progress") this._status(`Training ${what}: step ${frame.step} of ${steps}`);
+          if (frame.type === "progress") this.statusLine.soon(`Training ${what}: step ${frame.step} of ${steps}`);
         },
         abort.signal,
       );
@@ -230,6 +230,7 @@ export class ForecastView {
     this.stopButton.addEventListener("click", () => this.stop());
     this.statusEl = el("p", { className: "sv-status" });
     this.statusEl.setAttribute("aria-live", "polite");
+    this.statusLine = throttledText(this.statusEl);
     this.horizonEl = el("div", { className: "sv-plot" });
     const steps = el("label", { className: "sv-field" }, ["Future values ", this.stepsInput]);
     const explain = el("details", { className: "explain" }, [
@@ -396,7 +397,7 @@ export class ForecastView {
   }
 
   _status(text) {
-    this.statusEl.textContent = text;
+    this.statusLine.now(text);
   }
 
   _error(err) {

@@ -10,8 +10,9 @@
 import { trainModel } from "./client.js";
 import { formatLoss } from "./forecast_units.js";
 import { chartLayout, extend, react } from "./plot.js";
-import { el } from "../dom.js";
+import { el, throttledText } from "../dom.js";
 
+const CHART_INTERVAL_MS = 500; // the loss curves grow at most twice a second, as training's
 const RUNS = [
   { key: "one", bidirectional: false, name: "one direction (→)", color: "#d9480f" },
   { key: "both", bidirectional: true, name: "bidirectional (→ ←)", color: "#2f6fde" },
@@ -90,9 +91,10 @@ export class GapView {
       for (const [index, run] of RUNS.entries()) {
         const body = this._body(run.bidirectional);
         const pending = [];
-        let frameRequest = 0;
+        let [flushTimer, lastFlush] = [0, 0];
+        // the loss curve grows at most every CHART_INTERVAL_MS: each extension redraws the chart
         const flush = () => {
-          frameRequest = 0;
+          [flushTimer, lastFlush] = [0, performance.now()];
           if (!pending.length) return;
           const frames = pending.splice(0);
           extend(this.lossEl, { x: [frames.map((f) => f.step)], y: [frames.map((f) => f.loss)] }, [index]);
@@ -103,12 +105,12 @@ export class GapView {
           (frame) => {
             if (frame.type !== "progress") return;
             pending.push(frame);
-            this._status(`Training the ${run.name} network: step ${frame.step} of ${body.steps}`);
-            if (!frameRequest) frameRequest = requestAnimationFrame(flush);
+            this.statusLine.soon(`Training the ${run.name} network: step ${frame.step} of ${body.steps}`);
+            flushTimer ||= setTimeout(flush, Math.max(0, lastFlush + CHART_INTERVAL_MS - performance.now()));
           },
           abort.signal,
         );
-        if (frameRequest) cancelAnimationFrame(frameRequest);
+        clearTimeout(flushTimer);
         flush();
         if (result.stopped || !result.modelId) {
           this._status(result.note || "Stopped.");
@@ -178,6 +180,7 @@ export class GapView {
     this.stopButton.addEventListener("click", () => this.stop());
     this.statusEl = el("p", { className: "sv-status" });
     this.statusEl.setAttribute("aria-live", "polite");
+    this.statusLine = throttledText(this.statusEl);
     this.errorEl = el("p", { className: "sv-error", hidden: true });
     this.errorEl.setAttribute("role", "alert");
     this.lossEl = el("div", { className: "sv-plot" });
@@ -287,7 +290,7 @@ export class GapView {
   }
 
   _status(text) {
-    this.statusEl.textContent = text;
+    this.statusLine.now(text);
   }
 
   _error(err) {

@@ -1,11 +1,14 @@
 // The progress line under the playback controls: what the server is computing now, for how
 // long, the cost model's warning before a slow run, and the Cancel button.
 
+import { throttledText } from "../dom.js";
+
 export class ProgressView {
   /** @param {HTMLElement} element @param {{onCancel: () => void}} options */
   constructor(element, { onCancel }) {
     this.element = element;
     this.textEl = element.querySelector(".progress-text");
+    this.line = throttledText(this.textEl);
     this.timeEl = element.querySelector(".progress-time");
     this.warnEl = element.querySelector(".progress-warning");
     this.cancelButton = element.querySelector("button");
@@ -31,8 +34,14 @@ export class ProgressView {
   }
 
   stage(text) {
-    this.textEl.textContent = text;
+    this.line.now(text);
     this._tick();
+  }
+
+  /** A stage that comes with every frame of a stream (training's steps): shown at most 8
+   * times a second; the clock keeps its own pace. */
+  stageSoon(text) {
+    this.line.soon(text);
   }
 
   /** The cost model's words before a slow run. */
@@ -42,13 +51,14 @@ export class ProgressView {
 
   done() {
     clearInterval(this.timer);
+    this.line.stop();
     this.element.hidden = true;
   }
 
   /** Say the run was stopped, for a moment. */
   cancelled(text = "Cancelled: the server stopped the computation.") {
     clearInterval(this.timer);
-    this.textEl.textContent = text;
+    this.line.now(text);
     this.timeEl.textContent = "";
     this.warnEl.textContent = "";
     this.element.classList.add("stopped");
