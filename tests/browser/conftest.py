@@ -143,12 +143,8 @@ class PageErrors:
 
     def __init__(self, page):
         self.messages: list[str] = []
-        self.handlers = [
-            ("console", lambda m: m.type == "error" and self.messages.append(m.text)),
-            ("pageerror", lambda e: self.messages.append(str(e))),
-        ]
-        for event, handler in self.handlers:
-            page.on(event, handler)
+        page.on("console", lambda m: m.type == "error" and self.messages.append(m.text))
+        page.on("pageerror", lambda e: self.messages.append(str(e)))
 
 
 def as_stranger(url: str) -> str:
@@ -169,18 +165,12 @@ def new_page(server, profile, server_url):
     for origin in origins:
         _forget(profile, origin)
     keeper = profile.pages[0]
-    opened: list = []
 
     def open_(width: int = 1280, height: int = 800, *, stranger: bool = False):
         base = origins[1] if stranger else origins[0]
-        # a test's first page is the worker's one tab, kept from test to test at about:blank
-        # (a new tab and its renderer cost ~0.1 core-s of Chromium); any other is a new tab
-        page = keeper if not opened and not keeper.is_closed() else profile.new_page()
-        opened.append(page)
+        page = profile.new_page()
         page.set_viewport_size({"width": width, "height": height})
-        page.wait_for_function = functools.partial(
-            _polling, functools.partial(type(page).wait_for_function, page)
-        )
+        page.wait_for_function = functools.partial(_polling, page.wait_for_function)
         # the page must work offline: any request off this machine fails the test. Requests
         # are watched, not intercepted: routing each one through playwright slowed every load.
         outside: list[str] = []
@@ -190,14 +180,11 @@ def new_page(server, profile, server_url):
             if not request.url.startswith(local):
                 outside.append(request.url)
 
-        def watch_socket(ws):
-            if not ws.url.startswith(local):
-                outside.append(ws.url)
-
+        page.on("request", watch)
+        page.on(
+            "websocket", lambda ws: None if ws.url.startswith(local) else outside.append(ws.url)
+        )
         page.errors = PageErrors(page)
-        page.listeners = [("request", watch), ("websocket", watch_socket), *page.errors.handlers]
-        for event, handler in page.listeners[:2]:
-            page.on(event, handler)
         page.outside = outside
         page.base_url = base
         return page
@@ -206,11 +193,6 @@ def new_page(server, profile, server_url):
     for page in profile.pages:  # what they stored is cleared when the next test starts
         if page is not keeper:
             page.close()
-    if opened and opened[0] is keeper and not keeper.is_closed():
-        for event, handler in keeper.listeners:
-            keeper.remove_listener(event, handler)
-        keeper.mouse.move(0, 0)  # no hover carried into the next test's page
-        keeper.goto("about:blank")  # its sockets close, its timers stop: as a closed tab's
 
 
 @pytest.fixture
