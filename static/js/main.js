@@ -428,8 +428,9 @@ class App {
     this.syncUrl();
     if (this.state.compare && this.request) this.compare.load(this.request, initOf(this.state));
     if (!this.state.compare) this.compare.cancel(false);
-    // opened below Training: bring it into view, where its progress shows
-    if (this.state.compare) $("compare-section").scrollIntoView({ behavior: "smooth", block: "start" });
+    // opened below Training: bring it into view, where its progress shows. At once, as the
+    // lesson scrolls: views drawing as a smooth scroll passes them shift it off its target
+    if (this.state.compare) $("compare-section").scrollIntoView({ block: "start" });
   }
 
   /** Train the RNN, LSTM and GRU with the training settings, one after another. */
