@@ -120,8 +120,8 @@ class Assets:
         return asset if fresh else None
 
     def version(self, name: str) -> str:
-        """A hash of `name`'s bytes as they are now: the page asks for `url(name)`, which
-        names them. Blocking (it may read the file): call it from a worker thread."""
+        """A hash of `name`'s bytes as they are now: the page asks for `<name>?v=<hash>`,
+        a URL that names them. Blocking (it may read the file): call it from a thread."""
         path = self._path(name)
         asset = self._cached(path)
         if asset is None:
