@@ -16,28 +16,33 @@ export function el(tag, props = {}, children = []) {
 }
 
 /**
- * A status line for `element` that follows a stream of progress: `soon(text)` shows the
- * newest text at most every `intervalMs`, `now(text)` at once (a run's start, end or
- * error), `stop()` drops a text still waiting. Each change is a frame of style, layout and paint, and progress frames come
- * ~20 a second: training's status line changes at most 8 times a second.
+ * `show(value)` for a stream of values, at most every `intervalMs`: `soon(value)` shows the
+ * newest value when its turn comes, `now(value)` at once (a run's start, end or error),
+ * `stop()` drops a value still waiting. Progress frames come ~20 a second, and each change
+ * of a status line is a frame of style, layout and paint; each chart extension a redraw.
  */
-export function throttledText(element, intervalMs = 125) {
-  let [timer, last, pending] = [0, 0, null];
-  const now = (text) => {
+export function throttled(show, intervalMs) {
+  let [timer, last, pending, waiting] = [0, 0, undefined, false];
+  const now = (value) => {
     clearTimeout(timer);
-    [timer, pending, last] = [0, null, performance.now()];
-    element.textContent = text;
+    [timer, waiting, last] = [0, false, performance.now()];
+    show(value);
   };
-  const soon = (text) => {
-    pending = text;
+  const soon = (value) => {
+    [pending, waiting] = [value, true];
     timer ||= setTimeout(() => {
       timer = 0;
-      if (pending != null) now(pending);
+      if (waiting) now(pending);
     }, Math.max(0, last + intervalMs - performance.now()));
   };
   const stop = () => {
     clearTimeout(timer);
-    [timer, pending] = [0, null];
+    [timer, waiting] = [0, false];
   };
   return { now, soon, stop };
+}
+
+/** A status line for `element` that follows a stream of progress at most 8 times a second. */
+export function throttledText(element, intervalMs = 125) {
+  return throttled((text) => (element.textContent = text), intervalMs);
 }

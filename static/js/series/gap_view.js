@@ -10,7 +10,7 @@
 import { trainModel } from "./client.js";
 import { formatLoss } from "./forecast_units.js";
 import { chartLayout, extend, react } from "./plot.js";
-import { el, throttledText } from "../dom.js";
+import { el, throttled, throttledText } from "../dom.js";
 
 const CHART_INTERVAL_MS = 500; // the loss curves grow at most twice a second, as training's
 const RUNS = [
@@ -91,14 +91,12 @@ export class GapView {
       for (const [index, run] of RUNS.entries()) {
         const body = this._body(run.bidirectional);
         const pending = [];
-        let [flushTimer, lastFlush] = [0, 0];
         // the loss curve grows at most every CHART_INTERVAL_MS: each extension redraws the chart
-        const flush = () => {
-          [flushTimer, lastFlush] = [0, performance.now()];
+        const chart = throttled(() => {
           if (!pending.length) return;
           const frames = pending.splice(0);
           extend(this.lossEl, { x: [frames.map((f) => f.step)], y: [frames.map((f) => f.loss)] }, [index]);
-        };
+        }, CHART_INTERVAL_MS);
         const result = await trainModel(
           this.client,
           body,
@@ -106,12 +104,11 @@ export class GapView {
             if (frame.type !== "progress") return;
             pending.push(frame);
             this.statusLine.soon(`Training the ${run.name} network: step ${frame.step} of ${body.steps}`);
-            flushTimer ||= setTimeout(flush, Math.max(0, lastFlush + CHART_INTERVAL_MS - performance.now()));
+            chart.soon();
           },
           abort.signal,
         );
-        clearTimeout(flushTimer);
-        flush();
+        chart.now();
         if (result.stopped || !result.modelId) {
           this._status(result.note || "Stopped.");
           return;

@@ -8,6 +8,7 @@
 // training runs with the charts below the fold cost the page as much CPU as the server).
 
 import { COLORS, DANGER, OVERFLOW_Y, OVERLAY_AXIS, baseLayout, drawable, formatNumber, hint, legendPlace, plotConfig } from "./gradients.js";
+import { throttled } from "../dom.js";
 import { nextTask } from "./registry.js";
 
 const CHART_INTERVAL_MS = 500; // the loss curve grows at most twice a second
@@ -46,8 +47,7 @@ export class TrainingView {
     this.heatmapTimer = 0; // or the timer before it, while the heatmap waits its interval
     this.lastHeatmap = 0;
     this.scheduled = 0; // the charts' next flush (a timer)
-    this.statusFrame = 0; // the status line's next update (a timer)
-    this.lastStatus = 0;
+    this.stepLine = throttled(() => this._showStep(), STATUS_INTERVAL_MS); // the status line's steps
     this.lastChart = 0;
     this.running = false;
     this.started = false; // a run has started: show() and showHistory() leave its charts alone
@@ -139,14 +139,7 @@ export class TrainingView {
     if (!this.running) return;
     this.pending.push(frame);
     [this.step, this.loss] = [frame.step, frame.loss];
-    if (!this.statusFrame) {
-      const wait = Math.max(0, this.lastStatus + STATUS_INTERVAL_MS - performance.now());
-      this.statusFrame = setTimeout(() => {
-        this.statusFrame = 0;
-        this.lastStatus = performance.now();
-        this._showStep();
-      }, wait);
-    }
+    this.stepLine.soon();
     this._schedule();
   }
 
@@ -191,8 +184,7 @@ export class TrainingView {
 
   _flush() {
     if (this.scheduled) clearTimeout(this.scheduled);
-    if (this.statusFrame) clearTimeout(this.statusFrame); // the flush shows the step
-    [this.scheduled, this.statusFrame] = [0, 0];
+    this.scheduled = 0;
     this.lastChart = performance.now();
     const evals = this.pendingEval;
     this.pendingEval = [];
@@ -216,11 +208,8 @@ export class TrainingView {
     this.pendingRows.rows.push(...rows);
     this.pendingRows.steps.push(...frames.map((f) => f.step));
     this._drawNear();
-    if (!frames.length) return this._showStep();
-    const last = frames[frames.length - 1];
-    this.step = last.step;
-    this.loss = last.loss;
-    this._showStep();
+    if (frames.length) [this.step, this.loss] = [frames.at(-1).step, frames.at(-1).loss];
+    this.stepLine.now(); // the flush shows the step
   }
 
   /** What the loss chart has not drawn yet (a cleared chart first, after a new start). */
@@ -265,6 +254,7 @@ export class TrainingView {
   }
 
   _status(text) {
+    this.stepLine.stop(); // a step still waiting would overwrite this
     this.statusEl.textContent = text;
   }
 
