@@ -37,5 +37,5 @@ def test_both_commands_make_and_use_a_virtual_environment():
 
 def test_the_test_command_installs_chromium_and_runs_every_test_in_parallel():
     _, test = quick_start_commands()
-    assert "apt-get install -y chromium" in test
+    assert "apt-get install -y chromium-headless-shell" in test
     assert test.endswith("python -m pytest -q -n auto")  # no -k, no -m, no path: everything
