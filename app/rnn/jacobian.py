@@ -165,8 +165,8 @@ def _one_step_norms(
         if len(retry):
             out[retry] = dense_norms(cell.jacobians(rec.at(retry), Whh)[:, 0])
         found = vectors[converged & np.all(np.isfinite(vectors), axis=1)]
-        lengths = np.linalg.norm(found, axis=1, keepdims=True)
-        found = found[lengths[:, 0] > 0] / lengths[lengths[:, 0] > 0]
+        lengths = np.linalg.norm(found, axis=1)
+        found = found[lengths > 0] / lengths[lengths > 0, None]  # unit vectors
         # positions of one sequence are alike: if Lanczos mostly failed from warm starts, or
         # left none to warm-start from, stop trying (from random starts, as in the first
         # block, a GRU near init often fails where warm starts then succeed)

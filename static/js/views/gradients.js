@@ -64,7 +64,6 @@ export function legendPlace(container, hasLegend = true) {
   };
 }
 
-
 /** A centred grey hint over the plot area. */
 export function hint(text, visible = true) {
   // on a white ground: on a phone the plot area is narrow and the hint meets the axis labels

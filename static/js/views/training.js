@@ -44,11 +44,12 @@ export class TrainingView {
     this.pendingEval = []; // probe frames whose eval loss is not drawn yet
     this.pendingRows = { rows: [], steps: [] }; // heatmap rows for the task after a flush
     this.heatmapTask = null; // that task, while it is due
-    this.heatmapTimer = 0; // or the timer before it, while the heatmap waits its interval
-    this.lastHeatmap = 0;
-    this.scheduled = 0; // the charts' next flush (a timer)
+    // the heatmap's next extension, at its own pace: the task above, once its interval is up
+    this.heatmap = throttled(() => {
+      if (this.near.heatmap) this.heatmapTask ??= nextTask().then(() => this._extendHeatmap());
+    }, HEATMAP_INTERVAL_MS);
+    this.charts = throttled(() => this._flush(), CHART_INTERVAL_MS); // the charts' next flush
     this.stepLine = throttled(() => this._showStep(), STATUS_INTERVAL_MS); // the status line's steps
-    this.lastChart = 0;
     this.running = false;
     this.started = false; // a run has started: show() and showHistory() leave its charts alone
     this.lossBuffer = emptyLoss(); // loss points for the chart when it is near the screen
@@ -94,17 +95,8 @@ export class TrainingView {
     if (this.near.loss) this._drawLossBuffer();
     if (!this.near.heatmap || this.heatmapTask) return;
     // a finished or stopped run's last rows at once; a running one's at the heatmap's pace
-    const wait = this.running ? this.lastHeatmap + HEATMAP_INTERVAL_MS - performance.now() : 0;
-    if (wait <= 0) {
-      clearTimeout(this.heatmapTimer);
-      this.heatmapTimer = 0;
-      this.heatmapTask = nextTask().then(() => this._extendHeatmap());
-    } else {
-      this.heatmapTimer ||= setTimeout(() => {
-        this.heatmapTimer = 0;
-        this._drawNear();
-      }, wait);
-    }
+    if (this.running) this.heatmap.soon();
+    else this.heatmap.now();
   }
 
   /**
@@ -140,25 +132,19 @@ export class TrainingView {
     this.pending.push(frame);
     [this.step, this.loss] = [frame.step, frame.loss];
     this.stepLine.soon();
-    this._schedule();
-  }
-
-  _schedule() {
-    if (this.scheduled) return;
-    const wait = Math.max(0, this.lastChart + CHART_INTERVAL_MS - performance.now());
-    this.scheduled = setTimeout(() => this._flush(), wait);
+    this.charts.soon();
   }
 
   probe(frame) {
     if (!this.running) return;
     this.evalLoss = frame.eval_loss;
     this.pendingEval.push(frame); // drawn with the next chart flush
-    this._schedule();
+    this.charts.soon();
   }
 
   done(frame) {
     this.running = false; // first: the flush then draws the heatmap's last rows at once
-    this._flush();
+    this.charts.now();
     const took = frame.wall_time_s != null ? `${frame.wall_time_s.toFixed(1)} s` : "";
     const evalText =
       frame.eval_loss != null
@@ -176,16 +162,14 @@ export class TrainingView {
   stopped() {
     if (!this.running) return;
     this.running = false;
-    this._flush();
+    this.charts.now();
     this._status(`Stopped at step ${this.step} of ${this.steps}`);
   }
 
   // ------------------------------------------------------------ drawing
 
+  /** Draw what progress and probes brought since the last flush (via `charts` only). */
   _flush() {
-    if (this.scheduled) clearTimeout(this.scheduled);
-    this.scheduled = 0;
-    this.lastChart = performance.now();
     const evals = this.pendingEval;
     this.pendingEval = [];
     const buffer = this.lossBuffer;
@@ -231,7 +215,6 @@ export class TrainingView {
   _extendHeatmap() {
     this.heatmapTask = null;
     if (!this.near.heatmap) return; // scrolled away meanwhile: the rows wait
-    this.lastHeatmap = performance.now();
     const { rows, steps } = this.pendingRows;
     if (this.reset.heatmap) {
       this.reset.heatmap = false;
